@@ -1,0 +1,89 @@
+# aiornot — the analysis graph: environment → sample data → notebooks → reports.
+# `make reports` and `make test` are the two commands a fresh machine needs.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV_STAMP := $(VENV)/.installed
+SAMPLE := data/sample/manifest.csv
+REPORT_PARAMS := reports/params
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+REPORT_HTML := $(patsubst notebooks/%.ipynb,reports/%.html,$(NOTEBOOKS))
+PKG_SOURCES := $(shell find aiornot -name '*.py' -o -name '*.html' -o -name '*.js' -o -name '*.css' 2>/dev/null)
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+export KERAS_BACKEND ?= tensorflow
+
+.PHONY: help env data reports test test-fast bench serve lab clean clean-data lock
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# --- environment -------------------------------------------------------------
+env: $(ENV_STAMP)  ## create .venv with the pinned dependencies
+
+$(ENV_STAMP): pyproject.toml requirements/lock.txt
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or 3.12 is needed (python3.11 or python3 on PATH)"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "Python 3.11 or 3.12 is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV) || { echo "error: could not create a venv; on Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/lock.txt -e ".[test,ray,jax]"
+	# invisible-watermark declares torch/onnx as requirements but its DWT-DCT decoder needs only
+	# numpy, OpenCV and PyWavelets; aiornot.provenance loads that part without torch.
+	$(PY) -m pip install --quiet --no-deps invisible-watermark==0.2.0
+	$(PY) -m ipykernel install --user --name aiornot --display-name "Python (aiornot)" >/dev/null
+	touch $@
+
+lock:  ## re-resolve requirements/lock.txt from pyproject.toml (needs the registries)
+	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv
+	build/lockenv/bin/pip install --quiet -e ".[test,ray,jax]"
+	build/lockenv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements/lock.txt
+
+# --- data --------------------------------------------------------------------
+data: $(SAMPLE)  ## build data/sample/ from images shipped in public packages
+
+$(SAMPLE): data/sources.toml aiornot/sample.py | $(ENV_STAMP)
+	$(PY) -m aiornot.data build-sample --out data/sample
+
+# --- notebooks → reports ------------------------------------------------------
+# Full-size parameters for the reports; the notebooks' own defaults are the small ones nbval runs.
+reports: $(REPORT_HTML) models/MODEL_CARD.md  ## run every notebook on the sample data, HTML into reports/
+
+reports/%.ipynb: notebooks/%.ipynb $(SAMPLE) $(PKG_SOURCES) | $(ENV_STAMP)
+	@mkdir -p reports/figures
+	$(VENV)/bin/papermill --cwd notebooks -k python3 $< $@ -f $(REPORT_PARAMS)/$*.yaml
+
+reports/%.html: reports/%.ipynb
+	$(VENV)/bin/jupyter nbconvert --to html --log-level WARN $< --output $(notdir $@)
+
+# The notebooks form a chain: 02 trains the default model that 03 evaluates and 04 uses.
+reports/03_evaluation.ipynb: reports/02_cnn_training.ipynb
+reports/04_id_photo_case_study.ipynb: reports/03_evaluation.ipynb
+
+models/MODEL_CARD.md: reports/03_evaluation.ipynb
+	$(PY) -m aiornot.detector model-card models/default > $@
+
+# --- tests -------------------------------------------------------------------
+test: $(ENV_STAMP) $(SAMPLE)  ## unit, service and notebook tests (nbval, small parameters)
+	$(VENV)/bin/pytest tests
+	$(VENV)/bin/pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+test-fast: $(ENV_STAMP)  ## unit tests only, skipping the slow ones
+	$(VENV)/bin/pytest tests -m "not slow"
+
+bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size)
+	$(PY) benchmarks/bench.py
+
+serve: $(ENV_STAMP)  ## the web page and API on http://127.0.0.1:8000
+	$(VENV)/bin/aiornot serve --host 127.0.0.1 --port 8000
+
+lab: $(ENV_STAMP)  ## JupyterLab on notebooks/ with the project's kernel
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:  ## remove the environment and build outputs (keeps data/ and reports/)
+	rm -rf $(VENV) build .pytest_cache
+
+clean-data:  ## remove built data (rebuilt by `make data`)
+	rm -rf data/sample data/cache

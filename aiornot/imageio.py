@@ -1,0 +1,274 @@
+"""One safe decoder for every image that enters aiornot.
+
+Training, evaluation, the CLI, the service and batch scoring all call :func:`open_image`, so a
+file is judged the same way everywhere. The decoder:
+
+* refuses empty, oversized and non-image input with a clear :class:`ImageDecodeError`;
+* checks the declared pixel count *before* decoding (decompression bombs never reach memory);
+* applies the EXIF orientation, takes the first frame of animations, and turns every mode
+  (grey, CMYK, palette, 16-bit, alpha) into RGB ``uint8`` — noting what it changed;
+* reports container facts (format, size, JPEG quality, EXIF present) separately from the pixels,
+  because the detector must decide from pixels and the container is a known shortcut.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageSource = Union[str, Path, bytes, bytearray, memoryview, BinaryIO]
+
+#: Formats the decoder accepts. Pillow is told to try only these (no EPS, no PSD, no ICNS …).
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO")
+#: Default limits: generous for camera photos (a 48 MP phone photo fits), fatal for bombs.
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 64_000_000
+MIN_SIDE = 16
+
+# Leading bytes of common non-image files, so an error can say what the file really is.
+_MAGIC_NAMES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or DOCX/XLSX)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"<?xml", "an XML document"),
+    (b"<svg", "an SVG drawing (vector images are not photos)"),
+    (b"<!DOCTYPE", "an HTML page"),
+    (b"<html", "an HTML page"),
+    (b"\x00\x00\x00\x18ftypheic", "a HEIC photo (convert it to JPEG first)"),
+    (b"\x00\x00\x00\x1cftypavif", "an AVIF image (convert it to JPEG first)"),
+    (b"8BPS", "a Photoshop document"),
+)
+
+
+class ImageDecodeError(ValueError):
+    """An input that cannot be turned into pixels; ``code`` is stable, ``str()`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """Pixels plus the container facts that came with them.
+
+    ``pixels`` is ``H×W×3`` RGB ``uint8`` with the EXIF orientation applied. Everything else
+    describes the file, not the picture, and must never be fed to the CNN.
+    """
+
+    pixels: np.ndarray
+    format: str
+    original_mode: str
+    n_frames: int = 1
+    exif_orientation: int | None = None
+    has_exif: bool = False
+    jpeg_quality: int | None = None
+    file_size: int = 0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    def to_pil(self) -> Image.Image:
+        """The pixels as a Pillow RGB image (a copy, without any metadata)."""
+        return Image.fromarray(self.pixels, mode="RGB")
+
+
+def read_bytes(source: ImageSource, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a path, bytes or binary file object into bytes, refusing empty or oversized input."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageDecodeError("not_found", f"no such file: {path}")
+        if path.is_dir():
+            raise ImageDecodeError("not_a_file", f"{path} is a folder, not an image file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImageDecodeError("file_too_large", _too_large_message(size, max_bytes))
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise ImageDecodeError("read_error", f"cannot read {path}: {error.strerror or error}") from error
+    else:
+        data = source.read(max_bytes + 1)
+    if not data:
+        raise ImageDecodeError("empty", "the file is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageDecodeError("file_too_large", _too_large_message(len(data), max_bytes))
+    return data
+
+
+def describe_non_image(data: bytes) -> str:
+    """Say what a non-image file looks like, e.g. ``file starts with '%PDF' (a PDF document)``."""
+    head = data[:32]
+    for magic, name in _MAGIC_NAMES:
+        if head.lstrip().startswith(magic) or magic in head[:16]:
+            return f"file starts with {head[:len(magic)]!r} ({name})"
+    if _looks_like_text(head):
+        preview = head[:16].decode("utf-8", "replace").strip()
+        return f"it is a text file (starts with {preview!r})"
+    return f"unknown file signature {head[:8].hex(' ')}"
+
+
+def open_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> DecodedImage:
+    """Decode an image safely into RGB ``uint8`` pixels.
+
+    Raises :class:`ImageDecodeError` (never a Pillow or OS exception) when the input is empty,
+    too large, not an image, a format we do not accept, a decompression bomb, or corrupt.
+    """
+    data = read_bytes(source, max_bytes=max_bytes)
+    image = _open_header(data)
+    _check_declared_size(image, max_pixels)
+    notes: list[str] = []
+    n_frames = int(getattr(image, "n_frames", 1) or 1)
+    if n_frames > 1:
+        image.seek(0)
+        notes.append(f"first of {n_frames} frames used")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+            exif = image.getexif()
+            orientation = exif.get(0x0112) if exif else None
+            oriented = ImageOps.exif_transpose(image) if orientation not in (None, 1) else image
+            pixels = _to_rgb_array(oriented, notes)
+    except ImageDecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageDecodeError("too_many_pixels", f"image rejected as a decompression bomb: {error}") from error
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as error:
+        raise ImageDecodeError("corrupt", f"the {image.format} file is damaged or truncated: {error}") from error
+    if orientation not in (None, 1):
+        notes.append(f"EXIF orientation {orientation} applied")
+    return DecodedImage(
+        pixels=pixels,
+        format=str(image.format),
+        original_mode=str(image.mode),
+        n_frames=n_frames,
+        exif_orientation=int(orientation) if orientation else None,
+        has_exif=bool(exif),
+        jpeg_quality=estimate_jpeg_quality(image),
+        file_size=len(data),
+        notes=tuple(notes),
+    )
+
+
+def estimate_jpeg_quality(image: Image.Image) -> int | None:
+    """Estimate the IJG quality (1–100) a JPEG was saved with, from its luminance table.
+
+    Returns ``None`` for non-JPEG images. Encoders with custom tables (some cameras) give an
+    approximate value; it is a descriptive statistic, not a forensic verdict.
+    """
+    tables = getattr(image, "quantization", None)
+    if not tables or 0 not in tables:
+        return None
+    luminance = np.asarray(tables[0], dtype=np.float64)[:64]
+    scale = float(np.mean(luminance / _IJG_LUMINANCE[: luminance.size]) * 100.0)
+    if scale <= 0:
+        return None
+    quality = (200.0 - scale) / 2.0 if scale <= 100.0 else 5000.0 / scale
+    return int(np.clip(round(quality), 1, 100))
+
+
+def _open_header(data: bytes) -> Image.Image:
+    Image.init()  # register every plugin, so the allowed-format list can be honoured
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # MPO (multi-picture JPEG) has no opener of its own: the JPEG opener returns it.
+            openers = [name for name in ALLOWED_FORMATS if name in Image.OPEN]
+            return Image.open(io.BytesIO(data), formats=openers)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageDecodeError("too_many_pixels", f"image rejected as a decompression bomb: {error}") from error
+    except UnidentifiedImageError as error:
+        try:
+            # Recognised by Pillow but not on our list (EPS, PSD, ICO …): say so rather than "not an image".
+            other = Image.open(io.BytesIO(data)).format
+        except Exception:  # noqa: BLE001 - any failure here just means "not an image"
+            other = None
+        if other:
+            allowed = ", ".join(ALLOWED_FORMATS)
+            raise ImageDecodeError("unsupported_format", f"{other} images are not accepted; use one of {allowed}") from error
+        raise ImageDecodeError("not_an_image", f"not an image: {describe_non_image(data)}") from error
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise ImageDecodeError("corrupt", f"the image header is damaged: {error}") from error
+
+
+def _check_declared_size(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            "too_many_pixels",
+            f"image declares {width}×{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,} (a decompression bomb or an unusually large scan)",
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageDecodeError("too_small", f"image is {width}×{height}; at least {MIN_SIDE} px per side is needed")
+
+
+def _to_rgb_array(image: Image.Image, notes: list[str]) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit grey: Pillow's convert("RGB") would clip everything above 255 to white.
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+        grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        notes.append("16-bit grey reduced to 8-bit")
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        peak = 1.0 if values.max(initial=0) <= 1.0 else 255.0
+        grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        notes.append("floating-point grey reduced to 8-bit")
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        # Transparent areas become white, as an ID photo's background would be.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        notes.append("transparency flattened onto white")
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8)
+    if mode != "RGB":
+        notes.append(f"{mode} converted to RGB")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+
+
+def _too_large_message(size: int, limit: int) -> str:
+    return f"file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB"
+
+
+# The IJG (libjpeg) standard luminance quantisation table at quality 50, in natural (row) order,
+# which is the order Pillow reports tables in.
+_IJG_LUMINANCE = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    dtype=np.float64,
+)
