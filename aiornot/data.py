@@ -1,0 +1,392 @@
+"""Datasets as one DataFrame, and the train/validation split.
+
+:func:`load` reads the three layouts users have:
+
+1. the Hugging Face ``competitions/aiornot`` data — Parquet shards (``id``, ``image`` struct with
+   ``bytes``/``path``, ``label``) or the competition's ``train.csv`` beside a ``train/`` folder;
+2. an image folder with ``real/`` and ``ai/`` subfolders (also ``0_real/`` and ``1_fake/``);
+3. a CSV manifest ``path,label[,source,generator]`` (the sample dataset's ``manifest.csv`` too).
+
+Every loader returns the same columns (see :data:`COLUMNS`): ``label`` (0 = camera, 1 = AI),
+``path`` or ``image_bytes``, and ``source``/``generator``/``family`` when known. Wrong layouts
+raise :class:`DatasetError` naming the path and what was expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from aiornot.imageio import ImageDecodeError, open_image
+
+#: Columns every loaded dataset has (``None`` where unknown).
+COLUMNS = ("path", "image_bytes", "label", "source", "generator", "family", "id")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+# Folder names for the two classes, in the conventions users bring (CNNDetection/UnivFD: 0_real/1_fake).
+REAL_DIRS = ("real", "0_real", "camera", "human")
+AI_DIRS = ("ai", "1_fake", "fake", "generated", "synthetic")
+#: Container facts :func:`check_images` adds (never inputs to the CNN).
+FACT_COLUMNS = ("width", "height", "format", "file_size", "jpeg_quality", "has_exif", "mode")
+#: The seed study's split: 18,618 training images → 13,032 train / 5,586 validation.
+SEED_VALIDATION_FRACTION = 5586 / 18618
+
+
+class DatasetError(ValueError):
+    """A dataset whose layout or content is not what aiornot can read."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Index arrays into a DataFrame: rows for training and rows held out for validation/testing."""
+
+    train: np.ndarray
+    validation: np.ndarray
+
+    def frames(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The two parts of ``frame`` (re-indexed from 0)."""
+        return (frame.iloc[self.train].reset_index(drop=True), frame.iloc[self.validation].reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------------------- loading
+def load(path: str | Path) -> pd.DataFrame:
+    """Load a dataset from a Parquet file/folder, a CSV manifest, or a real/ai image folder.
+
+    Returns a DataFrame with :data:`COLUMNS`; ``label`` is an ``int`` 0/1. Raises
+    :class:`DatasetError` with the path and the expected layout when it cannot be read.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DatasetError(f"{root} does not exist; pass a folder with real/ and ai/ subfolders, a CSV manifest or Parquet files")
+    if root.is_file():
+        frame = _load_file(root)
+    else:
+        frame = _load_folder(root)
+    return _normalise(frame, root)
+
+
+def _load_file(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _load_parquet([path])
+    if suffix == ".csv":
+        return _load_csv(path)
+    raise DatasetError(f"{path}: expected a .csv manifest or a .parquet file, got '{suffix or 'no extension'}'")
+
+
+def _load_folder(root: Path) -> pd.DataFrame:
+    shards = sorted(root.rglob("*.parquet"))
+    if shards:
+        return _load_parquet(shards)
+    for manifest in ("manifest.csv", "train.csv"):
+        if (root / manifest).is_file():
+            return _load_csv(root / manifest)
+    class_dirs = _class_folders(root)
+    if class_dirs:
+        return _load_image_folders(class_dirs)
+    raise DatasetError(
+        f"{root}: no dataset found. Expected one of: Parquet shards (Hugging Face aiornot), "
+        f"manifest.csv / train.csv, or subfolders {REAL_DIRS[0]}/ and {AI_DIRS[0]}/ "
+        f"(also {REAL_DIRS[1]}/ and {AI_DIRS[1]}/)"
+    )
+
+
+def _load_parquet(shards: Sequence[Path]) -> pd.DataFrame:
+    parts = []
+    for shard in shards:
+        try:
+            table = pd.read_parquet(shard)
+        except Exception as error:  # pyarrow raises several types for a broken file
+            raise DatasetError(f"{shard}: not a readable Parquet file ({error})") from error
+        parts.append(_parquet_rows(table, shard))
+    frame = pd.concat(parts, ignore_index=True)
+    # The aiornot test split ships without labels; keep only rows we can learn/evaluate from.
+    return frame
+
+
+def _parquet_rows(table: pd.DataFrame, shard: Path) -> pd.DataFrame:
+    if "image" not in table.columns:
+        raise DatasetError(f"{shard}: no 'image' column; columns are {list(table.columns)} (expected id, image, label)")
+    if "label" not in table.columns:
+        raise DatasetError(f"{shard}: no 'label' column (the aiornot test split is unlabelled and cannot be evaluated)")
+    images = table["image"]
+    image_bytes = [_struct_field(value, "bytes") for value in images]
+    image_paths = [_struct_field(value, "path") for value in images]
+    ids = table["id"].astype(str) if "id" in table.columns else pd.Series(image_paths).astype(str)
+    return pd.DataFrame(
+        {
+            "image_bytes": image_bytes,
+            "path": image_paths,
+            "label": table["label"].to_numpy(),
+            "id": ids.to_numpy(),
+            "source": table["source"].to_numpy() if "source" in table.columns else None,
+            "generator": table["generator"].to_numpy() if "generator" in table.columns else None,
+        }
+    )
+
+
+def _struct_field(value: object, field: str) -> object:
+    if isinstance(value, dict):
+        return value.get(field)
+    if isinstance(value, (bytes, bytearray)) and field == "bytes":
+        return bytes(value)
+    return None
+
+
+def _load_csv(manifest: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(manifest)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DatasetError(f"{manifest}: not a readable CSV ({error})") from error
+    if "label" not in table.columns:
+        raise DatasetError(f"{manifest}: no 'label' column; columns are {list(table.columns)} (expected path,label[,source,generator])")
+    if "path" not in table.columns:
+        if "id" in table.columns:  # the competition's train.csv: id,label beside a train/ folder
+            table = table.assign(path=[str(_competition_image(manifest.parent, name)) for name in table["id"]])
+        else:
+            raise DatasetError(f"{manifest}: no 'path' column; columns are {list(table.columns)} (expected path,label[,source,generator])")
+    base = manifest.parent
+    table = table.copy()
+    table["path"] = [str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in table["path"]]
+    return table
+
+
+def _competition_image(base: Path, name: object) -> Path:
+    for folder in ("train", "images", "."):
+        candidate = base / folder / str(name)
+        if candidate.exists():
+            return candidate
+    return base / "train" / str(name)
+
+
+def _class_folders(root: Path) -> dict[int, Path]:
+    children = {child.name.lower(): child for child in root.iterdir() if child.is_dir()}
+    found: dict[int, Path] = {}
+    for label, names in ((0, REAL_DIRS), (1, AI_DIRS)):
+        for name in names:
+            if name in children:
+                found[label] = children[name]
+                break
+    if found and len(found) < 2:
+        missing = "an ai/ (or 1_fake/)" if 0 in found else "a real/ (or 0_real/)"
+        raise DatasetError(f"{root}: found {next(iter(found.values())).name}/ but not {missing} folder; both classes are needed")
+    return found
+
+
+def _load_image_folders(class_dirs: dict[int, Path]) -> pd.DataFrame:
+    rows = []
+    for label, folder in sorted(class_dirs.items()):
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise DatasetError(f"{folder}: the folder is empty; put the {'AI-generated' if label else 'camera'} images there")
+        for file in files:
+            relative = file.relative_to(folder)
+            # A subfolder (e.g. ai/stylegan2/x.png) names the generator and the source group.
+            group = relative.parts[0] if len(relative.parts) > 1 else None
+            rows.append({"path": str(file), "label": label, "generator": group, "source": None})
+    return pd.DataFrame(rows)
+
+
+def _normalise(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
+    if frame.empty:
+        raise DatasetError(f"{root}: the dataset has no rows")
+    frame = frame.copy()
+    for column in COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    labels = pd.to_numeric(frame["label"], errors="coerce")
+    bad = frame.loc[labels.isna() | ~labels.isin([0, 1]), "label"]
+    if not bad.empty:
+        examples = ", ".join(repr(v) for v in bad.unique()[:5])
+        raise DatasetError(f"{root}: labels must be 0 (camera photo) or 1 (AI-generated); found {examples} in {len(bad)} rows")
+    frame["label"] = labels.astype(int)
+    if frame["id"].isna().all():
+        frame["id"] = [Path(str(p)).name if p else str(i) for i, p in enumerate(frame["path"])]
+    ordered = list(COLUMNS) + [c for c in frame.columns if c not in COLUMNS]
+    return frame[ordered].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------- checking
+def image_source(row: pd.Series | dict) -> bytes | str:
+    """What to hand to :func:`aiornot.imageio.open_image` for one dataset row."""
+    data = row.get("image_bytes") if hasattr(row, "get") else None
+    if isinstance(data, (bytes, bytearray)) and data:
+        return bytes(data)
+    path = row.get("path")
+    if not path:
+        raise ImageDecodeError("no_image", "the row has neither image bytes nor a path")
+    return str(path)
+
+
+def check_images(frame: pd.DataFrame, *, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decode every image once; return ``(readable_rows, skipped)``.
+
+    ``skipped`` has one row per unreadable image with ``path``, ``label``, ``code`` and ``reason``,
+    so nothing is dropped silently: callers print or report it (see :func:`skipped_summary`).
+    Readable rows gain the container facts of :data:`FACT_COLUMNS` (format, size, JPEG quality,
+    EXIF present, colour mode) — what notebook 01 and the shortcut audit look at.
+    """
+    from tqdm import tqdm
+
+    keep, facts, skipped = [], [], []
+    for index, row in tqdm(frame.iterrows(), total=len(frame), desc="checking images", disable=not progress, unit="img"):
+        try:
+            decoded = open_image(image_source(row))
+        except ImageDecodeError as error:
+            skipped.append({"path": row.get("path") or row.get("id"), "label": row["label"], "code": error.code, "reason": error.message})
+            continue
+        keep.append(index)
+        facts.append({"width": decoded.width, "height": decoded.height, "format": decoded.format,
+                      "file_size": decoded.file_size, "jpeg_quality": decoded.jpeg_quality,
+                      "has_exif": decoded.has_exif, "mode": decoded.original_mode})
+    readable = frame.loc[keep].reset_index(drop=True)
+    for column in FACT_COLUMNS:
+        readable[column] = [fact[column] for fact in facts]
+    return readable, pd.DataFrame(skipped, columns=["path", "label", "code", "reason"])
+
+
+def skipped_summary(skipped: pd.DataFrame) -> str:
+    """One line per reason, e.g. ``3 skipped: 2 corrupt, 1 empty``; ``nothing skipped`` if none."""
+    if skipped.empty:
+        return "nothing skipped: every image decoded"
+    counts = skipped["code"].value_counts()
+    parts = ", ".join(f"{count} {code}" for code, count in counts.items())
+    return f"{len(skipped)} skipped ({parts})"
+
+
+# ---------------------------------------------------------------------------------------- split
+def split(
+    frame: pd.DataFrame,
+    *,
+    validation_fraction: float = SEED_VALIDATION_FRACTION,
+    seed: int = 42,
+    group_column: str | None = "source",
+) -> Split:
+    """A deterministic, stratified train/validation split.
+
+    With the seed's defaults, 18,618 rows become 13,032 / 5,586 with the class ratio kept. When
+    ``group_column`` exists and is filled, the split is grouped: every group lands wholly on one
+    side, so a detector cannot pass by recognising a photo, person or generator batch it saw.
+    """
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
+    if "label" not in frame.columns:
+        raise DatasetError("the frame has no 'label' column")
+    labels = frame["label"].to_numpy()
+    if len(np.unique(labels)) < 2:
+        raise DatasetError("a split needs both classes; the data has only label " + str(labels[0] if len(labels) else "(none)"))
+    use_groups = group_column is not None and group_column in frame.columns and frame[group_column].notna().all()
+    if use_groups:
+        validation = _grouped_validation_rows(frame[group_column].astype(str).to_numpy(), labels, validation_fraction, seed)
+    else:
+        validation = _stratified_validation_rows(labels, validation_fraction, seed)
+    is_validation = np.zeros(len(frame), dtype=bool)
+    is_validation[validation] = True
+    return Split(train=np.flatnonzero(~is_validation), validation=np.flatnonzero(is_validation))
+
+
+def _stratified_validation_rows(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(labels))
+    # An integer count, so float rounding cannot turn 5,586 into 5,587.
+    count = int(round(fraction * len(labels)))
+    _, validation = train_test_split(rows, test_size=count, stratify=labels, random_state=seed)
+    return np.sort(validation)
+
+
+def _grouped_validation_rows(groups: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Assign whole groups to validation, per class, until each class reaches its share.
+
+    Groups are visited in a seeded random order; a group whose rows are mixed-label counts toward
+    its majority class. This keeps both the class ratio and the group boundary.
+    """
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"group": groups, "label": labels})
+    group_label = frame.groupby("group")["label"].agg(lambda s: int(s.mean() >= 0.5))
+    group_size = frame.groupby("group").size()
+    chosen: list[str] = []
+    for label in (0, 1):
+        names = group_label.index[group_label == label].to_numpy()
+        names = names[rng.permutation(len(names))]
+        target = fraction * group_size[names].sum()
+        taken = 0
+        for name in names:
+            if taken >= target:
+                break
+            # Leave at least one group of each class for training.
+            if len(chosen) and taken + group_size[name] > target * 1.5 and taken > 0:
+                continue
+            chosen.append(name)
+            taken += group_size[name]
+    return np.flatnonzero(np.isin(groups, chosen))
+
+
+def three_way_split(frame: pd.DataFrame, *, test_fraction: float = SEED_VALIDATION_FRACTION,
+                    validation_fraction: float = 0.15, seed: int = 42) -> pd.DataFrame:
+    """Add a ``split`` column: ``train`` / ``validation`` / ``test``, grouped by source when known.
+
+    ``test`` is held out as the seed held out its 5,586 images (30 %); ``validation`` is then
+    taken from the rest for early stopping, calibration and thresholds, so the test numbers are
+    never tuned on.
+    """
+    outer = split(frame, validation_fraction=test_fraction, seed=seed)
+    rest = frame.iloc[outer.train]
+    inner = split(rest, validation_fraction=validation_fraction, seed=seed + 1)
+    labelled = frame.copy()
+    labelled["split"] = "test"
+    labelled.iloc[outer.train[inner.train], labelled.columns.get_loc("split")] = "train"
+    labelled.iloc[outer.train[inner.validation], labelled.columns.get_loc("split")] = "validation"
+    return labelled
+
+
+def subsample(frame: pd.DataFrame, max_images: int | None, *, seed: int = 42) -> pd.DataFrame:
+    """At most ``max_images`` rows, keeping the class ratio and whole source groups (deterministic)."""
+    if not max_images or len(frame) <= max_images:
+        return frame.reset_index(drop=True)
+    fraction = max_images / len(frame)
+    parts = split(frame, validation_fraction=fraction, seed=seed)
+    return frame.iloc[parts.validation].reset_index(drop=True)
+
+
+def class_balance(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The seed's balance table: images, class 0 %, class 1 % for each named split."""
+    rows = []
+    for name, part in frames.items():
+        total = len(part)
+        share = part["label"].value_counts(normalize=True) if total else pd.Series(dtype=float)
+        rows.append({"split": name, "images": total, "class 0 (real) %": 100 * share.get(0, 0.0), "class 1 (AI) %": 100 * share.get(1, 0.0)})
+    return pd.DataFrame(rows).set_index("split").round(1)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def main(argv: Iterable[str] | None = None) -> int:
+    """``python -m aiornot.data build-sample|describe``."""
+    parser = argparse.ArgumentParser(prog="python -m aiornot.data", description="aiornot datasets")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("build-sample", help="build data/sample/ from images shipped in public packages", add_help=False)
+    describe = commands.add_parser("describe", help="load a dataset and print its size, classes and split")
+    describe.add_argument("path")
+    args, rest = parser.parse_known_args(list(argv) if argv is not None else None)
+    if args.command == "build-sample":
+        from aiornot import sample
+
+        return sample.main(["build-sample", *rest])
+    try:
+        frame = load(args.path)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    parts = split(frame)
+    train, validation = parts.frames(frame)
+    print(class_balance({"all": frame, "train": train, "validation": validation}).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""``Detector``: one object that turns an image into a calibrated, explained verdict.
+
+Training, notebooks, ``aiornot scan``, the web service and Ray batch scoring all use it, so a
+photo gets the same score everywhere. A model directory holds everything needed to use it right:
+
+* ``model.keras`` — the network (scores one native-resolution crop, outputs a logit);
+* ``detector.json`` — crop size and count, calibration, decision thresholds, the training-data
+  summary and the measured metrics (the model card is generated from it).
+
+How a photo is scored: decode safely → ``crops_per_image`` crops at native resolution → mean
+logit → calibrated P(AI) (Platt scaling fitted on validation images) → verdict ``ai`` /
+``real`` / ``inconclusive`` by thresholds chosen on validation real photos at a stated FPR →
+provenance evidence (C2PA, IPTC, generator metadata, watermark) combined by a stated rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from aiornot import paths, transforms
+from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_image, read_bytes
+
+CONFIG_NAME = "detector.json"
+MODEL_NAME = "model.keras"
+VERDICTS = ("ai", "real", "inconclusive")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No trained model where one was expected."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Platt scaling: P(AI) = sigmoid(slope · logit + intercept), fitted on validation images."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept)))
+
+    @classmethod
+    def fit(cls, logits: np.ndarray, labels: np.ndarray) -> "Calibration":
+        """Fit on held-out logits; a weak L2 penalty keeps tiny validation sets from overfitting."""
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=10.0).fit(np.asarray(logits, dtype=np.float64).reshape(-1, 1), labels)
+        return cls(float(model.coef_[0, 0]), float(model.intercept_[0]))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds on calibrated P(AI).
+
+    ``ai``: at or above, the verdict is ``ai``; chosen so that at most ``target_fpr`` of
+    validation real photos reach it. ``real``: below, the verdict is ``real``; chosen so that at
+    most ``target_fnr`` of validation AI images fall below it. Between them: ``inconclusive``.
+    """
+
+    ai: float = 0.5
+    real: float = 0.5
+    target_fpr: float = 0.05
+    target_fnr: float = 0.05
+
+    def verdict(self, score: float) -> str:
+        if score >= self.ai:
+            return "ai"
+        if score < self.real:
+            return "real"
+        return "inconclusive"
+
+    @classmethod
+    def choose(cls, scores: np.ndarray, labels: np.ndarray, target_fpr: float = 0.05, target_fnr: float = 0.05) -> "Thresholds":
+        """Pick thresholds on validation scores: FPR on real photos ≤ ``target_fpr``, FNR on AI ≤ ``target_fnr``."""
+        scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+        real_scores, ai_scores = np.sort(scores[labels == 0]), np.sort(scores[labels == 1])
+        # Smallest threshold with at most target_fpr of real photos at or above it.
+        allowed = int(np.floor(target_fpr * len(real_scores)))
+        ai_threshold = float(np.nextafter(real_scores[-allowed - 1], 1.0)) if len(real_scores) else 0.5
+        missed = int(np.floor(target_fnr * len(ai_scores)))
+        real_threshold = float(ai_scores[missed]) if len(ai_scores) else 0.5
+        # When the classes overlap little, the band closes: one threshold decides.
+        real_threshold = min(real_threshold, ai_threshold)
+        return cls(round(min(ai_threshold, 1.0), 6), round(real_threshold, 6), target_fpr, target_fnr)
+
+
+@dataclass
+class Result:
+    """One image's outcome — the contract of ``aiornot scan`` lines and the API's JSON.
+
+    ``score`` is the pixel evidence, calibrated P(AI). ``verdict`` is the final word after
+    provenance evidence is combined by the stated ``rule``; ``pixel_verdict`` is the pixels' alone.
+    ``error`` is set (and ``score``/``verdict`` are ``None``) when the image could not be read.
+    """
+
+    path: str | None = None
+    score: float | None = None
+    verdict: str | None = None
+    model: str | None = None
+    pixel_verdict: str | None = None
+    rule: str | None = None
+    rule_ko: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    md5: str | None = None
+    notes: list[str] = field(default_factory=list)
+    signals: list[dict] = field(default_factory=list)
+    face: dict | None = None
+    face_score: float | None = None
+    checks: list[dict] | None = None
+    thresholds: dict | None = None
+    elapsed_ms: float | None = None
+    heatmap: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self, *, include_empty: bool = False) -> dict[str, Any]:
+        """JSON-safe dict; the heatmap is left out (it is an array)."""
+        data = {k: v for k, v in asdict(self).items() if k != "heatmap"}
+        if not include_empty:
+            data = {k: v for k, v in data.items() if v not in (None, [], {})}
+        return data
+
+    @classmethod
+    def failure(cls, path: str | None, error: ImageDecodeError, model: str | None = None) -> "Result":
+        return cls(path=path, error=error.message, error_code=error.code, model=model)
+
+
+class Detector:
+    """A trained forensic detector with its calibration and thresholds.
+
+    >>> detector = Detector.load()                    # models/default
+    >>> result = detector.predict("photo.jpg")
+    >>> result.verdict, result.score
+    """
+
+    def __init__(self, model: Any, config: dict[str, Any]) -> None:
+        self.model = model
+        self.config = config
+        self.name: str = config.get("name", "aiornot-detector")
+        self.crop_size: int = int(config.get("crop_size", 64))
+        self.crops_per_image: int = int(config.get("crops_per_image", 4))
+        self.calibration = Calibration(**config.get("calibration", {}))
+        self.thresholds = Thresholds(**config.get("thresholds", {}))
+
+    # ----------------------------------------------------------------------------- persistence
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None) -> "Detector":
+        """Load a model directory (default ``models/default``)."""
+        import keras
+
+        directory = Path(model_dir) if model_dir else paths.DEFAULT_MODEL_DIR
+        model_file, config_file = directory / MODEL_NAME, directory / CONFIG_NAME
+        if not model_file.is_file() or not config_file.is_file():
+            raise ModelNotFoundError(
+                f"no trained model in {directory} (expected {MODEL_NAME} and {CONFIG_NAME}); "
+                "run `make reports` to train the default model, or pass --model DIR"
+            )
+        config = json.loads(config_file.read_text())
+        return cls(keras.saving.load_model(model_file, compile=False), config)
+
+    def save(self, model_dir: str | Path) -> Path:
+        """Write ``model.keras`` and ``detector.json`` (with current calibration and thresholds)."""
+        directory = Path(model_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save(directory / MODEL_NAME)
+        self.config.update(
+            name=self.name, crop_size=self.crop_size, crops_per_image=self.crops_per_image,
+            calibration=asdict(self.calibration), thresholds=asdict(self.thresholds),
+        )
+        (directory / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, ensure_ascii=False, default=_json_default))
+        return directory
+
+    # --------------------------------------------------------------------------------- scoring
+    def crops(self, pixels: np.ndarray) -> np.ndarray:
+        """The native-resolution crops an image is scored on."""
+        return transforms.crop_grid(pixels, self.crop_size, self.crops_per_image)
+
+    def logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Mean crop logit per image (uncalibrated)."""
+        if not len(images):
+            return np.zeros(0)
+        crops = np.concatenate([self.crops(p) for p in images])
+        return self.crop_logits(crops).reshape(len(images), -1).mean(axis=1)
+
+    def crop_logits(self, crops: np.ndarray, chunk: int = 64) -> np.ndarray:
+        """The network's logit for each crop, run in fixed-size chunks.
+
+        Padding every chunk to the same shape means the compiled function is traced once,
+        whatever the number of images; retracing per batch size costs more than the padding.
+        """
+        crops = np.asarray(crops, dtype=np.float32)
+        outputs = []
+        for start in range(0, len(crops), chunk):
+            part = crops[start : start + chunk]
+            padded = np.concatenate([part, np.zeros((chunk - len(part), *part.shape[1:]), np.float32)]) if len(part) < chunk else part
+            outputs.append(np.asarray(self.model.predict_on_batch(padded)).reshape(-1)[: len(part)])
+        return np.concatenate(outputs)
+
+    def scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Calibrated P(AI) per image, from pixels alone."""
+        return self.calibration(self.logits(images))
+
+    def calibrate(self, images: Sequence[np.ndarray], labels: np.ndarray, *, target_fpr: float = 0.05, target_fnr: float = 0.05) -> None:
+        """Fit calibration and choose thresholds on held-out validation images (not the test set)."""
+        logits = self.logits(images)
+        self.calibration = Calibration.fit(logits, np.asarray(labels))
+        self.thresholds = Thresholds.choose(self.calibration(logits), np.asarray(labels), target_fpr, target_fnr)
+
+    def heatmap(self, pixels: np.ndarray, stride: int | None = None, max_tiles: int = 256) -> np.ndarray:
+        """P(AI) of each native-resolution tile: where in the picture the model sees generator traces.
+
+        Returns a 2-D array (tiles down × tiles across); the stride grows on large images so that
+        at most about ``max_tiles`` tiles are scored.
+        """
+        size = self.crop_size
+        padded = transforms.pad_to(pixels, size)
+        height, width = padded.shape[:2]
+        stride = stride or size
+        while ((height - size) // stride + 1) * ((width - size) // stride + 1) > max_tiles:
+            stride *= 2
+        tops = range(0, height - size + 1, stride)
+        lefts = range(0, width - size + 1, stride)
+        tiles = np.stack([padded[t : t + size, l : l + size] for t in tops for l in lefts])
+        return self.calibration(self.crop_logits(tiles).reshape(len(tops), len(lefts)))
+
+    # ------------------------------------------------------------------------------ prediction
+    def predict(
+        self,
+        source: ImageSource | DecodedImage,
+        *,
+        path: str | None = None,
+        id_photo: bool = False,
+        provenance: bool = True,
+        explain: bool = False,
+    ) -> Result:
+        """Score one image; never raises for a bad image (the Result carries ``error``)."""
+        started = time.perf_counter()
+        label = path if path is not None else (str(source) if isinstance(source, (str, Path)) else None)
+        try:
+            data = None if isinstance(source, DecodedImage) else read_bytes(source)
+            decoded = source if isinstance(source, DecodedImage) else open_image(data)
+        except ImageDecodeError as error:
+            return Result.failure(label, error, self.name)
+        score = float(self.scores([decoded.pixels])[0])
+        result = self._result(label, decoded, data, score)
+        if provenance and data is not None:
+            self._add_provenance(result, data)
+        if id_photo:
+            self._add_portrait(result, decoded.pixels)
+        if explain:
+            result.heatmap = self.heatmap(decoded.pixels)
+        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        return result
+
+    def predict_many(
+        self,
+        sources: Iterable[ImageSource],
+        *,
+        batch_size: int = 32,
+        id_photo: bool = False,
+        provenance: bool = True,
+        progress: bool = False,
+        total: int | None = None,
+    ) -> Iterator[Result]:
+        """Score many images in batches (crops of a batch go through the network together)."""
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="scoring", unit="img", disable=not progress, file=sys.stderr)
+        batch: list[tuple[str, bytes | None, DecodedImage | ImageDecodeError]] = []
+        for source in sources:
+            batch.append(self._decode(source))
+            if len(batch) >= batch_size:
+                yield from self._score_batch(batch, id_photo, provenance)
+                bar.update(len(batch))
+                batch = []
+        if batch:
+            yield from self._score_batch(batch, id_photo, provenance)
+            bar.update(len(batch))
+        bar.close()
+
+    def info(self) -> dict[str, Any]:
+        """What a client needs to know about this model (the API's ``/v1/models``)."""
+        keys = ("name", "version", "created", "architecture", "parameters", "crop_size", "crops_per_image", "metrics", "training_data")
+        info = {k: self.config[k] for k in keys if k in self.config}
+        info.update(name=self.name, thresholds=asdict(self.thresholds), calibration=asdict(self.calibration))
+        return info
+
+    # ---------------------------------------------------------------------------- internals
+    def _decode(self, source: ImageSource) -> tuple[str, bytes | None, DecodedImage | ImageDecodeError]:
+        label = str(source) if isinstance(source, (str, Path)) else "<bytes>"
+        try:
+            data = read_bytes(source)
+            return label, data, open_image(data)
+        except ImageDecodeError as error:
+            return label, None, error
+
+    def _score_batch(self, batch, id_photo: bool, provenance: bool) -> Iterator[Result]:
+        started = time.perf_counter()
+        good = [(label, data, item) for label, data, item in batch if isinstance(item, DecodedImage)]
+        scores = iter(self.scores([item.pixels for _, _, item in good]) if good else [])
+        per_image_ms = (time.perf_counter() - started) * 1000 / max(1, len(good))
+        for label, data, item in batch:
+            if isinstance(item, ImageDecodeError):
+                yield Result.failure(label, item, self.name)
+                continue
+            result = self._result(label, item, data, float(next(scores)))
+            if provenance and data is not None:
+                self._add_provenance(result, data)
+            if id_photo:
+                self._add_portrait(result, item.pixels)
+            result.elapsed_ms = round(per_image_ms, 1)
+            yield result
+
+    def _result(self, label: str | None, decoded: DecodedImage, data: bytes | None, score: float) -> Result:
+        verdict = self.thresholds.verdict(score)
+        return Result(
+            path=label, score=round(score, 6), verdict=verdict, pixel_verdict=verdict, model=self.name,
+            width=decoded.width, height=decoded.height, format=decoded.format,
+            md5=hashlib.md5(data).hexdigest() if data is not None else None,
+            notes=list(decoded.notes), thresholds=asdict(self.thresholds),
+            rule="pixels only: no provenance checked", rule_ko="픽셀 분석만 사용 (출처 정보 미확인)",
+        )
+
+    def _add_provenance(self, result: Result, data: bytes) -> None:
+        from aiornot import provenance
+
+        report = provenance.inspect(data)
+        result.signals = [signal for signal in report.to_dict()["signals"]]
+        result.verdict, result.rule, result.rule_ko = provenance.combine_verdict(result.pixel_verdict, result.score, report)
+
+    def _add_portrait(self, result: Result, pixels: np.ndarray) -> None:
+        from aiornot import faces
+
+        analysis = faces.analyse_portrait(pixels)
+        summary = analysis.to_dict()
+        result.face = summary.get("face")
+        result.checks = summary.get("checks")
+        if analysis.crop is not None:
+            result.face_score = round(float(self.scores([analysis.crop])[0]), 6)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+# ------------------------------------------------------------------------------- model card
+def model_card(model_dir: str | Path) -> str:
+    """The model card, generated from the numbers stored in ``detector.json`` (never typed in)."""
+    from aiornot.model_card import render
+
+    config = json.loads((Path(model_dir) / CONFIG_NAME).read_text())
+    return render(config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m aiornot.detector model-card DIR`` prints the model card."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] != "model-card":
+        print("usage: python -m aiornot.detector model-card MODEL_DIR", file=sys.stderr)
+        return 2
+    try:
+        print(model_card(args[1]))
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

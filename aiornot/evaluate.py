@@ -1,0 +1,276 @@
+"""Evaluation: the seed's metrics, what an ID office needs (TPR at a low FPR on real photos,
+calibration), per-source/generator results, robustness, and confidence intervals.
+
+Every function takes plain arrays (labels 0/1, scores = P(AI)), so the seed's CNN and our
+detector are measured by the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+Scorer = Callable[[Sequence[np.ndarray]], np.ndarray]
+FPR_TARGETS = (0.01, 0.05)
+
+
+# ------------------------------------------------------------------------------ point metrics
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr: float) -> float:
+    """Share of AI images caught when at most ``fpr`` of real photos are flagged.
+
+    The threshold is set on the real photos themselves (the strictest reading): the smallest
+    score that no more than ``fpr`` of them reach.
+    """
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    real, fake = np.sort(scores[labels == 0]), scores[labels == 1]
+    if not len(real) or not len(fake):
+        return float("nan")
+    allowed = int(np.floor(fpr * len(real)))
+    threshold = np.nextafter(real[-allowed - 1], np.inf)
+    return float(np.mean(fake >= threshold))
+
+
+def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
+    """ECE: the gap between predicted P(AI) and the observed AI share, averaged over equal-width bins."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    gap = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            gap += members.mean() * abs(scores[members].mean() - labels[members].mean())
+    return float(gap)
+
+
+def summary(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """ROC AUC, average precision, accuracy at ``threshold``, TPR at 1 %/5 % FPR, ECE, Brier."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    both = len(np.unique(labels)) == 2
+    result = {
+        "n": int(len(labels)),
+        "roc_auc": float(skm.roc_auc_score(labels, scores)) if both else float("nan"),
+        "average_precision": float(skm.average_precision_score(labels, scores)) if both else float("nan"),
+        "accuracy": float(np.mean((scores >= threshold) == labels)),
+        "ece": expected_calibration_error(labels, scores),
+        "brier": float(np.mean((scores - labels) ** 2)),
+    }
+    for fpr in FPR_TARGETS:
+        result[f"tpr_at_fpr_{fpr:g}"] = tpr_at_fpr(labels, scores, fpr)
+    return result
+
+
+def classification_table(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> pd.DataFrame:
+    """The seed's per-class table: precision, recall, F1, support; accuracy; macro/weighted avg."""
+    report = skm.classification_report(
+        labels, (np.asarray(scores) >= threshold).astype(int), labels=[0, 1],
+        target_names=["real (0)", "AI (1)"], output_dict=True, zero_division=0,
+    )
+    table = pd.DataFrame(report).T
+    table.loc["accuracy", ["precision", "recall", "support"]] = [np.nan, np.nan, table.loc["macro avg", "support"]]
+    table["support"] = table["support"].astype(int)
+    return table.round(4)
+
+
+# --------------------------------------------------------------------------------- intervals
+def bootstrap(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    groups: np.ndarray | None = None,
+    rounds: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Point estimate and percentile interval of ``metric``, resampling whole groups if given.
+
+    Resampling by source (photo/person) rather than by image gives honest intervals when one
+    source contributed several images.
+    """
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    point = float(metric(labels, scores))
+    rng = np.random.default_rng(seed)
+    units = np.unique(groups) if groups is not None else np.arange(len(labels))
+    members = [np.flatnonzero(groups == u) for u in units] if groups is not None else [np.array([i]) for i in units]
+    values = []
+    for _ in range(rounds):
+        picked = np.concatenate([members[i] for i in rng.integers(0, len(units), len(units))])
+        if len(np.unique(labels[picked])) < 2:
+            continue
+        values.append(metric(labels[picked], scores[picked]))
+    values = np.asarray([v for v in values if np.isfinite(v)])
+    if not len(values):
+        return point, float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    return point, float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+
+
+def metrics_with_intervals(labels: np.ndarray, scores: np.ndarray, *, groups: np.ndarray | None = None,
+                           threshold: float = 0.5, rounds: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The headline metrics with 95 % bootstrap intervals, one row each."""
+    named: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+        "ROC AUC": lambda y, s: skm.roc_auc_score(y, s),
+        "accuracy": lambda y, s: float(np.mean((s >= threshold) == y)),
+        "TPR @ 1% FPR": lambda y, s: tpr_at_fpr(y, s, 0.01),
+        "TPR @ 5% FPR": lambda y, s: tpr_at_fpr(y, s, 0.05),
+        "ECE": expected_calibration_error,
+    }
+    rows = []
+    for name, metric in named.items():
+        point, low, high = bootstrap(labels, scores, metric, groups=groups, rounds=rounds, seed=seed)
+        rows.append({"metric": name, "value": point, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def too_small_to_conclude(labels: np.ndarray, *, minimum_per_class: int = 100) -> str | None:
+    """A plain warning when a class has fewer than ``minimum_per_class`` images; ``None`` otherwise."""
+    counts = np.bincount(np.asarray(labels), minlength=2)
+    if counts.min() >= minimum_per_class:
+        return None
+    return (f"Only {counts[0]} real and {counts[1]} AI images are held out: the intervals are wide and "
+            "the numbers describe this demo sample, not detection in general. TPR at 1 % FPR needs at "
+            f"least 100 real photos to be measured at all; here one real photo is {100 / max(counts[0], 1):.1f} % FPR.")
+
+
+# --------------------------------------------------------------------------- per group & sets
+def per_group(frame: pd.DataFrame, scores: np.ndarray, column: str, threshold: float) -> pd.DataFrame:
+    """Per generator/source: images, share flagged AI at ``threshold`` (detection rate for AI
+    groups, false-positive rate for real ones) and mean score."""
+    table = pd.DataFrame({column: frame[column].fillna("unknown").to_numpy(), "label": frame["label"].to_numpy(), "score": scores})
+    grouped = table.groupby([column, "label"])
+    result = grouped.agg(images=("score", "size"), mean_score=("score", "mean"))
+    result["flagged_ai"] = grouped["score"].apply(lambda s: float(np.mean(s >= threshold)))
+    return result.reset_index().sort_values(["label", "images"], ascending=[True, False]).reset_index(drop=True)
+
+
+def robustness(images: Sequence[np.ndarray], labels: np.ndarray, scorers: dict[str, Scorer],
+               conditions: dict[str, Callable[[np.ndarray], np.ndarray]], thresholds: dict[str, float] | None = None) -> pd.DataFrame:
+    """Each scorer's metrics after each transform (JPEG, downscaling, blur …) of the same images."""
+    from tqdm import tqdm
+
+    rows = []
+    for condition, transform in tqdm(conditions.items(), desc="robustness", unit="condition"):
+        changed = [transform(p) for p in images]
+        for name, scorer in scorers.items():
+            threshold = (thresholds or {}).get(name, 0.5)
+            rows.append({"model": name, "condition": condition, **summary(labels, scorer(changed), threshold)})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------ saliency
+def occlusion_map(scorer: Scorer, pixels: np.ndarray, *, patch: int = 32, stride: int | None = None, fill: int = 128) -> np.ndarray:
+    """How much P(AI) drops when each patch is greyed out (positive = the patch made it look AI).
+
+    A backend-neutral saliency (no gradients), so it works for any model and any Keras backend.
+    Returns a map at the patch grid's resolution.
+    """
+    stride = stride or patch
+    height, width = pixels.shape[:2]
+    base = float(scorer([pixels])[0])
+    tops, lefts = range(0, max(1, height - patch + 1), stride), range(0, max(1, width - patch + 1), stride)
+    occluded = []
+    for top in tops:
+        for left in lefts:
+            copy = pixels.copy()
+            copy[top : top + patch, left : left + patch] = fill
+            occluded.append(copy)
+    drops = base - np.asarray(scorer(occluded), dtype=np.float64)
+    return drops.reshape(len(tops), len(lefts))
+
+
+# --------------------------------------------------------------------------------------- plots
+def plot_roc_pr(results: dict[str, tuple[np.ndarray, np.ndarray]]):
+    """ROC (with the 1 %/5 % FPR lines) and precision–recall curves, one line per model."""
+    import matplotlib.pyplot as plt
+
+    figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for name, (labels, scores) in results.items():
+        fpr, tpr, _ = skm.roc_curve(labels, scores)
+        roc_axis.plot(fpr, tpr, label=f"{name} (AUC {skm.roc_auc_score(labels, scores):.3f})")
+        precision, recall, _ = skm.precision_recall_curve(labels, scores)
+        pr_axis.plot(recall, precision, label=f"{name} (AP {skm.average_precision_score(labels, scores):.3f})")
+    for target in FPR_TARGETS:
+        roc_axis.axvline(target, color="grey", linestyle=":", linewidth=1)
+    roc_axis.plot([0, 1], [0, 1], color="lightgrey", linestyle="--")
+    roc_axis.set(xlabel="false-positive rate (real photos flagged)", ylabel="true-positive rate (AI caught)", title="ROC")
+    pr_axis.set(xlabel="recall (AI caught)", ylabel="precision", title="Precision–recall")
+    for axis in (roc_axis, pr_axis):
+        axis.legend(loc="lower right" if axis is roc_axis else "lower left")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusion(labels: np.ndarray, scores: np.ndarray, threshold: float, title: str, axis=None):
+    """Confusion matrix (counts and row shares) at ``threshold``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    matrix = skm.confusion_matrix(labels, (np.asarray(scores) >= threshold).astype(int), labels=[0, 1])
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    annotations = np.array([[f"{matrix[i, j]}\n{shares[i, j]:.0%}" for j in range(2)] for i in range(2)])
+    if axis is None:
+        _, axis = plt.subplots(figsize=(4, 3.5))
+    sns.heatmap(shares, annot=annotations, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=axis,
+                xticklabels=["real", "AI"], yticklabels=["real", "AI"])
+    axis.set(xlabel="predicted", ylabel="actual", title=title)
+    return axis.figure
+
+
+def plot_reliability(results: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 10):
+    """Reliability diagram: predicted P(AI) against the observed AI share, per model, with ECE."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5, 4.5))
+    edges = np.linspace(0, 1, bins + 1)
+    for name, (labels, scores) in results.items():
+        which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+        xs, ys = [], []
+        for b in range(bins):
+            members = which == b
+            if members.sum():
+                xs.append(np.mean(scores[members]))
+                ys.append(np.mean(labels[members]))
+        axis.plot(xs, ys, marker="o", label=f"{name} (ECE {expected_calibration_error(labels, scores):.3f})")
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    axis.set(xlabel="predicted P(AI)", ylabel="observed share of AI images", title="Reliability", xlim=(0, 1), ylim=(0, 1))
+    axis.legend(loc="upper left")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def plot_robustness(table: pd.DataFrame, metric: str = "roc_auc"):
+    """One bar group per condition, one bar per model."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    figure, axis = plt.subplots(figsize=(9, 3.8))
+    sns.barplot(data=table, x="condition", y=metric, hue="model", ax=axis)
+    axis.set(ylim=(0, 1), ylabel=metric.replace("_", " "), xlabel="")
+    axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    axis.grid(alpha=0.3, axis="y")
+    figure.tight_layout()
+    return figure
+
+
+@dataclass
+class SeedScorer:
+    """Scores whole images with the seed's CNN: resize to its input size, scale to [0, 1]."""
+
+    model: object
+    image_size: int = 256
+
+    def __call__(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        from aiornot.train import resized_images
+
+        if not len(images):
+            return np.zeros(0)
+        outputs = [np.asarray(self.model.predict_on_batch(resized_images(images[i : i + 16], self.image_size))).reshape(-1)
+                   for i in range(0, len(images), 16)]
+        return np.concatenate(outputs).astype(np.float64)

