@@ -89,7 +89,8 @@ class Thresholds:
         real_threshold = float(ai_scores[missed]) if len(ai_scores) else 0.5
         # When the classes overlap little, the band closes: one threshold decides.
         real_threshold = min(real_threshold, ai_threshold)
-        return cls(round(min(ai_threshold, 1.0), 6), round(real_threshold, 6), target_fpr, target_fnr)
+        # Not rounded: rounding a threshold can move one more image across it.
+        return cls(min(ai_threshold, 1.0), real_threshold, target_fpr, target_fnr)
 
 
 @dataclass

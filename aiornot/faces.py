@@ -54,7 +54,7 @@ _MATCH_IOU = 0.4
 _EYE_SEARCH_WIDTH = 200
 
 # --- head geometry (see the module docstring) ------------------------------------------------
-CROWN_ABOVE_BOX = 0.60
+CROWN_ABOVE_BOX = 0.30
 CHIN_BELOW_BOX_TOP = 1.03
 
 # --- the ID frame ----------------------------------------------------------------------------
@@ -241,9 +241,7 @@ def _as_rgb(pixels: np.ndarray) -> np.ndarray:
     """Accept H×W grey, H×W×1, H×W×3 RGB or H×W×4 RGBA ``uint8``; return contiguous H×W×3."""
     array = np.asarray(pixels)
     if array.dtype != np.uint8:
-        raise ValueError(
-            f"pixels must be uint8 (as aiornot.imageio.open_image returns), got {array.dtype}"
-        )
+        raise ValueError(f"pixels must be uint8 (as aiornot.imageio.open_image returns), got {array.dtype}")
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4) or 0 in array.shape[:2]:
@@ -286,21 +284,24 @@ def detect_faces(pixels: np.ndarray) -> list[Face]:
 
 def _cascade_faces(grey: np.ndarray, min_side: int) -> list[tuple[tuple[int, int, int, int], float]]:
     """Boxes found by the default cascade and confirmed by alt2 (or strong on their own)."""
-    kwargs = {"scaleFactor": _SCALE_STEP, "minSize": (min_side, min_side)}
-    found = _cascade("frontalface_default").detectMultiScale2(grey, minNeighbors=_NEIGHBOURS_DEFAULT, **kwargs)
-    confirm = _cascade("frontalface_alt2").detectMultiScale2(grey, minNeighbors=_NEIGHBOURS_ALT2, **kwargs)
-    pairs = _pair_detections(_hits(found), _hits(confirm))
+    found = _hits(grey, "frontalface_default", _NEIGHBOURS_DEFAULT, min_side)
+    confirm = _hits(grey, "frontalface_alt2", _NEIGHBOURS_ALT2, min_side)
     kept = [
-        (box, 1.0 - math.exp(-(n1 + n2) / 20.0))
-        for box, n1, n2 in pairs
+        (box, round(1.0 - math.exp(-(n1 + n2) / 20.0), 3))
+        for box, n1, n2 in _pair_detections(found, confirm)
         if (n1 and n2) or max(n1, n2) >= SINGLE_CASCADE_MIN_NEIGHBOURS
     ]
-    return _drop_nested([(box, round(conf, 3)) for box, conf in kept])
+    return _drop_nested(kept)
 
 
-def _hits(result: tuple) -> list[tuple[tuple[int, int, int, int], int]]:
-    boxes, counts = result
-    return [(tuple(int(v) for v in box), int(n)) for box, n in zip(boxes, counts)]
+def _hits(
+    grey: np.ndarray, cascade: str, neighbours: int, min_side: int
+) -> list[tuple[tuple[int, int, int, int], int]]:
+    """``(box, number of overlapping detections)`` for one cascade."""
+    boxes, counts = _cascade(cascade).detectMultiScale2(
+        grey, scaleFactor=_SCALE_STEP, minNeighbors=neighbours, minSize=(min_side, min_side)
+    )
+    return [((int(x), int(y), int(w), int(h)), int(n)) for (x, y, w, h), n in zip(boxes, counts, strict=True)]
 
 
 def _pair_detections(first: list, second: list) -> list[tuple[tuple[int, int, int, int], int, int]]:
@@ -386,7 +387,7 @@ def _eye_candidates(roi: np.ndarray, cascade: str) -> list[tuple[float, float, i
         minSize=(int(0.10 * width), int(0.10 * width)),
         maxSize=(int(0.40 * width), int(0.40 * width)),
     )
-    return [(bx + bw / 2, by + bh / 2, int(n)) for (bx, by, bw, bh), n in zip(boxes, counts)]
+    return [(bx + bw / 2, by + bh / 2, int(n)) for (bx, by, bw, bh), n in zip(boxes, counts, strict=True)]
 
 
 def _pick_eye_pair(candidates: list, width: int) -> list[tuple[float, float]]:
@@ -553,6 +554,32 @@ def _outside_corners(matrix: np.ndarray, width: int, height: int, img_w: int, im
 # === checks ==================================================================================
 
 
+#: Every check's threshold, in the order the checks are reported.
+_THRESHOLDS = {
+    "single_face": "exactly 1 face",
+    "face_height": f"{HEAD_HEIGHT_RANGE[0]:.0%}–{HEAD_HEIGHT_RANGE[1]:.0%} of image height "
+    f"(±{HEAD_HEIGHT_TOLERANCE:.0%} for the estimate)",
+    "face_centred": f"|offset| ≤ {MAX_CENTRE_OFFSET:.0%} of image width",
+    "background_light": f"mean luma ≥ {MIN_BACKGROUND_LUMA:.0f}/255",
+    "background_uniform": f"luma standard deviation ≤ {MAX_BACKGROUND_SPREAD:.0f}",
+    "image_resolution": f"≥ {MIN_IMAGE_SIZE[0]}×{MIN_IMAGE_SIZE[1]} px (35×45 mm at 300 dpi)",
+    "face_resolution": f"chin to crown ≥ {MIN_HEAD_HEIGHT_PX} px",
+    "head_roll": f"|roll| ≤ {MAX_ROLL_DEGREES:.0f}°",
+}
+
+
+def _check(name: str, value: float | int | None, passed: bool, reason: str, reason_ko: str) -> Check:
+    return Check(name, value, bool(passed), reason, reason_ko, _THRESHOLDS[name])
+
+
+def _no_face_checks() -> list[Check]:
+    names = [name for name in _THRESHOLDS if name not in ("single_face", "image_resolution")]
+    return [
+        _check(name, None, False, "not measured: no face was found", "얼굴이 검출되지 않아 측정할 수 없습니다.")
+        for name in names
+    ]
+
+
 def id_photo_checks(pixels: np.ndarray, faces: list[Face]) -> list[Check]:
     """Measure an image against ICAO 9303 / ISO/IEC 19794-5 style ID-photo rules.
 
@@ -566,89 +593,62 @@ def id_photo_checks(pixels: np.ndarray, faces: list[Face]) -> list[Check]:
     rgb = _as_rgb(pixels)
     height, width = rgb.shape[:2]
     primary = max(faces, key=lambda face: face.w * face.h) if faces else None
-    face_checks = _face_checks(rgb, primary) if primary else _no_face_checks()
-    return [
+    checks = [
         _check_single_face(len(faces)),
-        *face_checks[:4],
         _check_image_resolution(width, height),
-        *face_checks[4:],
+        *(_face_checks(rgb, primary) if primary else _no_face_checks()),
     ]
+    order = list(_THRESHOLDS)
+    return sorted(checks, key=lambda check: order.index(check.name))
 
 
 def _face_checks(rgb: np.ndarray, face: Face) -> list[Check]:
     height, width = rgb.shape[:2]
-    light, uniform = _check_background(rgb, face)
     return [
         _check_face_height(face.head_height / height),
         _check_centred((face.centre[0] - width / 2) / width),
-        light,
-        uniform,
+        *_check_background(rgb, face),
         _check_face_resolution(face.head_height),
         _check_roll(face.roll_degrees),
     ]
 
 
-_FACE_CHECK_THRESHOLDS = {
-    "face_height": f"{HEAD_HEIGHT_RANGE[0]:.0%}–{HEAD_HEIGHT_RANGE[1]:.0%} of image height "
-    f"(±{HEAD_HEIGHT_TOLERANCE:.0%} for the estimate)",
-    "face_centred": f"|offset| ≤ {MAX_CENTRE_OFFSET:.0%} of image width",
-    "background_light": f"mean luma ≥ {MIN_BACKGROUND_LUMA:.0f}/255",
-    "background_uniform": f"luma standard deviation ≤ {MAX_BACKGROUND_SPREAD:.0f}",
-    "face_resolution": f"chin to crown ≥ {MIN_HEAD_HEIGHT_PX} px",
-    "head_roll": f"|roll| ≤ {MAX_ROLL_DEGREES:.0f}°",
-}
-
-
-def _no_face_checks() -> list[Check]:
-    return [
-        Check(
-            name,
-            None,
-            False,
-            "not measured: no face was found",
-            "얼굴이 검출되지 않아 측정할 수 없습니다.",
-            threshold,
-        )
-        for name, threshold in _FACE_CHECK_THRESHOLDS.items()
-    ]
-
-
 def _check_single_face(count: int) -> Check:
-    threshold = "exactly 1 face"
     if count == 1:
-        return Check("single_face", 1, True, "exactly one face found", "얼굴이 하나 검출되었습니다.", threshold)
+        return _check("single_face", 1, True, "exactly one face found", "얼굴이 하나 검출되었습니다.")
     if count == 0:
-        return Check(
+        return _check(
             "single_face",
             0,
             False,
             "no face found; an ID photo must show one frontal, uncovered face",
             "얼굴이 검출되지 않았습니다. 증명사진에는 가리지 않은 정면 얼굴이 하나 있어야 합니다.",
-            threshold,
         )
-    return Check(
+    return _check(
         "single_face",
         count,
         False,
         f"{count} faces found; an ID photo must show exactly one person",
         f"얼굴이 {count}개 검출되었습니다. 증명사진에는 한 사람만 있어야 합니다.",
-        threshold,
     )
 
 
 def _check_face_height(fraction: float) -> Check:
     low, high = HEAD_HEIGHT_RANGE
+    band, band_ko = f"{low:.0%}–{high:.0%}", f"{low:.0%}~{high:.0%}"
     passed = low - HEAD_HEIGHT_TOLERANCE <= fraction <= high + HEAD_HEIGHT_TOLERANCE
     if passed:
-        reason = f"face (chin to crown, estimated) is {fraction:.0%} of the image height, within {low:.0%}–{high:.0%}"
-        reason_ko = f"얼굴 길이(턱~정수리, 추정)가 사진 높이의 {fraction:.0%}로 기준({low:.0%}~{high:.0%}) 안에 있습니다."
+        reason = f"face (chin to crown, estimated) is {fraction:.0%} of the image height, within {band}"
+        reason_ko = f"얼굴 길이(턱~정수리, 추정)가 사진 높이의 {fraction:.0%}로 기준({band_ko}) 안에 있습니다."
     elif fraction < low:
-        reason = f"face is only {fraction:.0%} of the image height; it should be {low:.0%}–{high:.0%} (crop closer)"
-        reason_ko = f"얼굴 길이가 사진 높이의 {fraction:.0%}로 너무 작습니다. 기준은 {low:.0%}~{high:.0%}입니다(더 가깝게 자르세요)."
+        reason = f"face is only {fraction:.0%} of the image height; it should be {band} (crop closer)"
+        reason_ko = (
+            f"얼굴 길이가 사진 높이의 {fraction:.0%}로 너무 작습니다. 기준은 {band_ko}입니다(더 가깝게 자르세요)."
+        )
     else:
-        reason = f"face is {fraction:.0%} of the image height; it should be {low:.0%}–{high:.0%} (crop wider)"
-        reason_ko = f"얼굴 길이가 사진 높이의 {fraction:.0%}로 너무 큽니다. 기준은 {low:.0%}~{high:.0%}입니다(더 넓게 자르세요)."
-    return Check("face_height", fraction, passed, reason, reason_ko, _FACE_CHECK_THRESHOLDS["face_height"])
+        reason = f"face is {fraction:.0%} of the image height; it should be {band} (crop wider)"
+        reason_ko = f"얼굴 길이가 사진 높이의 {fraction:.0%}로 너무 큽니다. 기준은 {band_ko}입니다(더 넓게 자르세요)."
+    return _check("face_height", fraction, passed, reason, reason_ko)
 
 
 def _check_centred(offset: float) -> Check:
@@ -659,8 +659,10 @@ def _check_centred(offset: float) -> Check:
         reason_ko = f"얼굴 중심이 사진 가운데에서 폭의 {abs(offset):.1%}만큼 떨어져 있어 기준 안에 있습니다."
     else:
         reason = f"face is {abs(offset):.1%} of the width off-centre, to the {side} (limit {MAX_CENTRE_OFFSET:.0%})"
-        reason_ko = f"얼굴이 가운데에서 {side_ko}으로 폭의 {abs(offset):.1%}만큼 치우쳐 있습니다(허용 {MAX_CENTRE_OFFSET:.0%})."
-    return Check("face_centred", offset, passed, reason, reason_ko, _FACE_CHECK_THRESHOLDS["face_centred"])
+        reason_ko = (
+            f"얼굴이 가운데에서 {side_ko}으로 폭의 {abs(offset):.1%}만큼 치우쳐 있습니다(허용 {MAX_CENTRE_OFFSET:.0%})."
+        )
+    return _check("face_centred", offset, passed, reason, reason_ko)
 
 
 def _check_background(rgb: np.ndarray, face: Face) -> tuple[Check, Check]:
@@ -675,8 +677,8 @@ def _check_background(rgb: np.ndarray, face: Face) -> tuple[Check, Check]:
         reason = "too little background is visible around the head to judge it"
         reason_ko = "머리 주변에 보이는 배경이 너무 적어 판단할 수 없습니다."
         return (
-            Check("background_light", None, False, reason, reason_ko, _FACE_CHECK_THRESHOLDS["background_light"]),
-            Check("background_uniform", None, False, reason, reason_ko, _FACE_CHECK_THRESHOLDS["background_uniform"]),
+            _check("background_light", None, False, reason, reason_ko),
+            _check("background_uniform", None, False, reason, reason_ko),
         )
     return _check_background_light(float(luma.mean())), _check_background_uniform(float(luma.std()))
 
@@ -711,7 +713,7 @@ def _check_background_light(mean: float) -> Check:
             f"머리 주변 배경이 어둡습니다(평균 밝기 {mean:.0f}/255, 기준 {MIN_BACKGROUND_LUMA:.0f} 이상). "
             "흰색 또는 밝은 단색 배경이어야 합니다."
         )
-    return Check("background_light", mean, passed, reason, reason_ko, _FACE_CHECK_THRESHOLDS["background_light"])
+    return _check("background_light", mean, passed, reason, reason_ko)
 
 
 def _check_background_uniform(spread: float) -> Check:
@@ -728,20 +730,20 @@ def _check_background_uniform(spread: float) -> Check:
             f"배경이 균일하지 않습니다(밝기 표준편차 {spread:.1f}, 기준 {MAX_BACKGROUND_SPREAD:.0f} 이하). "
             "무늬, 사물 또는 그림자가 있습니다."
         )
-    return Check("background_uniform", spread, passed, reason, reason_ko, _FACE_CHECK_THRESHOLDS["background_uniform"])
+    return _check("background_uniform", spread, passed, reason, reason_ko)
 
 
 def _check_image_resolution(width: int, height: int) -> Check:
+    """Value: the smaller of width/413 and height/531, so 1.0 is exactly enough."""
     min_w, min_h = MIN_IMAGE_SIZE
     ratio = min(width / min_w, height / min_h)
-    threshold = f"≥ {min_w}×{min_h} px (35×45 mm at 300 dpi)"
     if ratio >= 1.0:
         reason = f"image is {width}×{height} px, at least {min_w}×{min_h}"
         reason_ko = f"사진 크기가 {width}×{height} 픽셀로 기준({min_w}×{min_h}) 이상입니다."
     else:
         reason = f"image is {width}×{height} px, smaller than {min_w}×{min_h} (35×45 mm at 300 dpi)"
         reason_ko = f"사진 크기가 {width}×{height} 픽셀로 기준({min_w}×{min_h}, 300dpi에서 35×45mm)보다 작습니다."
-    return Check("image_resolution", ratio, ratio >= 1.0, reason, reason_ko, threshold)
+    return _check("image_resolution", ratio, ratio >= 1.0, reason, reason_ko)
 
 
 def _check_face_resolution(head_px: float) -> Check:
@@ -753,19 +755,17 @@ def _check_face_resolution(head_px: float) -> Check:
     else:
         reason = f"face is only {value} px from chin to crown (estimated); at least {MIN_HEAD_HEIGHT_PX} px is needed"
         reason_ko = f"얼굴 길이가 약 {value}픽셀로 부족합니다(기준 {MIN_HEAD_HEIGHT_PX}픽셀 이상)."
-    return Check("face_resolution", value, passed, reason, reason_ko, _FACE_CHECK_THRESHOLDS["face_resolution"])
+    return _check("face_resolution", value, passed, reason, reason_ko)
 
 
 def _check_roll(angle: float | None) -> Check:
-    threshold = _FACE_CHECK_THRESHOLDS["head_roll"]
     if angle is None:
-        return Check(
+        return _check(
             "head_roll",
             None,
             False,
             "not measured: both eyes could not be located (glasses, closed eyes, hair or glare can hide them)",
             "두 눈을 찾지 못해 머리 기울기를 측정할 수 없습니다(안경, 감은 눈, 머리카락, 빛 반사 등).",
-            threshold,
         )
     passed = abs(angle) <= MAX_ROLL_DEGREES
     if passed:
@@ -773,7 +773,7 @@ def _check_roll(angle: float | None) -> Check:
     else:
         reason = f"head is tilted {angle:.1f}° (limit ±{MAX_ROLL_DEGREES:.0f}°); keep the eyes level"
         reason_ko = f"머리가 {angle:.1f}° 기울어져 있습니다(허용 ±{MAX_ROLL_DEGREES:.0f}°). 눈높이를 수평으로 맞추세요."
-    return Check("head_roll", angle, passed, reason, reason_ko, threshold)
+    return _check("head_roll", angle, passed, reason, reason_ko)
 
 
 # === all together ============================================================================

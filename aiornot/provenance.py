@@ -46,12 +46,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
+import itertools
 import json
 import math
 import numbers
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -214,7 +216,7 @@ class _Metadata:
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, image: Image.Image, data: bytes) -> "_Metadata":
+    def read(cls, image: Image.Image, data: bytes) -> _Metadata:
         """Read each part separately, so a broken EXIF block does not hide the XMP."""
         meta = cls()
         for part, reader in (("text", _read_text), ("exif", _read_exif), ("xmp", _read_xmp)):
@@ -225,7 +227,7 @@ class _Metadata:
         return meta
 
 
-def _read_text(image: Image.Image, data: bytes, meta: _Metadata) -> None:
+def _read_text(image: Image.Image, _data: bytes, meta: _Metadata) -> None:
     # PNG tEXt/zTXt/iTXt chunks before the image data arrive as str values of `info` (Pillow
     # writes them there, and so do A1111 and ComfyUI); JPEG/GIF comments arrive as bytes.
     for key, value in image.info.items():
@@ -243,7 +245,7 @@ _EXIF_SUB = {0x829A: "ExposureTime", 0x829D: "FNumber", 0x8827: "ISOSpeedRatings
 _EXIF_IFD_POINTER = 0x8769
 
 
-def _read_exif(image: Image.Image, data: bytes, meta: _Metadata) -> None:
+def _read_exif(image: Image.Image, _data: bytes, meta: _Metadata) -> None:
     # Pillow's PNG getexif() decodes all pixels when the eXIf chunk is not in the header; we only
     # want metadata here, so a PNG without an early eXIf chunk is treated as having none.
     if image.format == "PNG" and "exif" not in image.info:
@@ -675,7 +677,7 @@ def _check_watermark(data: bytes) -> Signal:
                            model=model, bit_errors=errors, bits=int(expected.size), rows_checked=rows)
     return _signal("sd_watermark", NOT_FOUND, NONE,
                    "no Stable Diffusion watermark (it does not survive JPEG or resizing: absence means nothing)",
-                   "Stable Diffusion 워터마크 없음(JPEG 저장이나 크기 변경으로 사라지므로 없다고 실제 사진인 것은 아님)",
+                   "Stable Diffusion 워터마크 없음(JPEG 저장·크기 변경 시 사라지므로 실제 사진의 증거가 아님)",
                    checked=True, rows_checked=rows, bit_errors=bit_errors)
 
 
@@ -803,14 +805,5 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_json_safe(v, depth + 1) for v in _first(value, 50)]
+        return [_json_safe(v, depth + 1) for v in itertools.islice(value, 50)]
     return str(value)[:_MAX_TEXT]
-
-
-def _first(values: Iterable[Any], n: int) -> list[Any]:
-    out: list[Any] = []
-    for value in values:
-        if len(out) >= n:
-            break
-        out.append(value)
-    return out

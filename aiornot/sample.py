@@ -353,6 +353,7 @@ def fetch_archive(spec: SourceSpec, cache: Path, download: Downloader | None = N
         if problem:
             raise SkipSource(problem)
         download = DOWNLOADERS[spec.registry]
+    print(f"  fetching {spec.origin} ({spec.file}) …", flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as scratch:
         produced = download(spec, Path(scratch))
@@ -589,9 +590,10 @@ class Annotation:
 def kphotoalbum_annotations(index_xml: bytes, index_member: str) -> dict[str, Annotation]:
     """Groups and rotations from a KPhotoAlbum ``index.xml``.
 
-    Photos that share a person, or KPhotoAlbum's series ``label``, are connected; each connected
-    set becomes one group, so the same person never appears on both sides of a split. ``angle``
-    (degrees clockwise to show the photo upright) is kept as metadata: the bytes are not touched.
+    Photos that share a person or a series (KPhotoAlbum's ``label``, or the file name without a
+    ``_2`` suffix) are connected; each connected set becomes one group, so the same person never
+    appears on both sides of a split. ``angle`` (degrees clockwise to show the photo upright) is
+    kept as metadata: the bytes are not touched.
     """
     from defusedxml import ElementTree  # a hardened parser: the XML comes from a downloaded package
 
@@ -612,19 +614,18 @@ def kphotoalbum_annotations(index_xml: bytes, index_member: str) -> dict[str, An
     images: dict[str, tuple[str, int]] = {}
     for image in root.iter("image"):
         member = posixpath.join(base, image.get("file", ""))
-        tokens = [f"person:{v.get('value')}" for option in image.iter("option") if option.get("name") == "People"
-                  for v in option.iter("value")]
-        tokens += [f"series:{image.get('label')}"] if image.get("label") else []
-        tokens = tokens or [f"photo:{posixpath.splitext(image.get('file', ''))[0]}"]
-        for token in tokens[1:]:
+        tokens = [f"person:{value.get('value')}" for option in image.iter("option")
+                  if option.get("name") == "People" for value in option.iter("value")]
+        # A series is KPhotoAlbum's label, or the file name without its _2 suffix (skagen, skagen_2).
+        stem = posixpath.splitext(image.get("file", ""))[0]
+        tokens += sorted({f"series:{image.get('label') or stem}", f"series:{re.sub(r'_[0-9]+$', '', stem)}"})
+        for token in tokens:
             parent[find(token)] = find(tokens[0])
         images[member] = (tokens[0], int(image.get("angle", "0") or 0) % 360)
     components: dict[str, list[str]] = {}
-    for token in list(parent) + [t for t, _ in images.values()]:
-        components.setdefault(find(token), [])
-        if token not in components[find(token)]:
-            components[find(token)].append(token)
-    names = {root_key: _group_label(tokens) for root_key, tokens in components.items()}
+    for token in list(parent):
+        components.setdefault(find(token), []).append(token)
+    names = {key: _group_label(tokens) for key, tokens in components.items()}
     return {member: Annotation(group=names[find(token)], rotate=angle) for member, (token, angle) in images.items()}
 
 
@@ -691,22 +692,30 @@ def _credit_to_annotation(block: dict[str, Any]) -> Annotation:
     return Annotation(group=group, license=licence)
 
 
-def annotate(spec: SourceSpec, reader: Any, selected: dict[str, bytes]) -> dict[str, Annotation]:
-    """Per-member facts from the side files ``spec.annotate`` names (none when it names none)."""
+def annotation_patterns(spec: SourceSpec) -> list[str]:
+    """Side files ``spec.annotate`` needs, read in the same pass over the archive as the images."""
     kind = spec.annotate.get("kind")
     if kind is None:
-        return {}
+        return []
     if kind == "kphotoalbum":
-        index = str(spec.annotate.get("index", ""))
-        files = select_members(reader, [index])
-        if index not in files:
-            raise SourceError(f"{spec.name}: {index} (annotate.index) is not in the archive")
-        return kphotoalbum_annotations(files[index], index)
+        return [str(spec.annotate.get("index", ""))]
     if kind == "credits-readme":
         outers = sorted({m.pattern.split("!", 1)[0] for m in spec.members if "!" in m.pattern})
-        readmes = select_members(reader, [f"{outer}!*README" for outer in outers])
-        return {name: _nested_credit(name, readmes) for name in selected}
+        return [f"{outer}!*README" for outer in outers]
     raise SourceConfigError(f"{spec.name}: annotate.kind must be 'kphotoalbum' or 'credits-readme', not {kind!r}")
+
+
+def annotate(spec: SourceSpec, selected: dict[str, bytes], side_files: dict[str, bytes]) -> dict[str, Annotation]:
+    """Per-member facts from the side files (none when ``spec.annotate`` names no reader)."""
+    kind = spec.annotate.get("kind")
+    if kind == "kphotoalbum":
+        index = str(spec.annotate.get("index", ""))
+        if index not in side_files:
+            raise SourceError(f"{spec.name}: {index} (annotate.index) is not in the archive")
+        return kphotoalbum_annotations(side_files[index], index)
+    if kind == "credits-readme":
+        return {name: _nested_credit(name, side_files) for name in selected}
+    return {}
 
 
 def _nested_credit(name: str, readmes: dict[str, bytes]) -> Annotation:
@@ -733,6 +742,8 @@ class Item:
     group: str
     rotate: int = 0
     derived_from: str = ""
+    width: int = 0  # filled in when the image is decoded for the manifest
+    height: int = 0
 
     @property
     def path(self) -> str:
@@ -808,7 +819,7 @@ def _png_bytes(pixels: Any) -> bytes:
 
     buffer = io.BytesIO()
     # No metadata, fixed compression: identical pixels give identical bytes.
-    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG", compress_level=9)
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=9)
     return buffer.getvalue()
 
 
@@ -830,9 +841,13 @@ def generate_dcgan(spec: SourceSpec, files: dict[str, bytes]) -> list[Item]:
     ]
 
 
-def pick_upscale_inputs(real: list[Item], count: int) -> list[Item]:
-    """Real photos to up-scale: portraits first, then a content-hash order that mixes the sources."""
-    return sorted(real, key=lambda item: (not item.portrait, sha256_bytes(item.data)))[:count]
+def pick_upscale_inputs(real: list[Item], count: int, long_side: int) -> list[Item]:
+    """Real photos to up-scale: portraits first, then a content-hash order that mixes the sources.
+
+    Photos smaller than the downscaled size are left out (there would be nothing to downscale).
+    """
+    usable = [item for item in real if max(item.width, item.height) >= long_side]
+    return sorted(usable, key=lambda item: (not item.portrait, sha256_bytes(item.data)))[:count]
 
 
 def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[Item], cache: Path) -> list[Item]:
@@ -848,7 +863,7 @@ def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[It
     param, model = files[spec.generate["param"]], files[spec.generate["model"]]
     long_side, count = int(spec.generate["long_side"]), int(spec.generate["count"])
     folder = cache / "realesrgan" / sha256_bytes(param + model)[:16]
-    chosen = pick_upscale_inputs(real, count)
+    chosen = pick_upscale_inputs(real, count, long_side)
     network = None
     items = []
     for source in tqdm(chosen, desc=f"{spec.name}", unit="img", disable=None, leave=False):
@@ -857,7 +872,7 @@ def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[It
             network = network or _load_ncnn(folder, param, model)
             _write_atomic(cached, _upscale(network, source.data, long_side))
         items.append(Item(
-            collection=spec.name, member=source.path, relpath=posixpath.splitext(f"{source.collection}/{source.relpath}")[0] + ".png",
+            collection=spec.name, member=spec.generate["model"], relpath=posixpath.splitext(f"{source.collection}/{source.relpath}")[0] + ".png",
             data=cached.read_bytes(), label=spec.label, generator=str(spec.generator), family=spec.family,
             origin=spec.origin, license=f"{source.license}; up-scaled with Real-ESRGAN ({spec.license})",
             portrait=source.portrait, group=source.group, rotate=source.rotate, derived_from=source.path,
@@ -951,8 +966,11 @@ def collect_items(spec: SourceSpec, cache: Path, real: list[Item], download: Dow
         if spec.generate["kind"] == "dcgan":
             return generate_dcgan(spec, files)
         return generate_realesrgan(spec, files, real, cache)
-    selected = check_selection(spec, select_members(reader, [m.pattern for m in spec.members]))
-    return items_from_members(spec, selected, annotate(spec, reader, selected), origin)
+    patterns, extra = [m.pattern for m in spec.members], annotation_patterns(spec)
+    everything = select_members(reader, patterns + extra)
+    side_files = {n: d for n, d in everything.items() if any(fnmatch.fnmatchcase(n, p) for p in extra)}
+    selected = check_selection(spec, {n: d for n, d in everything.items() if any(fnmatch.fnmatchcase(n, p) for p in patterns)})
+    return items_from_members(spec, selected, annotate(spec, selected, side_files), origin)
 
 
 def describe_item(item: Item) -> dict[str, Any]:
@@ -1023,6 +1041,7 @@ def _drop_duplicates(items: list[Item], seen: dict[str, str], duplicates: list[d
 
 def _write_item(item: Item, out: Path) -> dict[str, Any]:
     row = describe_item(item)
+    item.width, item.height = row["width"], row["height"]
     target = out / item.path
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(item.data)

@@ -180,7 +180,7 @@ def test_large_images_are_searched_downscaled_and_mapped_back(grace: np.ndarray,
     analysis = analyse_portrait(big)
     assert len(analysis.faces) == 1
     face = analysis.faces[0]
-    for got, small in zip((face.x, face.y, face.w), (grace_face.x, grace_face.y, grace_face.w)):
+    for got, small in zip((face.x, face.y, face.w), (grace_face.x, grace_face.y, grace_face.w), strict=True):
         assert abs(got - 3 * small) <= 0.1 * 3 * grace_face.w
     assert any("downscaled" in note for note in analysis.notes)
 
@@ -291,8 +291,15 @@ def test_synthetic_id_photo_passes_and_raw_portrait_fails(grace: np.ndarray) -> 
     assert isinstance(analysis, PortraitAnalysis)
     checks = by_name(analysis.checks)
     assert [c.name for c in analysis.checks] == CHECK_NAMES
-    for name in ("single_face", "face_height", "face_centred", "background_light", "background_uniform",
-                 "image_resolution", "face_resolution"):
+    for name in (
+        "single_face",
+        "face_height",
+        "face_centred",
+        "background_light",
+        "background_uniform",
+        "image_resolution",
+        "face_resolution",
+    ):
         assert checks[name].passed, (name, checks[name].reason)
     assert 0.70 <= checks["face_height"].value <= 0.80
     assert abs(checks["face_centred"].value) < 0.03

@@ -119,7 +119,7 @@ def c2pa_signer():
                   "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
         return x509.KeyUsage(**{f: flags.get(f, False) for f in fields})
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
     def certificate(subject: str, issuer: x509.Name, key, signing_key, *, ca: bool) -> x509.Certificate:

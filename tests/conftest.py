@@ -1,0 +1,81 @@
+"""Shared fixtures: every test builds its own images; nothing is downloaded."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def photo_like(seed: int = 0, size: tuple[int, int] = (120, 90)) -> Image.Image:
+    """A smooth, noisy RGB picture (size = width, height)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    gradient = np.linspace(0, 200, width)[None, :, None] + np.linspace(0, 50, height)[:, None, None]
+    pixels = np.clip(gradient + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares ``width``×``height`` pixels (a decompression bomb)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def bad_and_odd_files() -> dict[str, tuple[bytes, bool]]:
+    """name → (bytes, readable?) for the cases the issue names."""
+    base = photo_like(1)
+    good_jpeg = encode(base, "JPEG", quality=90)
+    frames = [photo_like(i, (64, 64)) for i in range(3)]
+    animated = io.BytesIO()
+    frames[0].save(animated, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return {
+        "ok.jpg": (good_jpeg, True),
+        "corrupt.jpg": (good_jpeg[: len(good_jpeg) // 3], False),
+        "empty.jpg": (b"", False),
+        "text.jpg": (b"this is not an image, just text\n" * 4, False),
+        "bomb.png": (png_declaring(30000, 30000), False),
+        "grey.jpg": (encode(base.convert("L"), "JPEG"), True),
+        "cmyk.jpg": (encode(base.convert("CMYK"), "JPEG"), True),
+        "sixteen.png": (encode(Image.fromarray((np.asarray(base.convert("L"), np.uint16) * 257)), "PNG"), True),
+        "rgba.png": (encode(base.convert("RGBA"), "PNG"), True),
+        "animated.gif": (animated.getvalue(), True),
+    }
+
+
+@pytest.fixture
+def odd_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name, (data, _) in bad_and_odd_files().items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """An untrained detector saved like a real one: tests the contract, not the accuracy."""
+    from aiornot import models
+    from aiornot.detector import Detector, Thresholds
+
+    directory = tmp_path_factory.mktemp("model")
+    detector = Detector(models.forensic_detector(widths=(8, 16)), {"name": "tiny-test", "crop_size": 32, "crops_per_image": 4})
+    detector.thresholds = Thresholds(ai=0.6, real=0.4)
+    detector.save(directory)
+    return directory

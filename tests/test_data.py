@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from aiornot import data
+from aiornot.data import DatasetError
+from conftest import encode, photo_like
+
+
+def write_hf_parquet(path, rows):
+    """The Hugging Face layout: id, image{bytes, path}, label."""
+    table = pa.table({
+        "id": [r[0] for r in rows],
+        "image": pa.array([{"bytes": r[1], "path": r[0]} for r in rows],
+                          type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+        "label": [r[2] for r in rows],
+    })
+    pq.write_table(table, path)
+
+
+def test_hugging_face_parquet_layout(tmp_path):
+    shard = tmp_path / "data"
+    shard.mkdir()
+    rows = [(f"{i}.jpg", encode(photo_like(i), "JPEG"), i % 2) for i in range(6)]
+    write_hf_parquet(shard / "train-00000-of-00001.parquet", rows)
+    frame = data.load(tmp_path)
+    assert len(frame) == 6 and list(frame["label"]) == [0, 1, 0, 1, 0, 1]
+    assert frame["image_bytes"].map(len).gt(100).all() and frame["id"].tolist()[0] == "0.jpg"
+    checked, skipped = data.check_images(frame, progress=False)
+    assert len(checked) == 6 and skipped.empty and set(checked["format"]) == {"JPEG"}
+
+
+def test_parquet_without_label_is_a_clear_error(tmp_path):
+    pq.write_table(pa.table({"id": ["a"], "image": [{"bytes": b"x", "path": "a"}]}), tmp_path / "test.parquet")
+    with pytest.raises(DatasetError, match="no 'label' column"):
+        data.load(tmp_path / "test.parquet")
+
+
+def test_competition_train_csv_beside_train_folder(tmp_path):
+    (tmp_path / "train").mkdir()
+    for i in range(4):
+        photo_like(i).save(tmp_path / "train" / f"{i}.jpg")
+    pd.DataFrame({"id": [f"{i}.jpg" for i in range(4)], "label": [0, 1, 1, 0]}).to_csv(tmp_path / "train.csv", index=False)
+    frame = data.load(tmp_path)
+    assert frame["path"].map(lambda p: p.endswith(".jpg")).all() and frame["label"].sum() == 2
+
+
+@pytest.mark.parametrize("real, ai", [("real", "ai"), ("0_real", "1_fake")])
+def test_image_folder_layouts(tmp_path, real, ai):
+    for folder, count in ((real, 3), (f"{ai}/stylegan2", 2)):
+        (tmp_path / folder).mkdir(parents=True)
+        for i in range(count):
+            photo_like(i).save(tmp_path / folder / f"{i}.png")
+    frame = data.load(tmp_path)
+    assert sorted(frame["label"].tolist()) == [0, 0, 0, 1, 1]
+    assert set(frame.loc[frame["label"] == 1, "generator"]) == {"stylegan2"}
+
+
+def test_csv_manifest_with_relative_paths(tmp_path):
+    (tmp_path / "img").mkdir()
+    photo_like(0).save(tmp_path / "img" / "a.jpg")
+    photo_like(1).save(tmp_path / "img" / "b.png")
+    pd.DataFrame({"path": ["img/a.jpg", "img/b.png"], "label": [0, 1], "source": ["s1", "s2"], "generator": ["camera", "flux"]}).to_csv(
+        tmp_path / "manifest.csv", index=False)
+    frame = data.load(tmp_path / "manifest.csv")
+    assert frame.loc[1, "generator"] == "flux" and frame.loc[0, "path"] == str(tmp_path / "img" / "a.jpg")
+
+
+def test_empty_folder_and_missing_class_are_clear(tmp_path):
+    with pytest.raises(DatasetError, match="no dataset found"):
+        data.load(tmp_path)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "ai").mkdir()
+    with pytest.raises(DatasetError, match="empty"):
+        data.load(tmp_path)
+    (tmp_path / "ai").rmdir()
+    with pytest.raises(DatasetError, match="both classes"):
+        data.load(tmp_path)
+
+
+def test_wrong_labels_and_missing_columns(tmp_path):
+    pd.DataFrame({"path": ["a.jpg", "b.jpg"], "label": ["real", 2]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DatasetError, match="labels must be 0"):
+        data.load(tmp_path / "bad.csv")
+    pd.DataFrame({"file": ["a.jpg"], "label": [0]}).to_csv(tmp_path / "nopath.csv", index=False)
+    with pytest.raises(DatasetError, match="no 'path' column"):
+        data.load(tmp_path / "nopath.csv")
+    pd.DataFrame({"path": ["a.jpg"], "class": [0]}).to_csv(tmp_path / "nolabel.csv", index=False)
+    with pytest.raises(DatasetError, match="no 'label' column"):
+        data.load(tmp_path / "nolabel.csv")
+    with pytest.raises(DatasetError, match="does not exist"):
+        data.load(tmp_path / "nowhere")
+
+
+def test_unreadable_images_are_counted_not_dropped_silently(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "ai").mkdir()
+    photo_like(0).save(tmp_path / "real" / "good.jpg")
+    (tmp_path / "real" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (tmp_path / "ai" / "notes.jpg").write_text("text, not an image")
+    photo_like(1).save(tmp_path / "ai" / "good.png")
+    readable, skipped = data.check_images(data.load(tmp_path), progress=False)
+    assert len(readable) == 2 and len(skipped) == 2
+    reasons = dict(zip(skipped["path"].map(lambda p: p.rsplit("/", 1)[-1]), skipped["code"]))
+    assert reasons["notes.jpg"] == "not_an_image" and reasons["broken.jpg"] in {"corrupt", "not_an_image"}
+    assert "2 skipped" in data.skipped_summary(skipped)
+
+
+def test_seed_split_reproduces_13032_5586_with_the_ratio():
+    labels = np.array([0] * 8285 + [1] * 10333)  # 44.5 % / 55.5 %, as in the seed
+    parts = data.split(pd.DataFrame({"label": labels}))
+    assert (len(parts.train), len(parts.validation)) == (13032, 5586)
+    assert abs(labels[parts.train].mean() - labels.mean()) < 0.001 and abs(labels[parts.validation].mean() - labels.mean()) < 0.001
+    again = data.split(pd.DataFrame({"label": labels}))
+    assert np.array_equal(parts.validation, again.validation)
+
+
+def test_grouped_split_never_leaks_a_source():
+    rng = np.random.default_rng(3)
+    sources = rng.integers(0, 150, 900).astype(str)
+    labels = (rng.random(150) < 0.55).astype(int)[sources.astype(int)]
+    frame = pd.DataFrame({"label": labels, "source": sources})
+    parts = data.split(frame, validation_fraction=0.3)
+    assert not set(sources[parts.train]) & set(sources[parts.validation])
+    assert 0.2 < len(parts.validation) / len(frame) < 0.4
+    three = data.three_way_split(frame)
+    assert three.groupby("source")["split"].nunique().max() == 1
+    assert set(three["split"]) == {"train", "validation", "test"}
+
+
+def test_split_needs_both_classes():
+    with pytest.raises(DatasetError, match="both classes"):
+        data.split(pd.DataFrame({"label": [1, 1, 1]}))

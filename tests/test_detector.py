@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from aiornot import cli
+from aiornot.detector import Calibration, Detector, ModelNotFoundError, Thresholds
+from conftest import bad_and_odd_files, encode, photo_like
+
+
+def test_thresholds_respect_the_target_fpr_on_real_photos():
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.beta(2, 5, 400), rng.beta(5, 2, 400)])
+    labels = np.array([0] * 400 + [1] * 400)
+    chosen = Thresholds.choose(scores, labels, target_fpr=0.05, target_fnr=0.05)
+    assert np.mean(scores[labels == 0] >= chosen.ai) <= 0.05
+    assert np.mean(scores[labels == 1] < chosen.real) <= 0.05
+    assert chosen.real <= chosen.ai
+    assert chosen.verdict(chosen.ai) == "ai" and chosen.verdict(chosen.real - 1e-6) == "real"
+    if chosen.real < chosen.ai:
+        assert chosen.verdict((chosen.ai + chosen.real) / 2) == "inconclusive"
+
+
+def test_calibration_is_monotonic_and_fits_the_data():
+    rng = np.random.default_rng(1)
+    true_log_odds = rng.normal(0, 2, 3000)
+    labels = (rng.random(3000) < 1 / (1 + np.exp(-true_log_odds))).astype(int)
+    calibration = Calibration.fit(true_log_odds * 3, labels)  # an over-confident model's logits are shrunk back
+    assert 0.25 < calibration.slope < 0.42 and abs(calibration.intercept) < 0.2
+    probabilities = calibration(np.array([-6.0, 0.0, 6.0]))  # true log-odds -2, 0, 2
+    assert np.allclose(probabilities, [0.119, 0.5, 0.881], atol=0.05) and np.all(np.diff(probabilities) > 0)
+
+
+def test_detector_round_trip_and_result_contract(tiny_model_dir):
+    detector = Detector.load(tiny_model_dir)
+    assert detector.name == "tiny-test" and detector.thresholds.ai == 0.6
+    result = detector.predict(encode(photo_like(0), "JPEG"), path="upload.jpg", explain=True)
+    assert result.ok and 0.0 <= result.score <= 1.0 and result.verdict in ("ai", "real", "inconclusive")
+    assert result.md5 and result.format == "JPEG" and (result.width, result.height) == (120, 90)
+    assert result.heatmap is not None and result.heatmap.ndim == 2
+    assert {"path", "score", "verdict", "model"} <= set(result.to_dict())
+    json.dumps(result.to_dict())
+
+
+def test_batch_scores_equal_single_scores(tiny_model_dir):
+    detector = Detector.load(tiny_model_dir)
+    images = [encode(photo_like(i, (100 + 10 * i, 80)), "PNG") for i in range(5)]
+    single = [detector.predict(image, provenance=False).score for image in images]
+    batched = [r.score for r in detector.predict_many(images, batch_size=2, provenance=False)]
+    assert np.allclose(single, batched, atol=1e-5)
+
+
+def test_a_bad_image_is_a_result_with_an_error(tiny_model_dir):
+    result = Detector.load(tiny_model_dir).predict(b"not an image at all", path="x.jpg")
+    assert not result.ok and result.error_code == "not_an_image" and result.score is None
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="make reports"):
+        Detector.load(tmp_path)
+
+
+def test_scan_folder_of_odd_files_scores_every_real_image(odd_folder, tiny_model_dir, tmp_path, capsys):
+    output = tmp_path / "out.jsonl"
+    code = cli.main(["scan", str(odd_folder), "--output", str(output), "--model", str(tiny_model_dir), "--quiet"])
+    assert code == 0
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    by_name = {line["path"].rsplit("/", 1)[-1]: line for line in lines}
+    expected = bad_and_odd_files()
+    assert set(by_name) == set(expected)
+    for name, (_, readable) in expected.items():
+        line = by_name[name]
+        if readable:
+            assert "error" not in line and 0 <= line["score"] <= 1 and line["verdict"] and line["model"] == "tiny-test", name
+        else:
+            assert line["error"] and "score" not in line, name
+    assert "scored 6, failed 4" in capsys.readouterr().err
+
+
+def test_scan_resumes_without_repeating(odd_folder, tiny_model_dir, tmp_path, capsys):
+    output = tmp_path / "out.jsonl"
+    arguments = ["scan", str(odd_folder), "--output", str(output), "--model", str(tiny_model_dir), "--quiet"]
+    cli.main(arguments)
+    first = output.read_text().splitlines()
+    assert cli.main(arguments) == 0
+    assert output.read_text().splitlines() == first
+    assert "already" in capsys.readouterr().err
+
+
+def test_scan_exit_code_when_nothing_can_be_scored(tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    assert cli.main(["scan", str(tmp_path / "a.jpg"), "--model", str(tiny_model_dir), "--quiet"]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["scan", str(empty), "--model", str(tiny_model_dir)]) == 1
+    assert "no image files" in capsys.readouterr().err
+
+
+def test_scan_writes_json_lines_to_stdout(tmp_path, tiny_model_dir, capsys):
+    photo_like(0).save(tmp_path / "p.jpg")
+    assert cli.main(["scan", str(tmp_path / "p.jpg"), "--model", str(tiny_model_dir), "--quiet"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["path"].endswith("p.jpg") and "score" in line
