@@ -198,16 +198,17 @@ class Detector:
         return self.crop_logits(crops).reshape(len(images), -1).mean(axis=1)
 
     def crop_logits(self, crops: np.ndarray, chunk: int = 64) -> np.ndarray:
-        """The network's logit for each crop, run in fixed-size chunks.
+        """The network's logit for each crop, in chunks padded to a power of two (at most ``chunk``).
 
-        Padding every chunk to the same shape means the compiled function is traced once,
-        whatever the number of images; retracing per batch size costs more than the padding.
+        Padding to a few fixed shapes means the compiled function is traced at most five times,
+        whatever the number of images; retracing for every batch size costs far more.
         """
         crops = np.asarray(crops, dtype=np.float32)
         outputs = []
         for start in range(0, len(crops), chunk):
             part = crops[start : start + chunk]
-            padded = np.concatenate([part, np.zeros((chunk - len(part), *part.shape[1:]), np.float32)]) if len(part) < chunk else part
+            size = min(chunk, 1 << max(2, (len(part) - 1).bit_length()))
+            padded = np.concatenate([part, np.zeros((size - len(part), *part.shape[1:]), np.float32)]) if len(part) < size else part
             outputs.append(np.asarray(self.model.predict_on_batch(padded)).reshape(-1)[: len(part)])
         return np.concatenate(outputs)
 
@@ -346,7 +347,8 @@ class Detector:
     def _add_portrait(self, result: Result, pixels: np.ndarray) -> None:
         from aiornot import faces
 
-        analysis = faces.analyse_portrait(pixels)
+        # level=False: rotating to level the eyes resamples every pixel and blurs the traces scored.
+        analysis = faces.analyse_portrait(pixels, level=False)
         summary = analysis.to_dict()
         result.face = summary.get("face")
         result.checks = summary.get("checks")

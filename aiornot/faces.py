@@ -453,7 +453,8 @@ def _id_frame(
     angle = face.roll_degrees
     if level and angle is not None and MIN_LEVEL_ANGLE <= abs(angle) <= MAX_LEVEL_ANGLE:
         crop, padded = _rotated_frame(rgb, face, angle, pad)
-        notes.append(f"rotated by {angle:.1f}° about the eye midpoint to level the eyes")
+        turn = "counter-clockwise" if angle > 0 else "clockwise"
+        notes.append(f"rotated by {abs(angle):.1f}° {turn} about the eye midpoint to level the eyes")
     else:
         if level and angle is not None and abs(angle) > MAX_LEVEL_ANGLE:
             notes.append(f"eye line tilted {angle:.1f}°, more than the {MAX_LEVEL_ANGLE:.0f}° corrected; not rotated")
@@ -800,8 +801,8 @@ def analyse_portrait(pixels: np.ndarray, *, level: bool = True, pad: PadMode = "
     else:
         if len(faces) > 1:
             notes.append(f"{len(faces)} faces found; the crop and the checks use the largest")
-        if not primary.eyes:
-            notes.append("eyes not located; the crop is not levelled")
+        if level and len(primary.eyes) < 2:
+            notes.append("both eyes were not located, so the crop is not levelled")
         crop, crop_notes = _id_frame(rgb, primary, output_size=None, level=level, pad=pad)
         notes.extend(crop_notes)
     return PortraitAnalysis(tuple(faces), primary, tuple(checks), crop, tuple(notes))

@@ -38,7 +38,8 @@ The combination rule (:func:`combine_verdict`; the UI shows its text)
    turns an ``ai`` pixel verdict into ``real`` (nor ``inconclusive`` into ``real``).
 5. Absence is never evidence: no manifest, no metadata and no watermark say nothing about a file,
    because re-saving, screenshots and messengers strip all of them. The SD watermark in
-   particular does not survive JPEG re-encoding or resizing.
+   particular does not survive resizing or a JPEG save with the usual 4:2:0 chroma subsampling
+   (it lives in the chroma channel; a 4:4:4 JPEG at q90 can keep it, so JPEGs are checked too).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from aiornot.imageio import DEFAULT_MAX_BYTES, ImageDecodeError, _open_header, open_image
+# _open_header is the decoder's own header reader (format allow-list, bomb check, clear messages);
+# reusing it keeps one definition of "an image we accept".
+from aiornot.imageio import ImageDecodeError, _open_header, open_image, read_bytes
 
 FOUND, NOT_FOUND, INVALID, ERROR = "found", "not_found", "invalid", "error"
 STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE = "strong_ai", "weak_ai", "weak_camera", "none"
@@ -154,11 +157,13 @@ def inspect(data: bytes, *, check_watermark: bool = True) -> ProvenanceReport:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"inspect() takes the file's bytes, not {type(data).__name__}")
-    data = bytes(data)
     try:
-        image = _open_container(data)
+        data = read_bytes(data)  # refuses empty and oversized input, as the decoder does
+        image = _open_header(data)  # the header only: metadata needs no pixel decode
     except ImageDecodeError as error:
-        return ProvenanceReport(tuple(_unreadable(name, error) for name in SIGNAL_LABELS))
+        return _unreadable(error.code, error.message)
+    except Exception as error:  # noqa: BLE001 - a hostile header must not escape inspect()
+        return _unreadable("corrupt", f"the image header is damaged: {_describe(error)}")
     meta = _Metadata.read(image, data)
     checks: dict[str, Callable[[], Signal]] = {
         "c2pa": lambda: _check_c2pa(data, str(image.format)),
@@ -168,16 +173,6 @@ def inspect(data: bytes, *, check_watermark: bool = True) -> ProvenanceReport:
         "camera_exif": lambda: _check_camera(meta),
     }
     return ProvenanceReport(tuple(_guarded(name, check) for name, check in checks.items()))
-
-
-def _open_container(data: bytes) -> Image.Image:
-    """Open the header only (no pixel decode), with the decoder's format list and messages."""
-    if not data:
-        raise ImageDecodeError("empty", "the file is empty (0 bytes)")
-    if len(data) > DEFAULT_MAX_BYTES:
-        raise ImageDecodeError("file_too_large", f"file is {len(data) / 1e6:.1f} MB; the limit is "
-                               f"{DEFAULT_MAX_BYTES / 1e6:.0f} MB")
-    return _open_header(data)
 
 
 def _guarded(name: str, check: Callable[[], Signal]) -> Signal:
@@ -191,9 +186,12 @@ def _guarded(name: str, check: Callable[[], Signal]) -> Signal:
                        "확인 중 오류가 발생했습니다", error=_describe(error))
 
 
-def _unreadable(name: str, error: ImageDecodeError) -> Signal:
-    return _signal(name, ERROR, NONE, f"not checked: {error.message}",
-                   "이미지 파일을 읽을 수 없어 확인하지 못했습니다", code=error.code, error=error.message)
+def _unreadable(code: str, message: str) -> ProvenanceReport:
+    """The report for a file that is not a readable image: every signal says why it was not checked."""
+    return ProvenanceReport(tuple(
+        _signal(name, ERROR, NONE, f"not checked: {message}", "이미지 파일을 읽을 수 없어 확인하지 못했습니다",
+                code=code, error=message)
+        for name in SIGNAL_LABELS))
 
 
 def _signal(name: str, status: str, strength: str, summary: str, summary_ko: str, **details: Any) -> Signal:

@@ -79,3 +79,62 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     detector.thresholds = Thresholds(ai=0.6, real=0.4)
     detector.save(directory)
     return directory
+
+
+# --- the real server, for tests/test_browser.py and tests/test_load.py ------------------------
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the server binds it a moment later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """A function that starts ``uvicorn aiornot.service:create_app`` on 127.0.0.1 (loopback only)
+    with a model directory and extra environment, waits until ``/healthz`` answers, and returns the
+    base URL. Every server it started is stopped when the module's tests are done."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    started: list[subprocess.Popen] = []
+    logs = tmp_path_factory.mktemp("server-logs")
+
+    def start(model_dir: Path | str, timeout_s: float = 120.0, **env: str) -> str:
+        port = free_loopback_port()
+        log = logs / f"server-{port}.log"
+        environment = {**os.environ, "AIORNOT_MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+        command = [sys.executable, "-m", "uvicorn", "aiornot.service:create_app", "--factory",
+                   "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+        with log.open("wb") as sink:
+            process = subprocess.Popen(command, env=environment, stdout=sink, stderr=subprocess.STDOUT,
+                                       cwd=Path(__file__).resolve().parents[1])
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+            try:
+                with direct.open(f"{url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return url
+            except OSError:
+                time.sleep(0.3)
+        pytest.fail(f"the server did not answer /healthz within {timeout_s:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)

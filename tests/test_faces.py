@@ -185,22 +185,27 @@ def test_large_images_are_searched_downscaled_and_mapped_back(grace: np.ndarray,
     assert any("downscaled" in note for note in analysis.notes)
 
 
-def test_grey_and_rgba_input_accepted_other_dtypes_refused(grace: np.ndarray, grace_face: Face) -> None:
-    grey = cv2.cvtColor(grace, cv2.COLOR_RGB2GRAY)
-    rgba = np.dstack([grace, np.full(grace.shape[:2], 255, np.uint8)])
+def test_grey_and_rgba_input_accepted_other_dtypes_refused(grace: np.ndarray) -> None:
+    half = cv2.resize(grace, (256, 300), interpolation=cv2.INTER_AREA)  # half size: faster, same face
+    expected = detect_faces(half)
+    assert len(expected) == 1
+    grey = cv2.cvtColor(half, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([half, np.full(half.shape[:2], 255, np.uint8)])
     for pixels in (grey, rgba):
         faces = detect_faces(pixels)
-        assert len(faces) == 1 and abs(faces[0].x - grace_face.x) <= 5
+        assert len(faces) == 1 and abs(faces[0].x - expected[0].x) <= 3
     with pytest.raises(ValueError, match="uint8"):
         detect_faces(grace.astype(np.float32))
     with pytest.raises(ValueError, match="shape"):
         detect_faces(np.zeros((10, 10, 2), np.uint8))
 
 
-def test_detection_is_thread_safe(grace: np.ndarray, grace_face: Face) -> None:
+def test_detection_is_thread_safe(grace: np.ndarray) -> None:
+    # Cascades keep scratch state; each thread must get its own and the same answer.
+    half = np.ascontiguousarray(cv2.resize(grace, (256, 300), interpolation=cv2.INTER_AREA))
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(detect_faces, [grace, grace]))
-    assert results == [[grace_face], [grace_face]]
+        results = list(pool.map(detect_faces, [half, half, half, half]))
+    assert len(results[0]) == 1 and all(result == results[0] for result in results)
 
 
 # --- the ID frame ----------------------------------------------------------------------------

@@ -203,9 +203,10 @@ def test_c2pa_manifest_declaring_a_capture_is_weak_camera_and_never_flips_ai(c2p
     assert combine_verdict("ai", 0.97, report)[0] == "ai"
 
 
-def test_file_without_manifest_has_no_c2pa_signal():
-    report = inspect(encode(scene(), "JPEG", quality=90), check_watermark=False)
-    assert signal(report, "c2pa").status == "not_found"
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP"])
+def test_file_without_manifest_has_no_c2pa_signal(fmt):
+    report = inspect(encode(scene(), fmt), check_watermark=False)
+    assert (signal(report, "c2pa").status, signal(report, "c2pa").strength) == ("not_found", "none")
 
 
 # ------------------------------------------------------------------------------------------
@@ -332,13 +333,20 @@ def test_sd_watermark_is_decoded_from_a_lossless_file(bits, model):
 
 
 def test_sd_watermark_does_not_survive_jpeg_q90_so_absence_means_nothing():
-    # The documented limitation: one JPEG save destroys the mark, and the file is then judged by
-    # its pixels alone; a missing mark is never evidence of a camera photo.
+    # The documented limitation: one ordinary JPEG save (4:2:0 chroma, Pillow's and most apps'
+    # default) destroys the mark, and the file is then judged by its pixels alone; a missing mark
+    # is never evidence of a camera photo.
     report = inspect(encode(watermarked(SD_V1_BITS), "JPEG", quality=90))
     mark = signal(report, "sd_watermark")
     assert (mark.status, mark.strength) == ("not_found", "none")
     assert mark.details["bit_errors"]["Stable Diffusion v1/v2"] > 8
     assert combine_verdict("real", 0.3, report)[0] == "real"
+
+
+def test_sd_watermark_survives_a_jpeg_without_chroma_subsampling():
+    # Why JPEGs are still checked: the mark lives in the chroma (U) channel, which 4:4:4 keeps.
+    mark = signal(inspect(encode(watermarked(SDXL_BITS), "JPEG", quality=90, subsampling=0)), "sd_watermark")
+    assert (mark.status, mark.details["model"]) == ("found", "Stable Diffusion XL")
 
 
 def test_an_unmarked_photo_has_no_watermark():

@@ -1,0 +1,140 @@
+"""`make bench`: speed and size of the seed's CNN and our detector, measured in one run.
+
+Prints images/second and p50 latency on CPU at batch 1 and 32 (the whole scoring path: resize
+for the seed, crops for the detector), model sizes on disk, training images/second, and a TFLite
+export of the detector if it is faster than Keras. Writes reports/benchmark.json. Speed targets
+live here, never in timed tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+
+from aiornot import models, paths  # noqa: E402
+from aiornot.detector import Detector, ModelNotFoundError  # noqa: E402
+from aiornot.evaluate import SeedScorer  # noqa: E402
+from aiornot.train import TrainConfig, fit  # noqa: E402
+
+TARGET_SPEEDUP = 10.0
+IMAGE_SIZE = (640, 480)  # a typical uploaded photo (width, height)
+
+
+def photos(count: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (IMAGE_SIZE[1], IMAGE_SIZE[0], 3), dtype=np.uint8) for _ in range(count)]
+
+
+def throughput(score, images: list[np.ndarray], batch: int, repeats: int) -> dict[str, float]:
+    """Images/second and p50 per-call latency of ``score`` over ``repeats`` calls of ``batch`` images."""
+    score(images[:batch])  # warm-up: compilation and tracing are not steady-state cost
+    timings = []
+    for index in range(repeats):
+        chunk = [images[(index * batch + k) % len(images)] for k in range(batch)]
+        started = time.perf_counter()
+        score(chunk)
+        timings.append(time.perf_counter() - started)
+    return {"images_per_second": batch * len(timings) / sum(timings), "p50_ms": 1000 * statistics.median(timings)}
+
+
+def size_on_disk(model: keras.Model) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.stat().st_size / 1e6
+
+
+def training_speed(name: str, images: list[np.ndarray], labels: np.ndarray) -> float:
+    config = TrainConfig(model=name, epochs=2, batch_size=16, steps_per_epoch=4, patience=5)
+    result = fit(images, labels, images[:8], labels[:8], config, verbose=False)
+    return result.images_per_second
+
+
+def tflite_detector(detector: Detector):
+    """A TFLite version of the detector's network, or ``None`` with the reason printed."""
+    try:
+        import tensorflow as tf
+
+        with tempfile.TemporaryDirectory() as folder:
+            fixed = keras.Model(detector.model.inputs, detector.model.outputs)
+            fixed.export(folder, format="tf_saved_model", verbose=False)
+            converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+            interpreter = tf.lite.Interpreter(model_content=converter.convert(), num_threads=os.cpu_count())
+    except Exception as error:  # noqa: BLE001 - an optional path; report why and go on
+        print(f"  TFLite export skipped: {type(error).__name__}: {str(error)[:200]}")
+        return None
+    size = detector.crop_size
+
+    def score(images: list[np.ndarray]) -> np.ndarray:
+        crops = np.concatenate([detector.crops(p) for p in images]).astype(np.float32)
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], crops.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], crops)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    del size
+    return score
+
+
+def main() -> int:
+    try:
+        detector = Detector.load()
+        source = "models/default"
+    except ModelNotFoundError:
+        detector = Detector(models.forensic_detector(), {"name": "untrained"})
+        source = "untrained (models/default missing: speed is the same, scores are not)"
+    seed_path = paths.BUILD_DIR / "full" / "seed_cnn.keras"
+    seed_model = keras.saving.load_model(seed_path, compile=False) if seed_path.exists() else models.seed_cnn()
+    seed = SeedScorer(seed_model)
+    images = photos(64)
+    print(f"aiornot benchmark — {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Keras {keras.__version__} ({keras.backend.backend()}); detector: {source}")
+    results: dict[str, dict] = {}
+    candidates = {"seed_cnn": seed, "detector": detector.scores}
+    lite = tflite_detector(detector)
+    if lite is not None:
+        candidates["detector (TFLite)"] = lite
+    for name, score in candidates.items():
+        results[name] = {f"batch{b}": throughput(score, images, b, repeats=r) for b, r in ((1, 20), (32, 4))}
+    results["seed_cnn"]["size_mb"] = size_on_disk(seed_model)
+    results["detector"]["size_mb"] = size_on_disk(detector.model)
+    labels = np.array([0, 1] * 16)
+    results["seed_cnn"]["train_images_per_second"] = training_speed("seed_cnn", images[:32], labels)
+    results["detector"]["train_images_per_second"] = training_speed("forensic_detector", images[:32], labels)
+
+    print(f"\n{'model':<20}{'img/s b1':>10}{'p50 ms b1':>11}{'img/s b32':>11}{'p50 ms b32':>12}{'MB':>9}{'train img/s':>13}")
+    for name, row in results.items():
+        print(f"{name:<20}{row['batch1']['images_per_second']:>10.1f}{row['batch1']['p50_ms']:>11.1f}"
+              f"{row['batch32']['images_per_second']:>11.1f}{row['batch32']['p50_ms']:>12.0f}"
+              f"{row.get('size_mb', float('nan')):>9.2f}{row.get('train_images_per_second', float('nan')):>13.1f}")
+    speedup = {b: results["detector"][b]["images_per_second"] / results["seed_cnn"][b]["images_per_second"] for b in ("batch1", "batch32")}
+    verdict = "PASS" if min(speedup.values()) >= TARGET_SPEEDUP else "FAIL"
+    print(f"\ndetector vs seed_cnn inference speed: {speedup['batch1']:.1f}× at batch 1, {speedup['batch32']:.1f}× at batch 32 "
+          f"(target ≥ {TARGET_SPEEDUP:.0f}×): {verdict}")
+    if lite is not None:
+        gain = results["detector (TFLite)"]["batch32"]["images_per_second"] / results["detector"]["batch32"]["images_per_second"]
+        print(f"TFLite vs Keras for the detector at batch 32: {gain:.2f}× ({'worth using' if gain > 1.1 else 'no real gain; Keras stays'})")
+    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "keras": keras.__version__,
+              "backend": keras.backend.backend(), "detector_source": source, "results": results,
+              "speedup": speedup, "target_speedup": TARGET_SPEEDUP, "verdict": verdict,
+              "measured": time.strftime("%Y-%m-%d %H:%M")}
+    out = paths.REPORTS_DIR / "benchmark.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"written {out.relative_to(paths.ROOT)}")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

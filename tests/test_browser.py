@@ -1,0 +1,163 @@
+"""The web page in a real browser: headless Chromium driven by Selenium against the real server.
+
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (see .ci/apt-packages.txt); without
+them the tests are skipped with the reason. ``AIORNOT_SCREENSHOT=1`` also saves
+``docs/screenshot.png`` (with models/default when it exists, else the tiny untrained model).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import encode, photo_like
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+KOREAN_VERDICTS = {"AI 생성", "실제 사진", "판단 보류"}
+ENGLISH_VERDICTS = {"AI-generated", "Real photo", "Inconclusive"}
+WAIT_S = 60
+
+
+def _chromium() -> tuple[str, str]:
+    """Paths of the Chromium binary and chromedriver, or skip with the reason."""
+    binary = next((found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+    driver = shutil.which("chromedriver")
+    if not binary or not driver:
+        missing = ", ".join(name for name, path in (("chromium", binary), ("chromedriver", driver)) if not path)
+        reason = f"browser tests need {missing} (Debian: apt-get install -y chromium chromium-driver)"
+        print(reason)
+        pytest.skip(reason)
+    return binary, driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium using the system chromedriver (Selenium Manager never downloads one)."""
+    binary, driver_path = _chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = binary
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-proxy-server",
+                     "--window-size=1280,1000", "--lang=ko-KR", "--force-device-scale-factor=1", "--hide-scrollbars"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    driver.set_page_load_timeout(WAIT_S)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server(live_server, tiny_model_dir) -> str:
+    return live_server(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def photo_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("upload") / "photo.jpg"
+    path.write_bytes(encode(photo_like(3, (320, 240)), "JPEG", quality=90))
+    return path
+
+
+def _open_fresh(browser, url: str) -> None:
+    """Open the page with no remembered language (Korean is the default)."""
+    browser.get(url)
+    browser.execute_script("window.localStorage.clear()")
+    browser.get(url)
+
+
+def _upload(browser, path: Path, *, id_photo: bool = False) -> str:
+    """Pick ``path`` in the file input and wait for the verdict; returns the verdict text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_S)
+    wait.until(lambda b: b.execute_script("return document.body.getAttribute('aria-busy') !== 'true'"))
+    checkbox = browser.find_element(By.ID, "id-photo")
+    if checkbox.is_selected() != id_photo:
+        checkbox.click()
+        wait.until(lambda b: b.execute_script("return document.body.getAttribute('aria-busy') !== 'true'"))
+    browser.execute_script("document.getElementById('verdict-text').textContent = ''")
+    browser.find_element(By.ID, "file-input").send_keys(str(path))
+    wait.until(ready.visibility_of_element_located((By.ID, "verdict")))
+    wait.until(lambda b: b.find_element(By.ID, "verdict-text").text.strip() or b.find_element(By.ID, "error").is_displayed())
+    assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(By.ID, "error").text
+    return browser.find_element(By.ID, "verdict-text").text.strip()
+
+
+def test_upload_shows_a_korean_verdict_score_and_evidence(browser, server, photo_file):
+    from selenium.webdriver.common.by import By
+
+    _open_fresh(browser, server)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "AI 생성 사진 판별"
+    assert browser.execute_script("return document.documentElement.lang") == "ko"
+    verdict = _upload(browser, photo_file)
+    assert verdict in KOREAN_VERDICTS
+    assert float(browser.find_element(By.ID, "score-value").text) == pytest.approx(0.5, abs=0.5)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#signals-body tr")) >= 1
+    assert browser.find_element(By.ID, "rule-text").text.strip()
+    assert browser.find_element(By.ID, "heatmap").get_attribute("src").startswith("data:image/png;base64,")
+    assert "저장" in browser.find_element(By.CLASS_NAME, "privacy-bar").text  # the privacy note is on the page
+
+
+def test_english_switch_changes_the_strings_and_is_remembered(browser, server, photo_file):
+    from selenium.webdriver.common.by import By
+
+    _open_fresh(browser, server)
+    _upload(browser, photo_file)
+    browser.find_element(By.CSS_SELECTOR, "button[data-lang='en']").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "AI-generated photo check"
+    assert browser.find_element(By.ID, "verdict-text").text in ENGLISH_VERDICTS
+    assert browser.execute_script("return document.documentElement.lang") == "en"
+    browser.refresh()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "AI-generated photo check"
+    browser.find_element(By.CSS_SELECTOR, "button[data-lang='ko']").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "AI 생성 사진 판별"
+
+
+def test_id_photo_mode_draws_the_face_box_and_the_checks(browser, server, tmp_path):
+    from matplotlib import cbook
+    from selenium.webdriver.common.by import By
+
+    portrait = tmp_path / "portrait.jpg"
+    portrait.write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
+    _open_fresh(browser, server)
+    assert _upload(browser, portrait, id_photo=True) in KOREAN_VERDICTS
+    assert browser.find_element(By.ID, "face-box").is_displayed()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#checks-body tr")
+    assert rows and all(row.find_element(By.CSS_SELECTOR, ".tag").text in ("통과", "미통과") for row in rows)
+
+
+def test_the_page_loads_nothing_from_other_hosts(browser, server):
+    _open_fresh(browser, server)
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert resources and all(name.startswith(server) for name in resources), resources
+
+
+@pytest.mark.skipif(os.environ.get("AIORNOT_SCREENSHOT") != "1", reason="set AIORNOT_SCREENSHOT=1 to save docs/screenshot.png")
+def test_save_a_screenshot_for_the_readme(browser, live_server, tiny_model_dir, tmp_path):
+    from matplotlib import cbook
+    from selenium.webdriver.common.by import By
+
+    default = ROOT / "models" / "default"
+    url = live_server(default if (default / "detector.json").is_file() else tiny_model_dir)
+    portrait = tmp_path / "portrait.jpg"
+    portrait.write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
+    _open_fresh(browser, url)
+    _upload(browser, portrait, id_photo=True)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(int(height) + 40, 4000))
+    browser.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+    target = ROOT / "docs" / "screenshot.png"
+    target.parent.mkdir(exist_ok=True)
+    assert browser.find_element(By.TAG_NAME, "body").screenshot(str(target))
+    browser.set_window_size(1280, 1000)
+    print(f"saved {target}")
