@@ -50,6 +50,7 @@ $(SAMPLE): data/sources.toml aiornot/sample.py | $(ENV_STAMP)
 # --- notebooks → reports ------------------------------------------------------
 # Full-size parameters for the reports; the notebooks' own defaults are the small ones nbval runs.
 reports: $(REPORT_HTML) models/MODEL_CARD.md  ## run every notebook on the sample data, HTML into reports/
+	$(PY) -m aiornot.model_card readme README.md models/default reports/benchmark.json
 
 reports/%.ipynb: notebooks/%.ipynb $(SAMPLE) $(PKG_SOURCES) | $(ENV_STAMP)
 	@mkdir -p reports/figures
@@ -75,6 +76,7 @@ test-fast: $(ENV_STAMP)  ## unit tests only, skipping the slow ones
 
 bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size)
 	$(PY) benchmarks/bench.py
+	@test ! -f models/default/detector.json || $(PY) -m aiornot.model_card readme README.md models/default reports/benchmark.json
 
 serve: $(ENV_STAMP)  ## the web page and API on http://127.0.0.1:8000
 	$(VENV)/bin/aiornot serve --host 127.0.0.1 --port 8000

@@ -14,7 +14,7 @@ file is judged the same way everywhere. The decoder:
 from __future__ import annotations
 
 import io
-import warnings
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -136,26 +136,27 @@ def open_image(
     too large, not an image, a format we do not accept, a decompression bomb, or corrupt.
     """
     data = read_bytes(source, max_bytes=max_bytes)
-    image = _open_header(data)
+    image = open_header(data)
     _check_declared_size(image, max_pixels)
     notes: list[str] = []
-    n_frames = int(getattr(image, "n_frames", 1) or 1)
-    if n_frames > 1:
-        image.seek(0)
-        notes.append(f"first of {n_frames} frames used")
+    # No warnings.catch_warnings() here: it is not thread-safe (the service decodes in threads),
+    # and bombs are already refused by the declared-size check above, before any decoding.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image.load()
-            exif = image.getexif()
-            orientation = exif.get(0x0112) if exif else None
-            oriented = ImageOps.exif_transpose(image) if orientation not in (None, 1) else image
-            pixels = _to_rgb_array(oriented, notes)
+        # Counting frames parses every frame header, so a damaged later frame fails here.
+        n_frames = int(getattr(image, "n_frames", 1) or 1)
+        if n_frames > 1:
+            image.seek(0)
+            notes.append(f"first of {n_frames} frames used")
+        image.load()
+        exif = image.getexif()
+        orientation = exif.get(0x0112) if exif else None
+        oriented = ImageOps.exif_transpose(image) if orientation not in (None, 1) else image
+        pixels = _to_rgb_array(oriented, notes)
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageDecodeError("too_many_pixels", f"image rejected as a decompression bomb: {error}") from error
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, struct.error, MemoryError) as error:
         raise ImageDecodeError("corrupt", f"the {image.format} file is damaged or truncated: {error}") from error
     if orientation not in (None, 1):
         notes.append(f"EXIF orientation {orientation} applied")
@@ -189,14 +190,13 @@ def estimate_jpeg_quality(image: Image.Image) -> int | None:
     return int(np.clip(round(quality), 1, 100))
 
 
-def _open_header(data: bytes) -> Image.Image:
+def open_header(data: bytes) -> Image.Image:
+    """Open an image lazily (header only) with the accepted formats; :class:`ImageDecodeError` otherwise."""
     Image.init()  # register every plugin, so the allowed-format list can be honoured
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # MPO (multi-picture JPEG) has no opener of its own: the JPEG opener returns it.
-            openers = [name for name in ALLOWED_FORMATS if name in Image.OPEN]
-            return Image.open(io.BytesIO(data), formats=openers)
+        # MPO (multi-picture JPEG) has no opener of its own: the JPEG opener returns it.
+        openers = [name for name in ALLOWED_FORMATS if name in Image.OPEN]
+        return Image.open(io.BytesIO(data), formats=openers)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageDecodeError("too_many_pixels", f"image rejected as a decompression bomb: {error}") from error
     except UnidentifiedImageError as error:

@@ -59,9 +59,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-# _open_header is the decoder's own header reader (format allow-list, bomb check, clear messages);
+# open_header is the decoder's own header reader (format allow-list, bomb check, clear messages);
 # reusing it keeps one definition of "an image we accept".
-from aiornot.imageio import ImageDecodeError, _open_header, open_image, read_bytes
+from aiornot.imageio import ImageDecodeError, open_header, open_image, read_bytes
 
 FOUND, NOT_FOUND, INVALID, ERROR = "found", "not_found", "invalid", "error"
 STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE = "strong_ai", "weak_ai", "weak_camera", "none"
@@ -159,7 +159,7 @@ def inspect(data: bytes, *, check_watermark: bool = True) -> ProvenanceReport:
         raise TypeError(f"inspect() takes the file's bytes, not {type(data).__name__}")
     try:
         data = read_bytes(data)  # refuses empty and oversized input, as the decoder does
-        image = _open_header(data)  # the header only: metadata needs no pixel decode
+        image = open_header(data)  # the header only: metadata needs no pixel decode
     except ImageDecodeError as error:
         return _unreadable(error.code, error.message)
     except Exception as error:  # noqa: BLE001 - a hostile header must not escape inspect()

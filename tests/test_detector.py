@@ -103,3 +103,24 @@ def test_scan_writes_json_lines_to_stdout(tmp_path, tiny_model_dir, capsys):
     assert cli.main(["scan", str(tmp_path / "p.jpg"), "--model", str(tiny_model_dir), "--quiet"]) == 0
     line = json.loads(capsys.readouterr().out.strip())
     assert line["path"].endswith("p.jpg") and "score" in line
+
+
+def test_scan_id_photo_mode_on_a_portrait_and_on_a_photo_without_a_face(tmp_path, tiny_model_dir, capsys):
+    import shutil
+
+    from matplotlib import cbook
+
+    portrait = tmp_path / "portrait.jpg"
+    shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), portrait)
+    photo_like(5, (300, 200)).save(tmp_path / "landscape.jpg")
+    code = cli.main(["scan", str(portrait), str(tmp_path / "landscape.jpg"), "--id-photo", "--model", str(tiny_model_dir), "--quiet"])
+    assert code == 0
+    lines = {json.loads(l)["path"].rsplit("/", 1)[-1]: json.loads(l) for l in capsys.readouterr().out.splitlines()}
+    face_line, empty_line = lines["portrait.jpg"], lines["landscape.jpg"]
+    assert face_line["face"]["w"] > 50 and 0 <= face_line["face_score"] <= 1
+    assert {check["name"] for check in face_line["checks"]} >= {"single_face", "face_height", "background_light"}
+    single = next(c for c in face_line["checks"] if c["name"] == "single_face")
+    assert single["passed"]
+    assert "face" not in empty_line and "score" in empty_line
+    failed = next(c for c in empty_line["checks"] if c["name"] == "single_face")
+    assert not failed["passed"] and failed["reason"] and failed["reason_ko"]

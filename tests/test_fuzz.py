@@ -103,9 +103,6 @@ def test_inspect_reports_fuzz_findings_without_raising(make) -> None:
     assert {s.status for s in report.signals} <= {"not_found", "error"}
 
 
-@pytest.mark.xfail(strict=True, raises=(TypeError, IndexError),
-                   reason="open_image reads image.n_frames outside its try block; Pillow raises TypeError "
-                          "(TIFF) or IndexError (GIF) there. Fix in aiornot/imageio.py, then drop this mark.")
 @pytest.mark.parametrize("make", FUZZ_FINDINGS)
 def test_open_image_refuses_fuzz_findings_with_a_decode_error(make) -> None:
     with pytest.raises(ImageDecodeError):

@@ -1,0 +1,414 @@
+"""The REST API and the page, through FastAPI's TestClient, with a tiny untrained model.
+
+These tests check the contract (fields, status codes, error JSON, limits, privacy), not accuracy.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from aiornot.service import RateLimiter, Settings, create_app
+from conftest import bad_and_odd_files, encode, photo_like, png_declaring
+
+DETECT_FIELDS = {"verdict", "score", "pixel_verdict", "rule", "rule_ko", "model", "thresholds", "signals", "face", "face_score",
+                 "checks", "md5", "width", "height", "format", "elapsed_ms", "notes", "external_id", "heatmap"}
+OPEN = Settings(rate_per_minute=0)  # most tests send many requests from one client
+
+
+@contextmanager
+def client_for(model_dir, **overrides):
+    """A TestClient whose app has run its startup (model loaded) and will run its shutdown."""
+    settings = Settings(**{"rate_per_minute": 0, **overrides})
+    with TestClient(create_app(str(model_dir), settings=settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client(tiny_model_dir):
+    with client_for(tiny_model_dir) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def jpeg() -> bytes:
+    return encode(photo_like(0), "JPEG", quality=90)
+
+
+@pytest.fixture(scope="module")
+def portrait() -> bytes:
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes()
+
+
+def detect(client, data: bytes, name: str = "photo.jpg", **fields):
+    return client.post("/v1/detect", files={"image": (name, data, "image/jpeg")}, data={k: str(v) for k, v in fields.items()})
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The response is the documented error JSON with this status and code, in both languages."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    assert error["message"] and error["message_ko"] and error["message"] != error["message_ko"]
+    assert "Traceback" not in response.text
+    return error
+
+
+# ------------------------------------------------------------------------------ detect
+
+
+def test_detect_returns_every_documented_field(client, jpeg):
+    response = detect(client, jpeg, external_id="case-2024-001")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert DETECT_FIELDS <= set(body)
+    assert body["verdict"] in ("ai", "real", "inconclusive") and body["pixel_verdict"] in ("ai", "real", "inconclusive")
+    assert 0.0 <= body["score"] <= 1.0 and body["model"] == "tiny-test"
+    assert body["thresholds"]["ai"] == 0.6 and body["thresholds"]["real"] == 0.4
+    assert (body["width"], body["height"], body["format"]) == (120, 90, "JPEG")
+    assert len(body["md5"]) == 32 and body["elapsed_ms"] > 0
+    assert body["external_id"] == "case-2024-001"
+    assert body["rule"] and body["rule_ko"] and body["caution_ko"]
+    assert {signal["name"] for signal in body["signals"]} >= {"c2pa", "camera_exif"}
+    assert body["face"] is None and body["checks"] is None and body["heatmap"] is None
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_heatmap_is_a_png_data_url_of_the_overlay(client, jpeg):
+    body = detect(client, jpeg, heatmap="true").json()
+    prefix = "data:image/png;base64,"
+    assert body["heatmap"].startswith(prefix)
+    overlay = Image.open(io.BytesIO(base64.b64decode(body["heatmap"][len(prefix):])))
+    assert overlay.format == "PNG" and overlay.size == (120, 90)
+
+
+def test_id_photo_mode_on_a_real_portrait_gives_face_and_checks(client, portrait):
+    body = detect(client, portrait, name="hopper.jpg", id_photo="true").json()
+    face = body["face"]
+    assert face and face["w"] > 100 and 0 <= face["x"] < body["width"] and 0 <= face["y"] < body["height"]
+    assert 0.0 <= body["face_score"] <= 1.0
+    names = {check["name"] for check in body["checks"]}
+    assert {"single_face", "face_centred"} <= names
+    assert all(check["reason_ko"] and isinstance(check["passed"], bool) for check in body["checks"])
+
+
+def test_the_verdict_does_not_depend_on_the_file_name(client, jpeg):
+    assert detect(client, jpeg, name="a.jpg").json()["score"] == detect(client, jpeg, name="ai_generated.png").json()["score"]
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(("name", "status", "code"), [
+    ("empty.jpg", 400, "empty"),
+    ("text.jpg", 415, "not_an_image"),
+    ("corrupt.jpg", 422, "corrupt"),
+    ("bomb.png", 413, "too_many_pixels"),
+])
+def test_each_bad_file_gets_its_own_4xx(client, name, status, code):
+    data, _ = bad_and_odd_files()[name]
+    assert_error(detect(client, data, name=name), status, code)
+
+
+def test_a_bomb_just_over_the_decoder_limit_is_refused_before_decoding(client):
+    assert_error(detect(client, png_declaring(9000, 9000)), 413, "too_many_pixels")  # 81 MP > 64 MP
+
+
+def test_unsupported_and_non_image_formats_are_415(client):
+    icon = encode(photo_like(0, (64, 64)), "ICO")
+    assert_error(detect(client, icon, name="x.ico"), 415, "unsupported_format")
+    error = assert_error(detect(client, b"%PDF-1.7\n%binary\n" * 8, name="x.pdf"), 415, "not_an_image")
+    assert "PDF" in error["message"]
+
+
+def test_a_tiny_image_is_422(client):
+    assert_error(detect(client, encode(photo_like(0, (8, 8)), "PNG")), 422, "too_small")
+
+
+def test_missing_and_invalid_fields_are_422(client, jpeg):
+    assert_error(client.post("/v1/detect", files={"photo": ("x.jpg", jpeg)}), 422, "missing_field")
+    assert_error(detect(client, jpeg, id_photo="maybe"), 422, "invalid_field")
+    assert_error(detect(client, jpeg, external_id="x" * 201), 422, "invalid_field")
+
+
+def test_a_request_that_is_not_multipart_is_415(client, jpeg):
+    assert_error(client.post("/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"}), 415, "not_multipart")
+    assert_error(client.post("/v1/detect", json={"image": "abc"}), 415, "not_multipart")
+
+
+def test_broken_multipart_is_400(client, jpeg):
+    head = b'--XyZ\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+    cut_off = client.post("/v1/detect", content=head + jpeg[:500], headers={"content-type": "multipart/form-data; boundary=XyZ"})
+    assert_error(cut_off, 400, "bad_multipart")
+    nameless = client.post("/v1/detect", content=b"--XyZ\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--XyZ--\r\n",
+                           headers={"content-type": "multipart/form-data; boundary=XyZ"})
+    assert_error(nameless, 400, "bad_multipart")
+
+
+def test_unknown_paths_and_methods_get_the_error_json(client):
+    assert_error(client.get("/v1/nothing"), 404, "not_found")
+    assert_error(client.get("/v1/detect"), 405, "method_not_allowed")
+
+
+# ------------------------------------------------------------------------------ size limits
+
+
+def test_a_body_declared_too_large_is_refused_with_413(tiny_model_dir):
+    with client_for(tiny_model_dir, max_upload_bytes=100_000) as small:
+        big = encode(photo_like(1, (800, 600)), "PNG")
+        assert len(big) > 170_000
+        assert_error(detect(small, big), 413, "request_too_large")
+
+
+def test_a_file_over_the_limit_inside_the_form_overhead_is_413(tiny_model_dir):
+    with client_for(tiny_model_dir, max_upload_bytes=100_000) as small:
+        assert_error(detect(small, b"\xff\xd8" + b"\0" * 120_000), 413, "file_too_large")
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit(tiny_model_dir):
+    """No Content-Length: the server counts bytes as they arrive and stops reading early."""
+    sent = []
+
+    def body():
+        yield b'--B\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+        for _ in range(200):  # 200 × 64 KB = 12.8 MB, far over the 0.1 MB limit
+            sent.append(1)
+            yield b"\0" * 65536
+
+    with client_for(tiny_model_dir, max_upload_bytes=100_000) as small:
+        response = small.post("/v1/detect", content=body(), headers={"content-type": "multipart/form-data; boundary=B"})
+    assert_error(response, 413, "request_too_large")
+    assert len(sent) < 20  # the rest of the body was never pulled into memory
+
+
+# ------------------------------------------------------------------------------ batch
+
+
+def test_batch_scores_good_files_and_reports_bad_ones(client, jpeg):
+    files = [("images", ("a.jpg", jpeg)), ("images", ("notes.txt", b"just some text, not a photo")),
+             ("images", ("b.png", encode(photo_like(2), "PNG")))]
+    response = client.post("/v1/detect/batch", files=files, data={"external_id": "batch-7"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["count"], body["scored"], body["failed"], body["external_id"]) == (3, 2, 1, "batch-7")
+    good, bad, other = body["items"]
+    assert good["status"] == 200 and DETECT_FIELDS - {"external_id"} <= set(good["result"]) and good["error"] is None
+    assert bad["status"] == 415 and bad["error"]["code"] == "not_an_image" and bad["result"] is None
+    assert bad["filename"] == "notes.txt" and other["index"] == 2 and other["result"]["format"] == "PNG"
+
+
+def test_batch_reports_an_oversized_file_without_failing_the_rest(tiny_model_dir, jpeg):
+    with client_for(tiny_model_dir, max_upload_bytes=50_000) as small:
+        files = [("images", ("big.bin", b"\0" * 80_000)), ("images", ("a.jpg", jpeg))]
+        items = small.post("/v1/detect/batch", files=files).json()["items"]
+    assert items[0]["status"] == 413 and items[0]["error"]["code"] == "file_too_large"
+    assert items[1]["status"] == 200
+
+
+def test_batch_count_is_capped(tiny_model_dir, jpeg):
+    with client_for(tiny_model_dir, max_batch_files=2) as capped:
+        response = capped.post("/v1/detect/batch", files=[("images", (f"{i}.jpg", jpeg)) for i in range(3)])
+    assert_error(response, 413, "too_many_files")
+
+
+def test_batch_without_files_is_422(client):
+    assert_error(client.post("/v1/detect/batch", files={"image": ("a.jpg", b"x")}), 422, "missing_field")
+
+
+def test_batch_id_photo_mode(client, portrait):
+    item = client.post("/v1/detect/batch", files=[("images", ("p.jpg", portrait))], data={"id_photo": "1"}).json()["items"][0]
+    assert item["result"]["face"] and item["result"]["checks"]
+
+
+# ------------------------------------------------------------------------------ API key, rate limit, busy
+
+
+def test_api_key_when_set(tiny_model_dir, jpeg):
+    with client_for(tiny_model_dir, api_key="s3cret-key") as guarded:
+        assert_error(detect(guarded, jpeg), 401, "unauthorized")
+        assert_error(guarded.post("/v1/detect", files={"image": ("a.jpg", jpeg)}, headers={"X-API-Key": "wrong"}), 401, "unauthorized")
+        assert guarded.post("/v1/detect", files={"image": ("a.jpg", jpeg)}, headers={"X-API-Key": "s3cret-key"}).status_code == 200
+        assert_error(guarded.get("/v1/models"), 401, "unauthorized")
+        assert guarded.get("/v1/models", headers={"X-API-Key": "s3cret-key"}).status_code == 200
+        health = guarded.get("/healthz")  # open, so the page can learn that it must ask for a key
+        assert health.status_code == 200 and health.json()["api_key_required"] is True
+        assert guarded.get("/").status_code == 200
+
+
+def test_api_key_not_needed_when_unset(client, jpeg):
+    assert client.get("/healthz").json()["api_key_required"] is False
+    assert detect(client, jpeg).status_code == 200
+
+
+def test_rate_limit_gives_429_with_retry_after(tiny_model_dir, jpeg):
+    with client_for(tiny_model_dir, rate_per_minute=6, rate_burst=2) as limited:
+        assert detect(limited, jpeg).status_code == 200
+        assert detect(limited, jpeg).status_code == 200
+        response = detect(limited, jpeg)
+        assert_error(response, 429, "rate_limited")
+        assert 1 <= int(response.headers["retry-after"]) <= 10
+        assert limited.get("/healthz").status_code == 200  # health checks are never limited
+
+
+def test_rate_limiter_refills_and_forgets_old_clients():
+    limiter = RateLimiter(per_minute=60, burst=2, max_clients=3)
+    assert limiter.take("a", now=0) == 0 and limiter.take("a", now=0) == 0
+    assert limiter.take("a", now=0) == pytest.approx(1.0)
+    assert limiter.take("a", now=1.0) == 0  # one token back after a second
+    for client in "bcd":
+        limiter.take(client, now=2.0)
+    assert len(limiter._buckets) == 3 and "a" not in limiter._buckets
+    assert RateLimiter(per_minute=0, burst=1).take("x") == 0  # 0 turns it off
+
+
+def test_a_full_model_queue_gives_503_and_the_loop_stays_responsive(tiny_model_dir, jpeg, monkeypatch):
+    with client_for(tiny_model_dir, max_concurrency=1, queue_timeout_s=0.2) as busy:
+        detector = busy.app.state.detector
+        original = detector.predict
+
+        def slow_predict(*args, **kwargs):
+            time.sleep(1.5)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(detector, "predict", slow_predict)
+        first: dict = {}
+        worker = threading.Thread(target=lambda: first.setdefault("response", detect(busy, jpeg)))
+        worker.start()
+        time.sleep(0.4)  # the first request now holds the only model slot
+        started = time.perf_counter()
+        assert busy.get("/healthz").status_code == 200
+        assert time.perf_counter() - started < 0.5  # the model runs in a thread, not on the event loop
+        second = detect(busy, jpeg)
+        worker.join()
+    error = assert_error(second, 503, "busy")
+    assert second.headers["retry-after"] and error["message_ko"]
+    assert first["response"].status_code == 200
+
+
+# ------------------------------------------------------------------------------ service endpoints
+
+
+def test_healthz_and_models(client):
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["model"] == "tiny-test" and health["max_upload_bytes"] == 20 * 1024 * 1024
+    assert "JPEG" in health["formats"]
+    models = client.get("/v1/models").json()["models"]
+    assert models[0]["name"] == "tiny-test" and models[0]["thresholds"]["ai"] == 0.6 and models[0]["crop_size"] == 32
+
+
+def test_openapi_documents_the_endpoints_and_the_upload(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/detect", "/v1/detect/batch", "/healthz", "/v1/models"} <= set(schema["paths"])
+    detect_op = schema["paths"]["/v1/detect"]["post"]
+    form = detect_op["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["image"]["format"] == "binary" and form["required"] == ["image"]
+    assert {"200", "413", "415", "422", "429"} <= set(detect_op["responses"])
+    assert "verdict" in schema["components"]["schemas"]["DetectResult"]["properties"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_the_page_and_its_assets_are_served_with_a_strict_policy(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'lang="ko"' in page.text and "/static/app.js" in page.text
+    for asset in ("/static/app.js", "/static/style.css", "/static/favicon.svg"):
+        assert client.get(asset).status_code == 200
+    for text in (page.text, client.get("/static/app.js").text, client.get("/static/style.css").text):
+        assert "http://" not in text and "https://" not in text  # nothing from a CDN: the page works offline
+
+
+def test_without_a_model_the_api_says_so_and_the_page_still_loads(tmp_path, jpeg):
+    with client_for(tmp_path / "no-model-here") as empty:
+        health = empty.get("/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "no_model" and "no trained model" in health.json()["detail"]
+        assert_error(detect(empty, jpeg), 503, "no_model")
+        assert_error(empty.get("/v1/models"), 503, "no_model")
+        assert empty.get("/").status_code == 200
+
+
+def test_settings_from_the_environment():
+    settings = Settings.from_env({"AIORNOT_MAX_UPLOAD_MB": "5", "AIORNOT_API_KEY": "k", "AIORNOT_RATE_PER_MINUTE": "0",
+                                  "AIORNOT_MAX_CONCURRENCY": "3", "AIORNOT_MODEL_DIR": "/models/x"})
+    assert settings.max_upload_bytes == 5 * 1024 * 1024 and settings.api_key == "k" and settings.rate_per_minute == 0
+    assert settings.max_concurrency == 3 and settings.model_dir == "/models/x"
+    with pytest.raises(ValueError, match="AIORNOT_MAX_UPLOAD_MB"):
+        Settings.from_env({"AIORNOT_MAX_UPLOAD_MB": "lots"})
+    with pytest.raises(ValueError, match="negative"):
+        Settings(rate_burst=-1)
+
+
+# ------------------------------------------------------------------------------ privacy
+
+
+@contextmanager
+def file_writes() -> list:
+    """Record every file opened for writing and every temporary file made, in this process.
+
+    Python's audit hooks see ``open``/``os.open`` and ``tempfile.mkstemp`` wherever they are
+    called (our code, Starlette, Pillow …). Hooks cannot be removed, so this one goes quiet after.
+    """
+    import os
+
+    events: list = []
+    active = [True]
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_TMPFILE", 0)
+
+    def hook(event: str, args: tuple) -> None:
+        if not active[0]:
+            return
+        if event in ("tempfile.mkstemp", "tempfile.mkdtemp"):
+            events.append((event, args))
+        elif event == "open" and len(args) >= 3:
+            path, mode, flags = args[0], args[1], args[2]
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (isinstance(flags, int) and flags & write_flags)
+            if writing and isinstance(path, (str, bytes, os.PathLike)):
+                events.append((event, args))
+
+    sys.addaudithook(hook)
+    try:
+        yield events
+    finally:
+        active[0] = False
+
+
+def test_uploads_never_touch_the_disk(client, tiny_model_dir):
+    """A 3 MB upload is above Starlette's 1 MB spool threshold, so its parser would write a temp file."""
+    big = encode(photo_like(5, (1600, 1200)), "PNG")
+    assert len(big) > 2 * 1024 * 1024
+    detect(client, big, heatmap="true")  # warm-up: first-use caches (fonts, colour maps) are not uploads
+    temp_dir = Path(tempfile.gettempdir())
+    before = set(temp_dir.iterdir())
+    with file_writes() as writes:
+        single = detect(client, big, name="applicant.png", id_photo="true", heatmap="true")
+        batch = client.post("/v1/detect/batch", files=[("images", ("a.png", big)), ("images", ("b.png", big))])
+        with tempfile.TemporaryFile():  # proves the probe works: a real temp file is seen
+            pass
+    assert single.status_code == 200 and batch.json()["scored"] == 2
+    assert [event for event, _ in writes] == ["tempfile.mkstemp"], writes  # only the probe's own file
+    assert set(temp_dir.iterdir()) == before
+
+
+def test_logs_carry_no_file_name_and_no_image_bytes(client, jpeg, caplog):
+    marker = "Kim-Minji-passport-original"
+    with caplog.at_level(logging.DEBUG):
+        detect(client, jpeg, name=f"{marker}.jpg", id_photo="true")
+        detect(client, b"not an image " * 10, name=f"{marker}.txt")
+        client.post("/v1/detect/batch", files=[("images", (f"{marker}-2.jpg", jpeg))])
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert marker not in logged
+    assert "not an image not an image" not in logged
+    assert jpeg[:64].hex() not in logged and "JFIF" not in logged
