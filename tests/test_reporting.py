@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aiornot import audit, evaluate, model_card
+
+
+def _container_frame(leaky: bool, n: int = 120, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    labels = np.array([0, 1] * (n // 2))
+    fmt = np.where(labels == 1, "WEBP", "JPEG") if leaky else rng.choice(["JPEG", "WEBP"], n)
+    return pd.DataFrame({
+        "label": labels, "source": [f"s{i}" for i in range(n)], "format": fmt,
+        "width": rng.integers(300, 900, n), "height": rng.integers(300, 900, n),
+        "file_size": rng.integers(20_000, 200_000, n), "jpeg_quality": np.where(fmt == "JPEG", 90, np.nan),
+        "has_exif": rng.random(n) < 0.3,
+    })
+
+
+def test_shortcut_audit_finds_a_leaking_container_and_not_a_clean_one():
+    leaky = audit.shortcut_audit(_container_frame(True))
+    clean = audit.shortcut_audit(_container_frame(False))
+    assert leaky.roc_auc > 0.95 and "laundered" in leaky.verdict and leaky.grouped
+    assert clean.roc_auc < 0.7
+
+
+def test_tpr_at_fpr_uses_the_real_photos_for_the_threshold():
+    labels = np.array([0] * 100 + [1] * 10)
+    scores = np.concatenate([np.linspace(0, 0.9, 100), np.array([0.95] * 5 + [0.5] * 5)])
+    assert evaluate.tpr_at_fpr(labels, scores, 0.01) == 0.5  # only the 0.95s beat the top real score
+    assert evaluate.tpr_at_fpr(labels, scores, 0.05) == 0.5
+
+
+def test_ece_is_zero_for_perfect_calibration_and_large_for_overconfidence():
+    rng = np.random.default_rng(0)
+    p = rng.random(20000)
+    y = (rng.random(20000) < p).astype(int)
+    assert evaluate.expected_calibration_error(y, p) < 0.02
+    assert evaluate.expected_calibration_error(y, (p > 0.5).astype(float)) > 0.2
+
+
+def test_bootstrap_interval_contains_the_point_and_narrows_with_data():
+    rng = np.random.default_rng(1)
+    def auc_interval(n):
+        labels = np.array([0, 1] * (n // 2))
+        scores = labels * 0.5 + rng.random(n)
+        point, low, high = evaluate.bootstrap(labels, scores, lambda y, s: evaluate.summary(y, s)["roc_auc"], rounds=200)
+        assert low <= point <= high
+        return high - low
+    assert auc_interval(2000) < auc_interval(60)
+
+
+def test_small_sample_warning():
+    assert "wide" in evaluate.too_small_to_conclude(np.array([0] * 20 + [1] * 30))
+    assert evaluate.too_small_to_conclude(np.array([0] * 200 + [1] * 200)) is None
+
+
+def test_model_card_and_readme_block_come_from_the_config():
+    row = {"value": 0.91, "ci_low": 0.85, "ci_high": 0.95}
+    config = {"name": "m", "architecture": "forensic_detector", "parameters": 1234, "size_mb": 1.4, "crop_size": 64,
+              "crops_per_image": 4, "thresholds": {"ai": 0.7, "real": 0.3, "target_fpr": 0.05, "target_fnr": 0.05},
+              "training_data": {"images": 10, "train": 6, "validation": 1, "test": 3, "generators": ["stylegan2"]},
+              "evaluation": {"test_images": 3, "test_real": 1, "test_ai": 2, "metrics": {"detector": {"ROC AUC": row}, "seed_cnn": {"ROC AUC": row}},
+                             "comparison": "better by 0.1", "laundered": "0.9 → 0.8", "warning": "tiny"}}
+    card = model_card.render(config)
+    assert "0.910 [0.850, 0.950]" in card and "better by 0.1" in card and "1,234 parameters" in card and "0.700" in card
+    readme = "intro\n<!-- results:start -->\nold\n<!-- results:end -->\nrest"
+    updated = model_card.update_readme(readme, config, None)
+    assert "old" not in updated and "better by 0.1" in updated and updated.endswith("rest")
+    with pytest.raises(ValueError, match="markers"):
+        model_card.update_readme("no markers", config, None)
