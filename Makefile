@@ -45,7 +45,7 @@ lock:  ## re-resolve requirements/lock.txt from pyproject.toml (needs the regist
 # --- data --------------------------------------------------------------------
 data: $(SAMPLE)  ## build data/sample/ from images shipped in public packages
 
-$(SAMPLE): data/sources.toml aiornot/sample.py | $(ENV_STAMP)
+$(SAMPLE): data/sources.toml aiornot/sample.py aiornot/dcgan.py aiornot/qt_resources.py | $(ENV_STAMP)
 	$(PY) -m aiornot.data build-sample --out data/sample
 
 # --- notebooks → reports ------------------------------------------------------

@@ -71,7 +71,13 @@ def scan(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from aiornot import batch
 
-        counts = batch.scan_with_ray(todo, output=output, model_dir=args.model, id_photo=args.id_photo)
+        try:
+            counts = batch.scan_with_ray(todo, output=output, model_dir=args.model, id_photo=args.id_photo,
+                                         batch_size=args.batch_size, num_workers=args.workers,
+                                         address=args.ray_address, progress=not args.quiet)
+        except batch.BatchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     else:
         with _open_output(output) as sink:
             counts = write_results(detector.predict_many(todo, batch_size=args.batch_size, id_photo=args.id_photo,
@@ -133,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--id-photo", action="store_true", help="ID-photo mode: add face box, face-crop score and ID checks")
     scan_parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or Ray Data for clusters")
     scan_parser.add_argument("--batch-size", type=int, default=32)
+    scan_parser.add_argument("--ray-address", help="with --engine ray: 'auto', HOST:PORT or ray://HOST:PORT (default: RAY_ADDRESS, else a local Ray)")
+    scan_parser.add_argument("--workers", type=int, help="with --engine ray: model-loading workers (default: one per CPU)")
     scan_parser.add_argument("--all-files", action="store_true", help="inside folders, try every file, not only image suffixes")
     scan_parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     scan_parser.set_defaults(handler=scan)

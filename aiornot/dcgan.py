@@ -27,9 +27,10 @@ import io
 import pickle
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ def _rebuild_tensor(storage: np.ndarray, offset: int, size: tuple[int, ...], str
     if not size:
         return storage[offset : offset + 1].reshape(()).copy()
     itemsize = storage.itemsize
-    needed = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1
+    needed = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) + 1
     if needed > storage.size:
         raise CheckpointError(f"a tensor of shape {tuple(size)} runs past the end of its storage")
     view = np.lib.stride_tricks.as_strided(
@@ -185,7 +186,7 @@ class DCGANGenerator:
             raise CheckpointError(f"the first layer expects {self._layers[0][0].shape[0]} latent values, not {LATENT_SIZE}")
 
     @classmethod
-    def from_checkpoint(cls, source: str | Path | bytes) -> "DCGANGenerator":
+    def from_checkpoint(cls, source: str | Path | bytes) -> DCGANGenerator:
         """Load the generator from a PyTorch checkpoint file (or its bytes)."""
         return cls(load_state_dict(source))
 

@@ -65,7 +65,7 @@ class RccArchive:
         self._walk(0, "", 0)
 
     @classmethod
-    def open(cls, path: str | Path) -> "RccArchive":
+    def open(cls, path: str | Path) -> RccArchive:
         """Read and parse the bundle at ``path``."""
         path = Path(path)
         return cls(path.read_bytes(), name=str(path))

@@ -44,10 +44,12 @@ import time
 import tomllib
 import urllib.parse
 import zipfile
+import zlib
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 from tqdm import tqdm
 
@@ -202,9 +204,7 @@ def _check_consistency(spec: SourceSpec, where: str) -> None:
     if spec.registry != "installed" and not isinstance(spec.sha256, str):
         raise SourceConfigError(f"{where}: sha256 must be the archive's hex digest (a string)")
     if spec.generate:
-        kind = spec.generate.get("kind")
-        if kind not in GENERATOR_KINDS:
-            raise SourceConfigError(f"{where}: generate.kind must be one of {', '.join(GENERATOR_KINDS)}, not {kind!r}")
+        _check_generate(spec.generate, where)
     elif not spec.members:
         raise SourceConfigError(f"{where}: 'members' (globs or a list of paths) is required")
     if not spec.generator and not spec.generator_rules and not all(m.generator for m in spec.members):
@@ -213,6 +213,24 @@ def _check_consistency(spec: SourceSpec, where: str) -> None:
         raise SourceConfigError(f"{where}: a real photo (label 0) must have family \"camera\", not {spec.family!r}")
     if spec.label == 1 and spec.family == "camera":
         raise SourceConfigError(f"{where}: an AI-generated source (label 1) cannot have family \"camera\"")
+
+
+# What each generator needs: the archive members it reads, and its positive whole numbers.
+_GENERATE_FIELDS = {"dcgan": (("weights",), ("count", "seed")), "realesrgan": (("param", "model"), ("count", "long_side"))}
+
+
+def _check_generate(generate: dict[str, Any], where: str) -> None:
+    kind = generate.get("kind")
+    if kind not in _GENERATE_FIELDS:
+        raise SourceConfigError(f"{where}: generate.kind must be one of {', '.join(GENERATOR_KINDS)}, not {kind!r}")
+    members, numbers = _GENERATE_FIELDS[kind]
+    for key in members:
+        if not isinstance(generate.get(key), str):
+            raise SourceConfigError(f"{where}: generate.{key} (a member path in the archive) is required for {kind}")
+    for key in numbers:
+        value = generate.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise SourceConfigError(f"{where}: generate.{key} must be a positive whole number for {kind}")
 
 
 def _required(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -390,7 +408,7 @@ DOWNLOADERS: dict[str, Downloader] = {"pypi": _download_pypi, "npm": _download_n
 
 def _run(command: list[str], spec: SourceSpec, cwd: Path) -> None:
     try:
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S)
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S, check=False)
     except FileNotFoundError:
         raise SkipSource(f"{command[0]} is not installed") from None
     except subprocess.TimeoutExpired:
@@ -475,7 +493,10 @@ class DebReader:
                 if len(header) < 60:
                     break
                 member = header[:16].decode("ascii", "replace").strip().rstrip("/")
-                size = int(header[48:58].decode("ascii").strip())
+                try:
+                    size = int(header[48:58].decode("ascii").strip())
+                except ValueError:
+                    raise SourceError(f"{self.path.name}: damaged ar header for {member!r}") from None
                 if member.startswith("data.tar"):
                     return member, handle.read(size)
                 handle.seek(size + size % 2, os.SEEK_CUR)  # members are padded to even offsets
@@ -682,7 +703,7 @@ def credits_annotation(member_path: str, readmes: dict[str, bytes]) -> Annotatio
 
 def _credit_to_annotation(block: dict[str, Any]) -> Annotation:
     source = block.get("source", "")
-    credit = "; ".join(filter(None, [f"© {block['copyright']}" if block.get("copyright") else "", source]))
+    credit = "; ".join(filter(None, [block.get("copyright", ""), source]))
     licence = block["license"] + (f" ({credit})" if credit else "")
     group = None
     if source:
@@ -752,23 +773,41 @@ class Item:
 
 
 def output_names(members: list[str]) -> dict[str, str]:
-    """Short, unique relative paths: each member without the folders all members share.
+    """Short, unique relative paths: each member without the folders it shares with the others.
 
-    ``a.rcc!x/y.webp`` counts as the folders ``a.rcc/x``. Names that would climb out of the
-    output folder (``..``) are refused.
+    Members inside a container (``dir/a.rcc!inner/x.webp``) become ``a.rcc/<inner path without the
+    folders shared inside that container>``. Names that would climb out of the output folder
+    (``..``) and names that would collide are refused.
     """
-    split = {m: m.replace("!", "/").split("/") for m in members}
+    names = _strip_shared_folders([m for m in members if "!" not in m])
+    nested: dict[str, list[str]] = {}
+    for member in members:
+        if "!" in member:
+            outer, inner = member.split("!", 1)
+            nested.setdefault(outer, []).append(inner)
+    containers = _strip_shared_folders(list(nested))
+    for outer, inners in nested.items():
+        for inner, short in _strip_shared_folders(inners).items():
+            names[f"{outer}!{inner}"] = f"{containers[outer]}/{short}"
+    if len(set(names.values())) != len(names):
+        repeated = sorted(n for n, c in Counter(names.values()).items() if c > 1)
+        raise SourceError(f"members would be written to the same file: {', '.join(repeated[:3])}")
+    return names
+
+
+def _strip_shared_folders(paths: list[str]) -> dict[str, str]:
+    split = {path: path.split("/") for path in paths}
     folders = [parts[:-1] for parts in split.values()]
     common = 0
     while folders and all(len(f) > common and f[common] == folders[0][common] for f in folders):
         common += 1
-    names = {}
-    for member, parts in split.items():
+    stripped = {}
+    for path, parts in split.items():
         relative = parts[common:]
         if any(part in ("", ".", "..") for part in relative):
-            raise SourceError(f"unsafe member name {member!r}")
-        names[member] = "/".join(relative)
-    return names
+            raise SourceError(f"unsafe member name {path!r}")
+        stripped[path] = "/".join(relative)
+    return stripped
 
 
 def items_from_members(spec: SourceSpec, selected: dict[str, bytes], notes: dict[str, Annotation],
@@ -853,8 +892,8 @@ def pick_upscale_inputs(real: list[Item], count: int, long_side: int) -> list[It
 def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[Item], cache: Path) -> list[Item]:
     """Content-aligned GAN fakes: each chosen real photo, downscaled, then up-scaled ×4 by Real-ESRGAN.
 
-    Outputs are cached under ``cache/realesrgan/<model hash>/<input hash>_<size>.png`` because the
-    network is the slowest step of the build (seconds per image on a laptop CPU).
+    Outputs are cached under ``cache/realesrgan/<model hash>-ncnn<version>/<input hash>_<size>.png``
+    because the network is the slowest step of the build (seconds per image on one CPU core).
     """
     if importlib.util.find_spec("ncnn") is None:
         raise SkipSource("the ncnn package is not installed (`pip install ncnn`); it runs Real-ESRGAN on the CPU")
@@ -862,7 +901,8 @@ def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[It
         raise SkipSource("no real photos in this build to up-scale (build it together with the real sources)")
     param, model = files[spec.generate["param"]], files[spec.generate["model"]]
     long_side, count = int(spec.generate["long_side"]), int(spec.generate["count"])
-    folder = cache / "realesrgan" / sha256_bytes(param + model)[:16]
+    # Keyed by model and ncnn version: either can change the output's bytes.
+    folder = cache / "realesrgan" / f"{sha256_bytes(param + model)[:16]}-ncnn{importlib.metadata.version('ncnn')}"
     chosen = pick_upscale_inputs(real, count, long_side)
     network = None
     items = []
@@ -871,9 +911,9 @@ def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[It
         if not cached.is_file():
             network = network or _load_ncnn(folder, param, model)
             _write_atomic(cached, _upscale(network, source.data, long_side))
+        relpath = posixpath.splitext(f"{source.collection}/{source.relpath}")[0] + ".png"
         items.append(Item(
-            collection=spec.name, member=spec.generate["model"], relpath=posixpath.splitext(f"{source.collection}/{source.relpath}")[0] + ".png",
-            data=cached.read_bytes(), label=spec.label, generator=str(spec.generator), family=spec.family,
+            collection=spec.name, member=spec.generate["model"], relpath=relpath, data=cached.read_bytes(), label=spec.label, generator=str(spec.generator), family=spec.family,
             origin=spec.origin, license=f"{source.license}; up-scaled with Real-ESRGAN ({spec.license})",
             portrait=source.portrait, group=source.group, rotate=source.rotate, derived_from=source.path,
         ))
@@ -889,7 +929,11 @@ def _load_ncnn(folder: Path, param: bytes, model: bytes) -> Any:
             _write_atomic(folder / name, data)
     net = ncnn.Net()
     net.opt.use_vulkan_compute = False
-    net.opt.num_threads = os.cpu_count() or 1
+    net.opt.lightmode = True  # free intermediate blobs early
+    # Half the cores, and no OpenMP spin-waiting: on a small shared machine, threads that spin
+    # while other jobs hold the CPU made each image 2-3 times slower than one thread.
+    net.opt.num_threads = max(1, (os.cpu_count() or 2) // 2)
+    net.opt.openmp_blocktime = 0
     if net.load_param(str(folder / "model.param")) != 0 or net.load_model(str(folder / "model.bin")) != 0:
         raise SourceError(f"ncnn could not load the Real-ESRGAN model from {folder}")
     return net
@@ -949,8 +993,19 @@ class BuildResult:
         return [s for s in self.sources if s.status == "failed"]
 
 
+# What a damaged archive raises while it is read (a pinned archive should never be damaged).
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, zlib.error, EOFError)
+
+
 def collect_items(spec: SourceSpec, cache: Path, real: list[Item], download: Downloader | None = None) -> list[Item]:
     """Fetch, select and annotate one source (or run its generator) into :class:`Item` objects."""
+    try:
+        return _collect_items(spec, cache, real, download)
+    except _ARCHIVE_ERRORS as error:
+        raise SourceError(f"{spec.name}: the archive could not be read ({type(error).__name__}: {error})") from None
+
+
+def _collect_items(spec: SourceSpec, cache: Path, real: list[Item], download: Downloader | None) -> list[Item]:
     if spec.registry == "installed":
         reader: Any = InstalledReader(spec)
         origin = f"pypi:{spec.package}@{reader.version}"
@@ -990,7 +1045,7 @@ def describe_item(item: Item) -> dict[str, Any]:
     }
 
 
-def build(specs: list[SourceSpec], out: Path, cache: Path, only: set[str] | None = None,
+def build(specs: list[SourceSpec], out: Path, cache: Path, *, only: set[str] | None = None,
           skip: set[str] | frozenset[str] = frozenset(), download: Downloader | None = None) -> BuildResult:
     """Build every requested source into the staging folder ``out`` (which must exist and be empty).
 
@@ -1097,7 +1152,7 @@ def _display_path(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------- sample folder
-def build_sample(out: Path = SAMPLE_DIR, cache: Path = CACHE_DIR, sources_file: Path = SOURCES_FILE,
+def build_sample(out: Path = SAMPLE_DIR, cache: Path = CACHE_DIR, sources_file: Path = SOURCES_FILE, *,
                  only: set[str] | None = None, skip: set[str] | frozenset[str] = frozenset(),
                  download: Downloader | None = None) -> BuildResult:
     """Build the sample into ``out`` atomically: a failed build leaves the previous sample in place."""
@@ -1105,7 +1160,7 @@ def build_sample(out: Path = SAMPLE_DIR, cache: Path = CACHE_DIR, sources_file: 
     _check_names(specs, (only or set()) | set(skip))
     staging = _prepare_staging(out)
     try:
-        result = build(specs, staging, cache, only, skip, download)
+        result = build(specs, staging, cache, only=only, skip=skip, download=download)
         if result.failed:
             return result
         write_manifest(result.rows, staging / "manifest.csv")
@@ -1180,7 +1235,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"building {args.out} from {args.sources} (cache: {args.cache})")
     try:
-        result = build_sample(args.out, args.cache, args.sources, set(args.only) if args.only else None, set(args.skip))
+        result = build_sample(args.out, args.cache, args.sources, only=set(args.only) if args.only else None,
+                              skip=set(args.skip))
     except SampleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

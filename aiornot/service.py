@@ -27,6 +27,7 @@ traceback.
 from __future__ import annotations
 
 import base64
+import codecs
 import hmac
 import io
 import logging
@@ -34,11 +35,11 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 from fastapi import Depends, FastAPI, Request
@@ -99,7 +100,7 @@ class Settings:
     queue_timeout_s: float = 10.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from the environment; a malformed value is a clear startup error."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -214,10 +215,6 @@ class Part:
     data: bytearray = field(default_factory=bytearray)
     overflow: bool = False
 
-    @property
-    def is_file(self) -> bool:
-        return self.filename is not None
-
 
 @dataclass
 class Form:
@@ -321,7 +318,7 @@ class _PartCollector:
 
 
 async def read_form(request: Request, *, file_field: str, max_body: int, max_file_bytes: int, max_files: int,
-                    holding: "Holding") -> Form:
+                    holding: Holding) -> Form:
     """Parse a ``multipart/form-data`` body into memory without ever reading past ``max_body``.
 
     Bytes are charged to ``holding`` (the memory all bodies in flight may hold) as they arrive,
@@ -359,8 +356,6 @@ def _multipart_boundary(request: Request) -> tuple[bytes, str]:
                        "요청 형식이 올바르지 않습니다. 사진을 multipart/form-data(파일 업로드) 형식으로 보내 주세요.")
     charset = options.get(b"charset", b"utf-8").decode("latin-1")
     try:
-        import codecs
-
         return boundary, codecs.lookup(charset).name
     except LookupError:
         return boundary, "utf-8"
@@ -375,10 +370,9 @@ class BufferBudget:
     def __init__(self, limit: int) -> None:
         self.limit, self.used = limit, 0
         self._lock = threading.Lock()
-        self._held: dict[int, int] = {}
 
     @contextmanager
-    def hold(self) -> Iterator["Holding"]:
+    def hold(self) -> Iterator[Holding]:
         """Charges made inside the block are released when it ends."""
         holding = Holding(self)
         try:
@@ -387,7 +381,7 @@ class BufferBudget:
             with self._lock:
                 self.used -= holding.total
 
-    def _charge(self, holding: "Holding", size: int) -> None:
+    def _charge(self, holding: Holding, size: int) -> None:
         with self._lock:
             if self.used + size > self.limit:
                 raise _busy(5)
@@ -448,10 +442,8 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 
 
 def require_api_key(request: Request, key: str | None = Depends(_api_key_header)) -> None:
-    """401 unless the server has no key, or the request's ``X-API-Key`` matches it."""
+    """401 unless the request's ``X-API-Key`` matches the server's key (used only when one is set)."""
     expected = request.app.state.settings.api_key
-    if not expected:
-        return
     # compare_digest: the time taken must not reveal how much of the key was right.
     if key is None or not hmac.compare_digest(key.encode("utf-8", "replace"), expected.encode("utf-8")):
         raise ApiError(401, "unauthorized", "a valid API key is required in the X-API-Key header",
@@ -518,8 +510,9 @@ class Signal(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     name: str = Field(description="c2pa, xmp_source_type, generator_metadata, sd_watermark or camera_exif")
-    status: Literal["found", "not_found", "invalid", "error"]
-    strength: Literal["strong_ai", "weak_ai", "weak_camera", "none"]
+    # Plain strings, not enums: a status the provenance module adds later must not become a 500.
+    status: str = Field(description="found, not_found, invalid or error")
+    strength: str = Field(description="strong_ai, weak_ai, weak_camera or none")
     summary: str
     summary_ko: str
     details: dict[str, Any] = Field(default_factory=dict)
@@ -683,7 +676,8 @@ def _overlay_data_url(data: bytes, heatmap: Any) -> str:
     if scale < 1.0:
         pixels = transforms.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))))
     buffer = io.BytesIO()
-    Image.fromarray(plots.overlay(pixels, heatmap)).save(buffer, format="PNG", optimize=True)
+    # Fast compression: zlib's default level spends 0.3 s on a noisy photo for a one-off display image.
+    Image.fromarray(plots.overlay(pixels, heatmap)).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -718,7 +712,10 @@ def _detector(request: Request) -> Any:
 
 
 def _register_routes(app: FastAPI, settings: Settings) -> None:
-    guarded = [Depends(require_api_key), Depends(check_rate)]
+    # The key check (and its OpenAPI security scheme) exists only when a key is configured, so the
+    # schema never claims a key is needed when it is not.
+    keyed = [Depends(require_api_key)] if settings.api_key else []
+    guarded = [*keyed, Depends(check_rate)]
 
     @app.post("/v1/detect", response_model=DetectResult, tags=["detect"], dependencies=guarded,
               summary="Is this photo AI-generated? / AI 생성 사진 판별",
@@ -769,7 +766,7 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         )
         return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
 
-    @app.get("/v1/models", response_model=ModelsResponse, tags=["service"], dependencies=[Depends(require_api_key)],
+    @app.get("/v1/models", response_model=ModelsResponse, tags=["service"], dependencies=keyed,
              responses=_error_responses(401, 503), summary="The loaded model, its thresholds and metrics")
     async def models(request: Request) -> ModelsResponse:
         """What the loaded model is: name, crop size, thresholds, calibration, metrics, training data."""
@@ -801,7 +798,14 @@ async def _batch_item(request: Request, detector: Any, index: int, part: Part, i
     except ApiError as error:
         if error.code == "busy":
             raise  # the server, not the file, is the problem: the whole request should be retried
-        return BatchItem(index=index, filename=part.filename, status=error.status, error=ErrorBody(**error.body()["error"]))
+        return _batch_error(index, part, error)
+    except Exception as error:  # noqa: BLE001 - a bug met on one file must not cost the caller the other results
+        logger.error("unexpected error while scoring one file of a batch", exc_info=error)
+        return _batch_error(index, part, _internal_error())
+
+
+def _batch_error(index: int, part: Part, error: ApiError) -> BatchItem:
+    return BatchItem(index=index, filename=part.filename, status=error.status, error=ErrorBody(**error.body()["error"]))
 
 
 # ============================================================================================
@@ -816,12 +820,12 @@ def _load_detector(model_dir: str | None) -> tuple[Any, str | None]:
     directory = model_dir or str(paths.DEFAULT_MODEL_DIR)
     try:
         detector = Detector.load(directory)
+        _warm_up(detector)
     except ModelNotFoundError as error:
         return None, str(error)
     except Exception as error:  # noqa: BLE001 - a damaged model file: report it, keep serving the page
         logger.error("could not load the model in %s: %s", directory, error)
         return None, f"the model in {directory} could not be loaded ({type(error).__name__}); see the server log"
-    _warm_up(detector)
     logger.info("model %s loaded from %s", detector.name, directory)
     return detector, None
 
@@ -869,9 +873,12 @@ async def _on_validation_error(_request: Request, error: Exception) -> JSONRespo
 async def _on_unexpected_error(_request: Request, error: Exception) -> JSONResponse:
     # The traceback goes to the operator's log (it holds code, never the upload); the user gets JSON.
     logger.error("unexpected error while handling a request", exc_info=error)
-    body = ApiError(500, "internal_error", "an unexpected error occurred; the photo was not stored",
-                    "예상하지 못한 오류가 발생했습니다. 사진은 저장되지 않았습니다. 관리자에게 문의해 주세요.").body()
-    return JSONResponse(body, status_code=500)
+    return JSONResponse(_internal_error().body(), status_code=500)
+
+
+def _internal_error() -> ApiError:
+    return ApiError(500, "internal_error", "an unexpected error occurred; the photo was not stored",
+                    "예상하지 못한 오류가 발생했습니다. 사진은 저장되지 않았습니다. 관리자에게 문의해 주세요.")
 
 
 _PAGE_HEADERS = {

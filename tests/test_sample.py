@@ -100,7 +100,7 @@ def test_sources_toml_parses_and_every_entry_has_the_required_fields() -> None:
     specs = sample.load_sources(sample.SOURCES_FILE)
     raw = sample.tomllib.loads(sample.SOURCES_FILE.read_text(encoding="utf-8"))["source"]
     assert len(specs) == len(raw) >= 10
-    for entry, spec in zip(raw, specs):
+    for entry, spec in zip(raw, specs, strict=True):
         missing = [key for key in REQUIRED_FIELDS if key not in entry]
         assert not missing, f"{entry.get('name')}: missing {missing}"
         assert "members" in entry or "generate" in entry, spec.name
@@ -140,6 +140,9 @@ def test_bad_entries_are_refused_with_a_message_naming_the_problem(change: tuple
     key, value = change
     with pytest.raises(sample.SourceConfigError, match=message):
         sample.parse_sources({"source": [{**entry, key: value}]})
+    generated = {**entry, "members": [], "generate": {"kind": "dcgan", "weights": "w.tar", "count": 0, "seed": 1}}
+    with pytest.raises(sample.SourceConfigError, match="generate.count must be a positive whole number"):
+        sample.parse_sources({"source": [generated]})
     without = {k: v for k, v in entry.items() if k != "license"}
     with pytest.raises(sample.SourceConfigError, match="missing required field 'license'"):
         sample.parse_sources({"source": [without]})
@@ -305,6 +308,8 @@ license = "GPL-2+"
 members = ["usr/share/*.jpg"]
 ''')
     monkeypatch.setattr(sample.shutil, "which", lambda name: None)
+    # Were the client check broken, the build must not reach a real registry.
+    monkeypatch.setattr(sample, "DOWNLOADERS", {name: never_download for name in sample.DOWNLOADERS})
     monkeypatch.setattr(sample, "DEBIAN_MARKER", tmp_path / "no-such-file")
     out = fake_wheel_source["out"]
     code = sample.main(["build-sample", "--out", str(out), "--cache", str(fake_wheel_source["cache"]), "--sources", str(toml)])
@@ -374,9 +379,13 @@ def test_unknown_source_names_and_foreign_folders_are_refused(fake_wheel_source:
 
 
 def test_output_names_drop_shared_folders_and_refuse_escapes() -> None:
-    names = sample.output_names(["x/rcc/a.rcc!res/cat.webp", "x/rcc/b.rcc!res/dog.webp"])
-    assert names == {"x/rcc/a.rcc!res/cat.webp": "a.rcc/res/cat.webp", "x/rcc/b.rcc!res/dog.webp": "b.rcc/res/dog.webp"}
+    names = sample.output_names(["x/rcc/a.rcc!res/img/cat.webp", "x/rcc/a.rcc!res/img/pets/dog.webp",
+                                 "x/rcc/b.rcc!res/dog.webp", "x/top.jpg", "x/sub/top.jpg"])
+    assert names == {"x/rcc/a.rcc!res/img/cat.webp": "a.rcc/cat.webp", "x/rcc/a.rcc!res/img/pets/dog.webp": "a.rcc/pets/dog.webp",
+                     "x/rcc/b.rcc!res/dog.webp": "b.rcc/dog.webp", "x/top.jpg": "top.jpg", "x/sub/top.jpg": "sub/top.jpg"}
     assert sample.output_names(["deep/dir/only.jpg"]) == {"deep/dir/only.jpg": "only.jpg"}
+    with pytest.raises(sample.SourceError, match="same file"):
+        sample.output_names(["d/a.rcc!x.webp", "d/a.rcc/x.webp", "d/y.jpg"])
     with pytest.raises(sample.SourceError, match="unsafe"):
         sample.output_names(["a/../../etc/passwd", "a/b.jpg"])
 
@@ -546,5 +555,5 @@ def test_dcgan_generator_is_deterministic_per_seed() -> None:
     generator = dcgan.DCGANGenerator({"netG_state_dict": weights})
     first, again, other = generator.generate(2, seed=7), generator.generate(2, seed=7), generator.generate(2, seed=8)
     assert first[0].shape == (64, 64, 3) and first[0].dtype == np.uint8
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[0], other[0]) and not np.array_equal(first[0], first[1])

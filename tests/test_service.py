@@ -15,11 +15,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-
-import anyio
 from starlette.requests import Request
 
 from aiornot.service import ApiError, BufferBudget, RateLimiter, Settings, create_app, read_form
@@ -254,6 +253,30 @@ def test_batch_count_is_capped(tiny_model_dir, jpeg):
     with client_for(tiny_model_dir, max_batch_files=2) as capped:
         response = capped.post("/v1/detect/batch", files=[("images", (f"{i}.jpg", jpeg)) for i in range(3)])
     assert_error(response, 413, "too_many_files")
+
+
+def test_a_crash_on_one_batch_file_does_not_cost_the_others(tiny_model_dir, jpeg, monkeypatch):
+    with client_for(tiny_model_dir) as crashing:
+        detector = crashing.app.state.detector
+        original = detector.predict
+
+        def predict(data, **kwargs):
+            if data.startswith(b"\xff\xd8") and len(data) == 1234:
+                raise RuntimeError("a bug in a module, met on this one file")
+            return original(data, **kwargs)
+
+        monkeypatch.setattr(detector, "predict", predict)
+        odd = b"\xff\xd8" + b"\0" * 1232
+        items = crashing.post("/v1/detect/batch", files=[("images", ("a.jpg", jpeg)), ("images", ("b.jpg", odd))]).json()["items"]
+    assert items[0]["status"] == 200
+    assert items[1]["status"] == 500 and items[1]["error"]["code"] == "internal_error"
+
+
+def test_an_unexpected_error_is_a_500_json_without_a_traceback(tiny_model_dir, jpeg, monkeypatch):
+    app = create_app(str(tiny_model_dir), settings=OPEN)
+    with TestClient(app, raise_server_exceptions=False) as crashing:
+        monkeypatch.setattr(app.state.detector, "predict", lambda *a, **k: 1 / 0)
+        assert_error(detect(crashing, jpeg), 500, "internal_error")
 
 
 def test_batch_without_files_is_422(client):

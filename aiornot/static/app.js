@@ -302,7 +302,10 @@
     state.file = file;
     if (state.photoUrl) URL.revokeObjectURL(state.photoUrl);
     state.photoUrl = URL.createObjectURL(file); // stays in this browser; only the bytes are sent for analysis
-    $("thumb").src = state.photoUrl;
+    const thumb = $("thumb");
+    thumb.hidden = false;
+    thumb.onerror = () => { thumb.hidden = true; }; // not every file can be previewed (TIFF, or not an image)
+    thumb.src = state.photoUrl;
     $("selected-name").textContent = file.name;
     $("selected-size").textContent = formatBytes(file.size);
     $("selected").hidden = false;
@@ -487,7 +490,7 @@
     body.replaceChildren();
     for (const check of checks || []) {
       const status = tag(t(check.passed ? "pass" : "fail"), check.passed ? "tag-pass" : "tag-fail");
-      body.append(row([label("check", check.name), status, localized(check, "reason")]));
+      body.append(row([label("check", check.name), status, localized(check, "reason")], ["colCheck", "colResult", "colReason"]));
     }
   }
 
@@ -497,7 +500,7 @@
     for (const signal of result.signals || []) {
       const status = tag(t(`status_${signal.status}`), signal.status === "found" || signal.status === "invalid" ? "tag-found" : "tag-muted");
       const strength = tag(t(`strength_${signal.strength}`), `tag-${signal.strength}`);
-      body.append(row([label("signal", signal.name), status, strength, localized(signal, "summary")]));
+      body.append(row([label("signal", signal.name), status, strength, localized(signal, "summary")], ["colSignal", "colStatus", "colStrength", "colDetail"]));
     }
     $("rule-text").textContent = localized(result, "rule");
     $("rule-pixel").textContent = t("rulePixel", { verdict: t(`verdict_${result.pixel_verdict}`) });
@@ -537,10 +540,12 @@
     return span;
   }
 
-  function row(cells) {
+  // `columns` name each cell, so narrow screens can show a row as a labelled card.
+  function row(cells, columns) {
     const tr = document.createElement("tr");
-    for (const cell of cells) {
+    for (const [index, cell] of cells.entries()) {
       const td = document.createElement("td");
+      td.dataset.label = t(columns[index]);
       if (cell instanceof Node) td.append(cell);
       else td.textContent = cell ?? "";
       tr.append(td);

@@ -1,0 +1,454 @@
+"""Batch scoring: a pandas helper for notebooks, and Ray Data for folders too big for one machine.
+
+Both score through the same :class:`~aiornot.detector.Detector` as ``aiornot scan`` and the web
+service, so an image gets the same score whichever way it is scored.
+
+Ray Data pipeline (``aiornot scan --engine ray``, or :func:`scan_with_ray`)::
+
+    paths (driver) ──► from_arrow(blocks of paths) ──► map_batches(_ScoreBatch actors) ──► rows
+       rows ──► iter_batches (driver, streaming) ──► JSON lines, flushed per batch ──► output
+
+Why paths and not ``read_binary_files``: the CLI already holds the path list (it has to, to skip
+paths already in the output), and the ``path`` of every line must be exactly the string the local
+engine writes, or resuming breaks. ``read_binary_files`` rewrites paths, fails the whole job on one
+unreadable file and reads a file before the decoder's size guard can refuse it. So the workers
+read their files themselves, through the same ``read_bytes``/``open_image`` as everywhere else;
+image bytes never pass through the object store, only paths (~100 bytes each) and result rows.
+On a cluster the images and the model must therefore sit on storage every node can read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import socket
+import sys
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
+
+from aiornot.detector import CONFIG_NAME, MODEL_NAME, Detector, ModelNotFoundError, Result
+
+if TYPE_CHECKING:  # heavy or optional imports, only for annotations
+    import pandas as pd
+    import pyarrow as pa
+    import ray.data
+
+#: How long to wait for a cluster's port before saying it is unreachable (Ray itself can hang for minutes).
+CONNECT_TIMEOUT_S = 5.0
+#: Tries to start a local Ray instance (see :func:`_start_local`).
+START_ATTEMPTS = 2
+AUTH_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+#: Result fields carried as JSON text in Ray rows: Arrow needs one fixed type per column, and
+#: these hold lists and dicts of varying shape.
+JSON_FIELDS = ("notes", "signals", "face", "checks", "thresholds")
+
+
+class BatchError(RuntimeError):
+    """The batch job could not run (Ray missing, cluster unreachable, workers failed); the message says why."""
+
+
+# ------------------------------------------------------------------------------ Result ↔ row
+def _row_fields() -> list[tuple[str, str]]:
+    """(name, kind) for each Result field carried in a row; kind is ``str``, ``float``, ``int`` or ``json``.
+
+    Derived from the Result dataclass so that a field added there travels without a change here.
+    """
+    fields = []
+    for field in dataclasses.fields(Result):
+        if field.name == "heatmap":  # an array, never part of a scan line
+            continue
+        annotation = str(field.type)
+        kind = next((k for k in ("str", "float", "int") if annotation.startswith(k)), "json")
+        fields.append((field.name, "json" if field.name in JSON_FIELDS else kind))
+    return fields
+
+
+ROW_FIELDS = _row_fields()
+
+
+def row_schema() -> "pa.Schema":
+    """The Arrow schema of a scored row: one fixed type per column, whatever the batch holds."""
+    import pyarrow as pa
+
+    types = {"str": pa.string(), "float": pa.float64(), "int": pa.int64(), "json": pa.string()}
+    return pa.schema([(name, types[kind]) for name, kind in ROW_FIELDS])
+
+
+def result_to_row(result: Result) -> dict[str, Any]:
+    """A Result as a flat row (lists and dicts as JSON text)."""
+    row = {}
+    for name, kind in ROW_FIELDS:
+        value = getattr(result, name)
+        row[name] = json.dumps(value, ensure_ascii=False) if kind == "json" and value is not None else value
+    return row
+
+
+def row_to_record(row: dict[str, Any]) -> dict[str, Any]:
+    """Undo :func:`result_to_row`: the same dict, in the same key order, as ``Result.to_dict()``."""
+    record = {}
+    for name, kind in ROW_FIELDS:
+        value = row.get(name)
+        if kind == "json" and value is not None:
+            value = json.loads(value)
+        if value not in (None, [], {}):  # the same rule as Result.to_dict: empty fields are left out
+            record[name] = value
+    return record
+
+
+# -------------------------------------------------------------------------------- the worker
+class _ScoreBatch:
+    """Ray Data callable class: loads the Detector once per actor, then scores batches of paths."""
+
+    def __init__(self, model_dir: str, id_photo: bool, batch_size: int, base_dir: str, cpus: float = 1.0) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        _limit_threads(cpus)
+        self.detector = Detector.load(model_dir)
+        self.id_photo, self.batch_size, self.base_dir = id_photo, batch_size, Path(base_dir)
+        self.schema = row_schema()
+
+    def __call__(self, batch: "pa.Table") -> "pa.Table":
+        import pyarrow as pa
+
+        labels = batch.column("path").to_pylist()
+        rows = [result_to_row(result) for result in self.score(labels)]
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def score(self, labels: list[str]) -> list[Result]:
+        """One Result per path, in order; no exception escapes (one failure must not fail the job)."""
+        try:
+            return self._predict(labels)
+        except Exception:  # noqa: BLE001 — find the one image that broke the batch, score the rest
+            return [self._predict_one(label) for label in labels]
+
+    def _predict(self, labels: list[str]) -> list[Result]:
+        # Relative paths are resolved against the driver's folder (a worker's may differ), but
+        # each line keeps the path as given: it is the resume key the local engine writes too.
+        files = [label if os.path.isabs(label) else str(self.base_dir / label) for label in labels]
+        results = list(self.detector.predict_many(files, batch_size=self.batch_size, id_photo=self.id_photo))
+        for result, label in zip(results, labels):
+            result.path = label
+        return results
+
+    def _predict_one(self, label: str) -> Result:
+        try:
+            return self._predict([label])[0]
+        except Exception as error:  # noqa: BLE001 — reported in the line, like a decode error
+            return Result(path=label, model=self.detector.name, error_code="scoring_failed",
+                          error=f"could not score this image ({type(error).__name__}: {error})")
+
+
+def _limit_threads(cpus: float) -> None:
+    """Keep TensorFlow to the CPUs Ray gave this actor, so N actors on N cores do not fight."""
+    try:
+        import tensorflow as tf
+
+        threads = max(1, int(cpus))
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except (ImportError, RuntimeError):  # another Keras backend, or TF already initialised
+        pass
+
+
+# ------------------------------------------------------------------------------ the pipeline
+def score_dataset(
+    dataset: "ray.data.Dataset",
+    *,
+    model_dir: str | Path | None = None,
+    id_photo: bool = False,
+    batch_size: int = 32,
+    num_workers: int = 1,
+    cpus_per_worker: float = 1.0,
+) -> "ray.data.Dataset":
+    """Score a Ray Dataset with a ``path`` column; lazily, one row per path (see :data:`ROW_FIELDS`).
+
+    The building block of :func:`scan_with_ray`, for notebooks on a cluster, e.g.
+    ``score_dataset(ds).write_parquet("s3://…")``. ``num_workers`` actors each load the model once.
+    """
+    import ray.data
+
+    return dataset.map_batches(
+        _ScoreBatch,
+        fn_constructor_kwargs=dict(model_dir=str(_model_dir(model_dir)), id_photo=id_photo, batch_size=batch_size,
+                                   base_dir=os.getcwd(), cpus=cpus_per_worker),
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=num_workers),
+        num_cpus=cpus_per_worker,
+        udf_modifying_row_count=False,  # one row out per row in: lets Ray Data plan accordingly
+    )
+
+
+def paths_dataset(paths: Sequence[str | Path], *, num_workers: int, batch_size: int) -> "ray.data.Dataset":
+    """A Dataset of paths cut into enough blocks to keep every worker busy, not so many as to cost overhead."""
+    import pyarrow as pa
+    import ray.data
+
+    labels = [str(p) for p in paths]
+    per_block = max(1, min(batch_size * 8, math.ceil(len(labels) / (num_workers * 4))))
+    blocks = [pa.table({"path": labels[i : i + per_block]}) for i in range(0, len(labels), per_block)]
+    return ray.data.from_arrow(blocks)
+
+
+def scan_with_ray(
+    paths: Sequence[str | Path],
+    *,
+    output: Path | None,
+    model_dir: str | Path | None = None,
+    id_photo: bool = False,
+    batch_size: int = 32,
+    num_workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+) -> tuple[int, int]:
+    """Score ``paths`` on Ray Data and append JSON lines to ``output`` (stdout if None).
+
+    Lines are the same as ``aiornot scan`` writes locally (order may differ). ``address``: None
+    uses a running Ray (``ray.init`` already called), else ``RAY_ADDRESS``, else starts a private
+    local instance; ``"auto"``, ``host:port`` or ``ray://host:port`` connect to a cluster. Whatever
+    this function starts or connects to, it shuts down. Returns (scored, failed).
+    Raises :class:`BatchError` or :class:`ModelNotFoundError` with a clear message.
+    """
+    if not paths:  # nothing to do (e.g. a resumed scan that is complete): do not start Ray for it
+        return 0, 0
+    model_path = _model_dir(model_dir)
+    try:
+        import ray  # noqa: F401 — an optional dependency
+    except ImportError as error:
+        raise BatchError("Ray is not installed; install it with: pip install 'aiornot[ray]'") from error
+    with ray_session(address, num_cpus=num_workers), _quiet_ray_data():
+        workers = _worker_count(num_workers)
+        dataset = score_dataset(paths_dataset(paths, num_workers=workers, batch_size=batch_size), model_dir=model_path,
+                                id_photo=id_photo, batch_size=batch_size, num_workers=workers)
+        with _open_sink(output) as sink:
+            return _run(dataset, sink, total=len(paths), progress=progress, workers=workers)
+
+
+def _run(dataset: "ray.data.Dataset", sink: TextIO, *, total: int, progress: bool, workers: int) -> tuple[int, int]:
+    """Stream the rows into JSON lines as they arrive (the driver never holds the whole result)."""
+    import ray.exceptions
+    from tqdm import tqdm
+
+    scored = failed = 0
+    with tqdm(total=total, desc=f"scoring (ray, {workers} workers)", unit="img", disable=not progress, file=sys.stderr) as bar:
+        try:
+            for table in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+                records = [row_to_record(row) for row in table.to_pylist()]
+                sink.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+                sink.flush()  # a crash now loses at most the batch in flight; a re-run resumes
+                failed += sum("error" in r for r in records)
+                scored += sum("error" not in r for r in records)
+                bar.update(len(records))
+        except ray.exceptions.RayError as error:
+            raise BatchError(f"the Ray job failed after {scored + failed} images (re-run to resume): {_first_line(error)}") from error
+    return scored, failed
+
+
+# ------------------------------------------------------------------------- Ray housekeeping
+@contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[None]:
+    """Use the Ray already initialised, or connect to ``address``/``RAY_ADDRESS``, or start a local one.
+
+    Only what this starts (or connects) is shut down on exit; a caller's own Ray is left alone.
+    """
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    quiet = dict(log_to_driver=False, logging_level=logging.WARNING)  # worker logs stay in /tmp/ray/session_*/logs
+    if address is None:
+        _start_local(max(_local_cpus(), num_cpus or 0), quiet)  # enough logical CPUs for every requested worker
+    else:
+        _connect(address, quiet)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _start_local(cpus: int, options: dict[str, Any], attempts: int = START_ATTEMPTS) -> None:
+    """Start a private local Ray instance, retrying when its helper processes come up too slowly.
+
+    On a small, busy machine Ray's dashboard agent can miss the raylet's fixed 15 s start-up
+    deadline (ray-project/ray#65983); a second try usually succeeds, with the files now cached.
+    """
+    import psutil  # a dependency of Ray
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        before = {child.pid for child in psutil.Process().children(recursive=True)}
+        try:
+            # "local": a private instance even if a `ray start` cluster runs here (that one needs "auto").
+            with _quiet_logger(AUTH_NOTICE_LOGGER, logging.ERROR):  # "token auth is on": fine for a private instance
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, ignore_reinit_error=True, **options)
+            return
+        except Exception as error:  # Ray raises a bare Exception for a start-up timeout
+            if "timed out during startup" not in str(error):
+                raise
+            ray.shutdown()
+            _end_new_children(before)  # a failed start leaves its GCS, monitor, … running
+            if attempt == attempts:
+                raise BatchError(f"Ray could not start a local instance ({attempts} tries): {_first_line(error)} "
+                                 "The machine is probably too busy; try again, or start one with `ray start --head` "
+                                 "and pass --ray-address auto") from error
+            print("warning: Ray did not start in time (busy machine?); trying once more", file=sys.stderr)
+
+
+def _end_new_children(before: set[int]) -> None:
+    """Terminate the child processes (by pid) that a failed ``ray.init`` started; the rest are left alone."""
+    import psutil
+
+    new = [child for child in psutil.Process().children(recursive=True) if child.pid not in before]
+    for child in new:
+        with suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(new, timeout=5)
+    for child in alive:
+        with suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
+def _connect(address: str, options: dict[str, Any]) -> None:
+    """Connect to a cluster, turning Ray's errors (or minutes of silent retrying) into a clear message."""
+    import ray
+
+    _check_reachable(address)
+    hint = "check the address, or start one with `ray start --head` (use 'auto' for a cluster on this machine)"
+    try:
+        ray.init(address=address, ignore_reinit_error=True, **options)
+    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as error:
+        raise BatchError(f"cannot connect to Ray at {address!r}: {_first_line(error)}; {hint}") from error
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds when a host:port address has nothing listening (Ray would retry for minutes)."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if address in ("auto", "local") or not host or not port.isdigit():
+        return  # not host:port: Ray's own check gives the message
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise BatchError(f"cannot reach a Ray cluster at {address!r} ({error.strerror or error}); "
+                         "check the address and port (ray:// uses the client port, 10001 by default), "
+                         "or start one with `ray start --head`") from error
+
+
+def _worker_count(requested: int | None) -> int:
+    """Actors to start: as asked, else one per CPU; never more than the cluster can place (they would wait forever)."""
+    import ray
+
+    available = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    if requested and requested > available:
+        print(f"warning: {requested} workers asked for, the cluster has {available} CPUs; using {available}", file=sys.stderr)
+    return max(1, min(requested or available, available))
+
+
+def _local_cpus() -> int:
+    """CPUs this process may use (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def _quiet_ray_data() -> Iterator[None]:
+    """Hide Ray Data's per-operator progress bars and start/stop banners; our one bar says enough.
+
+    The settings are restored afterwards, so a notebook's own Ray Data use is unchanged.
+    """
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    settings = dict(enable_progress_bars=False, print_on_execution_start=False, enable_auto_log_stats=False)
+    saved = {name: getattr(context, name) for name in settings if hasattr(context, name)}
+    for name in saved:
+        setattr(context, name, settings[name])
+    try:
+        # INFO banners of ray.data; and the warning that progress bars are off, which we just did on purpose.
+        with _quiet_logger("ray.data", logging.WARNING), _quiet_logger("ray.data._internal.progress", logging.ERROR):
+            yield
+    finally:
+        for name, value in saved.items():
+            setattr(context, name, value)
+
+
+@contextmanager
+def _quiet_logger(name: str, level: int) -> Iterator[None]:
+    """Raise one logger's level for the duration, then restore it."""
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(max(level, saved))
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+# --------------------------------------------------------------------------------- helpers
+def _model_dir(model_dir: str | Path | None) -> Path:
+    """The model folder as an absolute path (workers may run elsewhere); checked before Ray starts."""
+    from aiornot import paths
+
+    directory = Path(model_dir).resolve() if model_dir else paths.DEFAULT_MODEL_DIR
+    if not (directory / MODEL_NAME).is_file() or not (directory / CONFIG_NAME).is_file():
+        raise ModelNotFoundError(f"no trained model in {directory} (expected {MODEL_NAME} and {CONFIG_NAME}); "
+                                 "run `make reports` to train the default model, or pass --model DIR")
+    return directory
+
+
+@contextmanager
+def _open_sink(output: Path | None) -> Iterator[TextIO]:
+    """Append to ``output`` (stdout if None), first ending a line a killed run may have cut short.
+
+    Without that newline the first new line would be glued to the broken one and lost on resume.
+    """
+    if output is None:
+        yield sys.stdout
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.exists() and output.stat().st_size:
+        with output.open("rb+") as probe:
+            probe.seek(-1, os.SEEK_END)
+            if probe.read(1) != b"\n":
+                probe.write(b"\n")
+    with output.open("a", encoding="utf-8") as handle:
+        yield handle
+
+
+def _first_line(error: BaseException) -> str:
+    """An exception's first line: Ray's errors carry whole remote tracebacks."""
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+# ------------------------------------------------------------------------ local, for notebooks
+def score_frame(
+    frame: "pd.DataFrame",
+    *,
+    column: str = "path",
+    detector: Detector | None = None,
+    model_dir: str | Path | None = None,
+    batch_size: int = 32,
+    id_photo: bool = False,
+    progress: bool = False,
+) -> "pd.DataFrame":
+    """Score the image paths in ``frame[column]`` locally; returns a copy with the result columns added.
+
+    Added: ``score``, ``verdict``, ``pixel_verdict``, ``error``, ``error_code`` and, when present,
+    ``face_score`` — flat columns that filter and plot well; lists and dicts stay out.
+    """
+    import pandas as pd
+
+    detector = detector or Detector.load(model_dir)
+    results = detector.predict_many(frame[column].astype(str), batch_size=batch_size, id_photo=id_photo,
+                                    progress=progress, total=len(frame))
+    columns = ["score", "verdict", "pixel_verdict", "error", "error_code"] + (["face_score"] if id_photo else [])
+    scored = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in results], columns=columns, index=frame.index)
+    return frame.drop(columns=[c for c in columns if c in frame.columns]).join(scored)

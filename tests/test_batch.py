@@ -1,0 +1,124 @@
+"""Batch scoring: Ray Data gives the same lines as the local engine, errors included, and resumes.
+
+The Ray test starts one local Ray instance (through ``aiornot scan --engine ray``, which starts
+and stops it itself); everything else here runs without Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from aiornot import batch, cli
+from aiornot.detector import Result
+from conftest import encode, photo_like
+
+# Fields that legitimately differ between two runs of the same scan.
+VOLATILE = ("elapsed_ms",)
+
+
+def read_lines(path: Path) -> dict[str, dict]:
+    """path → record, asserting one line per path."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    by_path = {record["path"]: record for record in records}
+    assert len(by_path) == len(records), "a path was written twice"
+    return by_path
+
+
+@pytest.fixture(scope="module")
+def scan_folder(tmp_path_factory) -> Path:
+    """Three readable images, a truncated JPEG and a text file named .jpg."""
+    folder = tmp_path_factory.mktemp("scan")
+    (folder / "a.jpg").write_bytes(encode(photo_like(1), "JPEG", quality=90))
+    (folder / "b.png").write_bytes(encode(photo_like(2, (80, 100)), "PNG"))
+    (folder / "c.jpg").write_bytes(encode(photo_like(3).convert("L"), "JPEG"))
+    (folder / "corrupt.jpg").write_bytes(encode(photo_like(4), "JPEG")[:200])
+    (folder / "notes.jpg").write_text("this is not an image, just text\n" * 4)
+    return folder
+
+
+# ------------------------------------------------------------------------------ without Ray
+def test_rows_round_trip_every_result_field() -> None:
+    result = Result(path="x.jpg", score=0.25, verdict="real", model="m", pixel_verdict="real", rule="r", rule_ko="규칙",
+                    width=10, height=20, format="JPEG", md5="abc", notes=["n"], signals=[{"name": "c2pa", "details": {}}],
+                    face={"box": [1, 2, 3, 4]}, face_score=0.5, checks=[{"name": "ratio", "ok": True}],
+                    thresholds={"ai": 0.6, "real": 0.4}, elapsed_ms=1.5)
+    row = batch.result_to_row(result)
+    assert all(not isinstance(value, (list, dict)) for value in row.values())  # Arrow-friendly
+    assert batch.row_to_record(row) == result.to_dict()
+    assert list(batch.row_to_record(row)) == list(result.to_dict())  # same key order as local lines
+    failure = Result(path="bad.jpg", error="corrupt", error_code="corrupt", model="m")
+    assert batch.row_to_record(batch.result_to_row(failure)) == failure.to_dict()
+
+
+def test_row_schema_covers_the_result_fields() -> None:
+    schema = batch.row_schema()
+    assert "path" in schema.names and "heatmap" not in schema.names
+    assert str(schema.field("score").type) == "double" and str(schema.field("signals").type) == "string"
+
+
+def test_empty_path_list_does_not_start_ray(tmp_path: Path) -> None:
+    assert batch.scan_with_ray([], output=tmp_path / "out.jsonl") == (0, 0)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_sink_repairs_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
+    output = tmp_path / "out.jsonl"
+    output.write_text('{"path": "a.jpg"}\n{"path": "b.j')
+    with batch._open_sink(output) as sink:
+        sink.write('{"path": "c.jpg"}\n')
+    assert cli.already_scanned(output) == {"a.jpg", "c.jpg"}
+
+
+def test_unreachable_address_is_a_clear_error_in_seconds() -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(batch.BatchError, match="cannot reach a Ray cluster"):
+        batch._check_reachable(f"ray://127.0.0.1:{port}")
+
+
+# --------------------------------------------------------------------------------- the CLI
+@pytest.mark.slow
+def test_cli_reports_a_wrong_ray_address(scan_folder: Path, tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    code = cli.main(["scan", str(scan_folder), "--engine", "ray", "--ray-address", "no-such-address",
+                     "--model", str(tiny_model_dir), "-o", str(tmp_path / "out.jsonl"), "-q"])
+    assert code == cli.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert "cannot connect to Ray at 'no-such-address'" in error and "Traceback" not in error
+
+
+@pytest.mark.slow
+def test_ray_engine_matches_local_engine_and_resumes(scan_folder: Path, tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
+    import ray
+
+    local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    common = [str(scan_folder), "--model", str(tiny_model_dir), "-q"]
+    assert cli.main(["scan", *common, "-o", str(local_out)]) == cli.EXIT_OK
+
+    code = cli.main(["scan", *common, "-o", str(ray_out), "--engine", "ray", "--workers", "2", "--batch-size", "2"])
+    error = capsys.readouterr().err
+    if "could not start a local instance" in error:  # the machine, not the code: see batch._start_local
+        pytest.skip(f"Ray could not start here: {error.strip().splitlines()[-1]}")
+    assert code == cli.EXIT_OK, error
+    assert not ray.is_initialized(), "the scan must shut down the Ray instance it started"
+
+    local, remote = read_lines(local_out), read_lines(ray_out)
+    assert set(remote) == {str(p) for p in scan_folder.iterdir()}  # one line per file, paths as given
+    for path, expected in local.items():
+        got = remote[path]
+        if "error" in expected:
+            assert got["error_code"] == expected["error_code"] and "score" not in got
+        else:
+            assert got["score"] == pytest.approx(expected["score"], abs=1e-5)
+        strip = lambda record: {k: v for k, v in record.items() if k not in VOLATILE}  # noqa: E731
+        assert strip(got) == strip(expected)  # not only the score: every field, in the same order
+    assert {p for p, r in remote.items() if "error" in r} == {str(scan_folder / "corrupt.jpg"), str(scan_folder / "notes.jpg")}
+
+    before = ray_out.read_text()
+    assert cli.main(["scan", *common, "-o", str(ray_out), "--engine", "ray"]) == cli.EXIT_OK
+    assert ray_out.read_text() == before  # everything was done: nothing added, Ray not even started
+    assert "skipped 5 already done" in capsys.readouterr().err
