@@ -120,8 +120,9 @@ class Settings:
                 raise ValueError(f"setting {item.name} must not be negative, got {value}")
         if self.max_concurrency < 1 or self.max_batch_files < 1 or self.max_upload_bytes < 1:
             raise ValueError("max_concurrency, max_batch_files and max_upload_bytes must be at least 1")
-        if self.max_buffer_bytes < max(self.max_batch_bytes, self.max_upload_bytes):
-            raise ValueError("max_buffer_bytes must hold at least one upload and one batch")
+        if self.max_buffer_bytes < max(self.max_batch_bytes, self.max_upload_bytes + FORM_OVERHEAD_BYTES):
+            raise ValueError("AIORNOT_MAX_BUFFER_MB must be at least AIORNOT_MAX_BATCH_MB and AIORNOT_MAX_UPLOAD_MB "
+                             "(the memory for bodies in flight must hold at least one of each)")
 
 
 def _megabytes(raw: str) -> int:
@@ -903,9 +904,10 @@ class SecurityHeaders:
 
         async def send_with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                added = [(name.lower().encode(), value.encode()) for name, value in extra.items() if name.lower().encode() not in present]
-                message = {**message, "headers": [*message.get("headers", []), *added]}
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                added = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+                message = {**message, "headers": headers + [item for item in added if item[0] not in present]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -333,21 +333,26 @@ def test_a_full_model_queue_gives_503_and_the_loop_stays_responsive(tiny_model_d
     with client_for(tiny_model_dir, max_concurrency=1, queue_timeout_s=0.2) as busy:
         detector = busy.app.state.detector
         original = detector.predict
+        entered, release = threading.Event(), threading.Event()
 
-        def slow_predict(*args, **kwargs):
-            time.sleep(1.5)
+        def held_predict(*args, **kwargs):
+            entered.set()
+            release.wait(20)  # holds the only model slot until the test lets go
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(detector, "predict", slow_predict)
+        monkeypatch.setattr(detector, "predict", held_predict)
         first: dict = {}
         worker = threading.Thread(target=lambda: first.setdefault("response", detect(busy, jpeg)))
         worker.start()
-        time.sleep(0.4)  # the first request now holds the only model slot
-        started = time.perf_counter()
-        assert busy.get("/healthz").status_code == 200
-        assert time.perf_counter() - started < 0.5  # the model runs in a thread, not on the event loop
-        second = detect(busy, jpeg)
-        worker.join()
+        try:
+            assert entered.wait(20)
+            started = time.perf_counter()
+            assert busy.get("/healthz").status_code == 200
+            assert time.perf_counter() - started < 1.0  # the model runs in a thread, not on the event loop
+            second = detect(busy, jpeg)
+        finally:
+            release.set()
+            worker.join()
     error = assert_error(second, 503, "busy")
     assert second.headers["retry-after"] and error["message_ko"]
     assert first["response"].status_code == 200
