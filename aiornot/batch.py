@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import sys
 from contextlib import contextmanager, suppress
@@ -243,7 +244,9 @@ def _run(dataset: "ray.data.Dataset", sink: TextIO, *, total: int, progress: boo
                 scored += sum("error" not in r for r in records)
                 bar.update(len(records))
         except ray.exceptions.RayError as error:
-            raise BatchError(f"the Ray job failed after {scored + failed} images (re-run to resume): {_first_line(error)}") from error
+            raise BatchError(f"the Ray job failed after {scored + failed} images ({_root_cause(error)}); "
+                             "the full traceback is in the workers' logs under the Ray session folder "
+                             "(/tmp/ray/session_latest/logs on a local instance); a re-run resumes") from error
     return scored, failed
 
 
@@ -372,7 +375,9 @@ def _quiet_ray_data() -> Iterator[None]:
         setattr(context, name, settings[name])
     try:
         # INFO banners of ray.data; and the warning that progress bars are off, which we just did on purpose.
-        with _quiet_logger("ray.data", logging.WARNING), _quiet_logger("ray.data._internal.progress", logging.ERROR):
+        # The traceback ray.data.exceptions prints for a failed worker is summed up by our BatchError.
+        with _quiet_logger("ray.data", logging.WARNING), _quiet_logger("ray.data._internal.progress", logging.ERROR), \
+                _quiet_logger("ray.data.exceptions", logging.CRITICAL):
             yield
     finally:
         for name, value in saved.items():
@@ -424,8 +429,19 @@ def _open_sink(output: Path | None) -> Iterator[TextIO]:
 
 def _first_line(error: BaseException) -> str:
     """An exception's first line: Ray's errors carry whole remote tracebacks."""
-    text = str(error).strip() or type(error).__name__
+    text = _ANSI.sub("", str(error)).strip() or type(error).__name__
     return text.splitlines()[0]
+
+
+def _root_cause(error: BaseException) -> str:
+    """The worker's own exception line (e.g. ``ValueError: …``) out of a Ray error's remote traceback."""
+    lines = [line for line in _ANSI.sub("", str(error)).strip().splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    return last if _EXCEPTION_LINE.match(last) else _first_line(error)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the actor names in its messages
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
 
 
 # ------------------------------------------------------------------------ local, for notebooks

@@ -266,12 +266,15 @@ def split(
     validation_fraction: float = SEED_VALIDATION_FRACTION,
     seed: int = 42,
     group_column: str | None = "source",
+    strata_column: str | None = "portrait",
 ) -> Split:
     """A deterministic, stratified train/validation split.
 
     With the seed's defaults, 18,618 rows become 13,032 / 5,586 with the class ratio kept. When
     ``group_column`` exists and is filled, the split is grouped: every group lands wholly on one
     side, so a detector cannot pass by recognising a photo, person or generator batch it saw.
+    When ``strata_column`` exists (the sample's ``portrait`` flag), each class is also split
+    within each stratum, so the scarce real portraits reach the held-out side too.
     """
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
@@ -280,14 +283,22 @@ def split(
     labels = frame["label"].to_numpy()
     if len(np.unique(labels)) < 2:
         raise DatasetError("a split needs both classes; the data has only label " + str(labels[0] if len(labels) else "(none)"))
+    strata = _strata(frame, strata_column)
     use_groups = group_column is not None and group_column in frame.columns and frame[group_column].notna().all()
     if use_groups:
-        validation = _grouped_validation_rows(frame[group_column].astype(str).to_numpy(), labels, validation_fraction, seed)
+        validation = _grouped_validation_rows(frame[group_column].astype(str).to_numpy(), labels, strata, validation_fraction, seed)
     else:
-        validation = _stratified_validation_rows(labels, validation_fraction, seed)
+        validation = _stratified_validation_rows(labels * 2 + strata, validation_fraction, seed)
     is_validation = np.zeros(len(frame), dtype=bool)
     is_validation[validation] = True
     return Split(train=np.flatnonzero(~is_validation), validation=np.flatnonzero(is_validation))
+
+
+def _strata(frame: pd.DataFrame, column: str | None) -> np.ndarray:
+    """0/1 stratum per row from a boolean-like column; all zeros when absent or incomplete."""
+    if column is None or column not in frame.columns or frame[column].isna().any():
+        return np.zeros(len(frame), dtype=int)
+    return frame[column].astype(str).str.lower().isin(["true", "1", "yes"]).to_numpy().astype(int)
 
 
 def _stratified_validation_rows(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -300,27 +311,27 @@ def _stratified_validation_rows(labels: np.ndarray, fraction: float, seed: int) 
     return np.sort(validation)
 
 
-def _grouped_validation_rows(groups: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Assign whole groups to validation, per class, until each class reaches its share.
+def _grouped_validation_rows(groups: np.ndarray, labels: np.ndarray, strata: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Assign whole groups to validation, per (class, stratum) cell, until each cell reaches its share.
 
-    Groups are visited in a seeded random order; a group whose rows are mixed-label counts toward
-    its majority class. This keeps both the class ratio and the group boundary.
+    Groups are visited in a seeded random order; a group whose rows are mixed counts toward its
+    majority class and stratum. This keeps the class ratio, the strata and the group boundary.
     """
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"group": groups, "label": labels})
-    group_label = frame.groupby("group")["label"].agg(lambda s: int(s.mean() >= 0.5))
+    frame = pd.DataFrame({"group": groups, "cell": labels * 2 + strata})
+    group_cell = frame.groupby("group")["cell"].agg(lambda s: int(s.mode().iloc[0]))
     group_size = frame.groupby("group").size()
     chosen: list[str] = []
-    for label in (0, 1):
-        names = group_label.index[group_label == label].to_numpy()
+    for cell in sorted(group_cell.unique()):
+        names = group_cell.index[group_cell == cell].to_numpy()
         names = names[rng.permutation(len(names))]
         target = fraction * group_size[names].sum()
         taken = 0
         for name in names:
             if taken >= target:
                 break
-            # Leave at least one group of each class for training.
-            if len(chosen) and taken + group_size[name] > target * 1.5 and taken > 0:
+            # Skip a group that would overshoot the share by half (one big group must not take it all).
+            if taken > 0 and taken + group_size[name] > target * 1.5:
                 continue
             chosen.append(name)
             taken += group_size[name]

@@ -92,7 +92,7 @@ def bootstrap(
     Resampling by source (photo/person) rather than by image gives honest intervals when one
     source contributed several images.
     """
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)  # scores may be 2-D (paired)
     point = float(metric(labels, scores))
     rng = np.random.default_rng(seed)
     units = np.unique(groups) if groups is not None else np.arange(len(labels))
@@ -108,6 +108,28 @@ def bootstrap(
         return point, float("nan"), float("nan")
     tail = (1 - level) / 2 * 100
     return point, float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+
+
+def paired_difference(
+    labels: np.ndarray,
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    groups: np.ndarray | None = None,
+    rounds: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """``metric(a) − metric(b)`` with a paired bootstrap interval: both models are scored on the
+    same resampled groups each round, so the interval reflects the difference, not two noises.
+    An interval that excludes 0 means the sample supports a real difference."""
+    stacked = np.column_stack([scores_a, scores_b])
+
+    def difference(y: np.ndarray, both: np.ndarray) -> float:
+        return float(metric(y, both[:, 0]) - metric(y, both[:, 1]))
+
+    return bootstrap(labels, stacked, difference, groups=groups, rounds=rounds, seed=seed, level=level)
 
 
 def metrics_with_intervals(labels: np.ndarray, scores: np.ndarray, *, groups: np.ndarray | None = None,

@@ -81,6 +81,36 @@ def test_unreachable_address_is_a_clear_error_in_seconds() -> None:
         batch._check_reachable(f"ray://127.0.0.1:{port}")
 
 
+def test_worker_turns_an_unexpected_failure_into_an_error_line(scan_folder: Path, tiny_model_dir: Path, monkeypatch) -> None:
+    import pyarrow as pa
+
+    worker = batch._ScoreBatch(str(tiny_model_dir), id_photo=False, batch_size=4, base_dir=str(scan_folder))
+    real_predict_many = worker.detector.predict_many
+
+    def predict_many(files, **options):  # a bug that only one image triggers
+        if any(str(f).endswith("b.png") for f in files):
+            raise RuntimeError("boom")
+        return real_predict_many(files, **options)
+
+    monkeypatch.setattr(worker.detector, "predict_many", predict_many)
+    table = worker(pa.table({"path": ["a.jpg", "b.png", "notes.jpg"]}))  # relative: resolved against base_dir
+    assert table.schema == batch.row_schema()
+    records = {r["path"]: r for r in map(batch.row_to_record, table.to_pylist())}
+    assert set(records) == {"a.jpg", "b.png", "notes.jpg"}  # labels kept as given (the resume key)
+    assert "score" in records["a.jpg"] and records["notes.jpg"]["error_code"] == "not_an_image"
+    assert records["b.png"]["error_code"] == "scoring_failed" and "RuntimeError: boom" in records["b.png"]["error"]
+
+
+def test_score_frame_adds_result_columns(scan_folder: Path, tiny_model_dir: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"path": [str(scan_folder / "a.jpg"), str(scan_folder / "corrupt.jpg")], "label": [0, 1]})
+    scored = batch.score_frame(frame, model_dir=tiny_model_dir, batch_size=2)
+    assert list(scored.columns[:2]) == ["path", "label"] and len(scored) == 2
+    assert 0 <= scored.loc[0, "score"] <= 1 and pd.isna(scored.loc[0, "error"])
+    assert pd.isna(scored.loc[1, "score"]) and scored.loc[1, "error_code"] == "corrupt"
+
+
 # --------------------------------------------------------------------------------- the CLI
 @pytest.mark.slow
 def test_cli_reports_a_wrong_ray_address(scan_folder: Path, tiny_model_dir: Path, tmp_path: Path, capsys) -> None:

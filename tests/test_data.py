@@ -135,3 +135,15 @@ def test_grouped_split_never_leaks_a_source():
 def test_split_needs_both_classes():
     with pytest.raises(DatasetError, match="both classes"):
         data.split(pd.DataFrame({"label": [1, 1, 1]}))
+
+
+def test_split_holds_out_every_stratum_of_each_class():
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"label": [0] * 300 + [1] * 300, "source": [f"g{i // 2}" for i in range(600)],
+                          "portrait": ([True] * 20 + [False] * 280) * 2})
+    three = data.three_way_split(frame)
+    held_out = three[three["split"] == "test"]
+    assert held_out[(held_out["label"] == 0) & held_out["portrait"]].shape[0] >= 4
+    assert held_out[(held_out["label"] == 1) & held_out["portrait"]].shape[0] >= 4
+    assert three.groupby("source")["split"].nunique().max() == 1
+    del rng

@@ -71,3 +71,16 @@ def test_model_card_and_readme_block_come_from_the_config():
     assert "old" not in updated and "better by 0.1" in updated and updated.endswith("rest")
     with pytest.raises(ValueError, match="markers"):
         model_card.update_readme("no markers", config, None)
+
+
+def test_paired_difference_detects_a_real_gap_and_not_a_fake_one():
+    rng = np.random.default_rng(2)
+    labels = np.array([0, 1] * 300)
+    good = labels * 1.0 + rng.normal(0, 0.5, 600)
+    weak = labels * 0.3 + rng.normal(0, 0.5, 600)
+    auc = lambda y, s: evaluate.summary(y, s)["roc_auc"]
+    point, low, high = evaluate.paired_difference(labels, good, weak, auc, rounds=300)
+    assert point > 0 and low > 0
+    twin = good + rng.normal(0, 1e-3, 600)
+    point, low, high = evaluate.paired_difference(labels, good, twin, auc, rounds=300)
+    assert low <= 0 <= high
