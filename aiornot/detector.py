@@ -175,12 +175,20 @@ class Detector:
 
     def save(self, model_dir: str | Path) -> Path:
         """Write ``model.keras`` and ``detector.json`` (with current calibration and thresholds)."""
+        import keras
+
         directory = Path(model_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save(directory / MODEL_NAME)
+        model = self.model
+        if getattr(model, "optimizer", None) is not None:
+            # Inference needs the weights, not the optimizer's state (which would triple the file).
+            model = keras.models.clone_model(self.model)
+            model.set_weights(self.model.get_weights())
+        model.save(directory / MODEL_NAME)
         self.config.update(
             name=self.name, crop_size=self.crop_size, crops_per_image=self.crops_per_image,
             calibration=asdict(self.calibration), thresholds=asdict(self.thresholds),
+            size_mb=round((directory / MODEL_NAME).stat().st_size / 1e6, 3),
         )
         (directory / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, ensure_ascii=False, default=_json_default))
         return directory

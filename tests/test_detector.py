@@ -124,3 +124,19 @@ def test_scan_id_photo_mode_on_a_portrait_and_on_a_photo_without_a_face(tmp_path
     assert "face" not in empty_line and "score" in empty_line
     failed = next(c for c in empty_line["checks"] if c["name"] == "single_face")
     assert not failed["passed"] and failed["reason"] and failed["reason_ko"]
+
+
+def test_save_drops_optimizer_state_and_records_the_size(tmp_path):
+    import keras
+
+    from aiornot import models
+
+    model = models.forensic_detector(widths=(8, 16))
+    model.compile(optimizer=keras.optimizers.Adam(), loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(np.zeros((4, 32, 32, 3), np.float32), np.array([[0.0], [1.0], [0.0], [1.0]]), verbose=0)
+    detector = Detector(model, {"name": "trained", "crop_size": 32})
+    detector.save(tmp_path)
+    reloaded = Detector.load(tmp_path)
+    assert reloaded.config["size_mb"] == round((tmp_path / "model.keras").stat().st_size / 1e6, 3)
+    image = [np.asarray(photo_like(0))]
+    assert np.allclose(reloaded.logits(image), detector.logits(image), atol=1e-5)
