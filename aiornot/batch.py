@@ -31,6 +31,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
 
+from aiornot.cli import open_jsonl_output
 from aiornot.detector import CONFIG_NAME, MODEL_NAME, Detector, ModelNotFoundError, Result
 
 if TYPE_CHECKING:  # heavy or optional imports, only for annotations
@@ -224,7 +225,7 @@ def scan_with_ray(
         workers = _worker_count(num_workers)
         dataset = score_dataset(paths_dataset(paths, num_workers=workers, batch_size=batch_size), model_dir=model_path,
                                 id_photo=id_photo, batch_size=batch_size, num_workers=workers)
-        with _open_sink(output) as sink:
+        with open_jsonl_output(output) as sink:
             return _run(dataset, sink, total=len(paths), progress=progress, workers=workers)
 
 
@@ -406,25 +407,6 @@ def _model_dir(model_dir: str | Path | None) -> Path:
         raise ModelNotFoundError(f"no trained model in {directory} (expected {MODEL_NAME} and {CONFIG_NAME}); "
                                  "run `make reports` to train the default model, or pass --model DIR")
     return directory
-
-
-@contextmanager
-def _open_sink(output: Path | None) -> Iterator[TextIO]:
-    """Append to ``output`` (stdout if None), first ending a line a killed run may have cut short.
-
-    Without that newline the first new line would be glued to the broken one and lost on resume.
-    """
-    if output is None:
-        yield sys.stdout
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.exists() and output.stat().st_size:
-        with output.open("rb+") as probe:
-            probe.seek(-1, os.SEEK_END)
-            if probe.read(1) != b"\n":
-                probe.write(b"\n")
-    with output.open("a", encoding="utf-8") as handle:
-        yield handle
 
 
 def _first_line(error: BaseException) -> str:

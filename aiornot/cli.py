@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -79,7 +80,7 @@ def scan(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_USAGE
     else:
-        with _open_output(output) as sink:
+        with open_jsonl_output(output) as sink:
             counts = write_results(detector.predict_many(todo, batch_size=args.batch_size, id_photo=args.id_photo,
                                                          progress=not args.quiet, total=len(todo)), sink)
     scored, failed = counts
@@ -100,22 +101,24 @@ def write_results(results: Iterable, sink: TextIO) -> tuple[int, int]:
     return scored, failed
 
 
-class _open_output:
-    """Append to the output file, or write to stdout."""
+@contextlib.contextmanager
+def open_jsonl_output(output: Path | None) -> Iterator[TextIO]:
+    """Append to ``output`` (stdout if None), first ending a line a killed run may have cut short.
 
-    def __init__(self, output: Path | None) -> None:
-        self.output, self.handle = output, None
-
-    def __enter__(self) -> TextIO:
-        if self.output is None:
-            return sys.stdout
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.output.open("a", encoding="utf-8")
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        if self.handle:
-            self.handle.close()
+    Without that newline the first new line would be glued to the broken one and lost on
+    resume. Both engines (local and Ray) write through this one function.
+    """
+    if output is None:
+        yield sys.stdout
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.exists() and output.stat().st_size:
+        with output.open("rb+") as probe:
+            probe.seek(-1, os.SEEK_END)
+            if probe.read(1) != b"\n":
+                probe.write(b"\n")
+    with output.open("a", encoding="utf-8") as handle:
+        yield handle
 
 
 def serve(args: argparse.Namespace) -> int:

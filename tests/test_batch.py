@@ -68,7 +68,7 @@ def test_empty_path_list_does_not_start_ray(tmp_path: Path) -> None:
 def test_sink_repairs_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
     output = tmp_path / "out.jsonl"
     output.write_text('{"path": "a.jpg"}\n{"path": "b.j')
-    with batch._open_sink(output) as sink:
+    with cli.open_jsonl_output(output) as sink:
         sink.write('{"path": "c.jpg"}\n')
     assert cli.already_scanned(output) == {"a.jpg", "c.jpg"}
 

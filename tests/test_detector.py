@@ -140,3 +140,12 @@ def test_save_drops_optimizer_state_and_records_the_size(tmp_path):
     assert reloaded.config["size_mb"] == round((tmp_path / "model.keras").stat().st_size / 1e6, 3)
     image = [np.asarray(photo_like(0))]
     assert np.allclose(reloaded.logits(image), detector.logits(image), atol=1e-5)
+
+
+def test_local_scan_resumes_after_a_line_cut_short(odd_folder, tiny_model_dir, tmp_path):
+    output = tmp_path / "out.jsonl"
+    output.write_text(json.dumps({"path": str(odd_folder / "ok.jpg"), "score": 0.5}) + "\n" + '{"path": "cut sh')
+    assert cli.main(["scan", str(odd_folder), "--output", str(output), "--model", str(tiny_model_dir), "--quiet"]) == 0
+    lines = output.read_text().splitlines()
+    parsed = [json.loads(line) for line in lines if line != '{"path": "cut sh']
+    assert len(parsed) == len(bad_and_odd_files()) and len(lines) == len(parsed) + 1
