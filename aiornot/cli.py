@@ -65,7 +65,7 @@ def scan(args: argparse.Namespace) -> int:
     if done:
         print(f"resuming: {len(paths) - len(todo)} of {len(paths)} already in {output}", file=sys.stderr)
     try:
-        detector = Detector.load(args.model)
+        detector = Detector.load(args.model, runtime=args.runtime)
     except ModelNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--id-photo", action="store_true", help="ID-photo mode: add face box, face-crop score and ID checks")
     scan_parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or Ray Data for clusters")
     scan_parser.add_argument("--batch-size", type=int, default=32)
+    scan_parser.add_argument("--runtime", choices=("auto", "keras", "tflite"), default="auto",
+                             help="network runtime: TFLite where model.tflite exists (faster on CPU, see make bench), else Keras")
     scan_parser.add_argument("--ray-address", help="with --engine ray: 'auto', HOST:PORT or ray://HOST:PORT (default: RAY_ADDRESS, else a local Ray)")
     scan_parser.add_argument("--workers", type=int, help="with --engine ray: model-loading workers (default: one per CPU)")
     scan_parser.add_argument("--all-files", action="store_true", help="inside folders, try every file, not only image suffixes")

@@ -156,12 +156,20 @@ class Detector:
         self.crops_per_image: int = int(config.get("crops_per_image", 4))
         self.calibration = Calibration(**config.get("calibration", {}))
         self.thresholds = Thresholds(**config.get("thresholds", {}))
+        self.runtime = "keras"
+        self.source_dir: Path | None = None
 
     # ----------------------------------------------------------------------------- persistence
     @classmethod
-    def load(cls, model_dir: str | Path | None = None) -> "Detector":
-        """Load a model directory (default ``models/default``)."""
+    def load(cls, model_dir: str | Path | None = None, *, runtime: str = "auto") -> "Detector":
+        """Load a model directory (default ``models/default``).
+
+        ``runtime``: ``keras``; ``tflite`` (the exported ``model.tflite``, measured faster on CPU
+        by ``make bench``); or ``auto`` — TFLite where the file and TensorFlow are present, else Keras.
+        """
         import keras
+
+        from aiornot import tflite_runtime
 
         directory = Path(model_dir) if model_dir else paths.DEFAULT_MODEL_DIR
         model_file, config_file = directory / MODEL_NAME, directory / CONFIG_NAME
@@ -170,8 +178,18 @@ class Detector:
                 f"no trained model in {directory} (expected {MODEL_NAME} and {CONFIG_NAME}); "
                 "run `make reports` to train the default model, or pass --model DIR"
             )
+        if runtime not in ("auto", "keras", "tflite"):
+            raise ValueError(f"runtime must be auto, keras or tflite, not {runtime!r}")
         config = json.loads(config_file.read_text())
-        return cls(keras.saving.load_model(model_file, compile=False), config)
+        tflite_file = directory / tflite_runtime.TFLITE_NAME
+        if runtime == "tflite" and not tflite_file.is_file():
+            raise ModelNotFoundError(f"no {tflite_file.name} in {directory}; re-save the model with the TensorFlow backend")
+        use_tflite = runtime == "tflite" or (runtime == "auto" and tflite_file.is_file() and tflite_runtime.available())
+        model = tflite_runtime.TFLiteNetwork(tflite_file) if use_tflite else keras.saving.load_model(model_file, compile=False)
+        detector = cls(model, config)
+        detector.runtime = "tflite" if use_tflite else "keras"
+        detector.source_dir = directory
+        return detector
 
     def save(self, model_dir: str | Path) -> Path:
         """Write ``model.keras`` and ``detector.json`` (with current calibration and thresholds)."""
@@ -179,12 +197,16 @@ class Detector:
 
         directory = Path(model_dir)
         directory.mkdir(parents=True, exist_ok=True)
-        model = self.model
-        if getattr(model, "optimizer", None) is not None:
-            # Inference needs the weights, not the optimizer's state (which would triple the file).
-            model = keras.models.clone_model(self.model)
-            model.set_weights(self.model.get_weights())
-        model.save(directory / MODEL_NAME)
+        if hasattr(self.model, "save"):
+            model = self.model
+            if getattr(model, "optimizer", None) is not None:
+                # Inference needs the weights, not the optimizer's state (which would triple the file).
+                model = keras.models.clone_model(self.model)
+                model.set_weights(self.model.get_weights())
+            model.save(directory / MODEL_NAME)
+            self._export_tflite(model, directory)
+        else:
+            self._copy_network_files(directory)
         self.config.update(
             name=self.name, crop_size=self.crop_size, crops_per_image=self.crops_per_image,
             calibration=asdict(self.calibration), thresholds=asdict(self.thresholds),
@@ -192,6 +214,31 @@ class Detector:
         )
         (directory / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, ensure_ascii=False, default=_json_default))
         return directory
+
+    def _copy_network_files(self, directory: Path) -> None:
+        """A detector running on TFLite keeps the files it was loaded from: copy them if saved elsewhere."""
+        import shutil
+
+        from aiornot import tflite_runtime
+
+        if self.source_dir is None:
+            raise ValueError("this detector's network cannot be saved: it was not loaded from a model directory")
+        if self.source_dir.resolve() != directory.resolve():
+            for name in (MODEL_NAME, tflite_runtime.TFLITE_NAME):
+                shutil.copy2(self.source_dir / name, directory / name)
+
+    @staticmethod
+    def _export_tflite(model: Any, directory: Path) -> None:
+        """Write ``model.tflite`` beside the Keras file when TensorFlow is the backend (else remove a stale one)."""
+        import keras
+
+        from aiornot import tflite_runtime
+
+        target = directory / tflite_runtime.TFLITE_NAME
+        if keras.backend.backend() == "tensorflow" and tflite_runtime.available():
+            tflite_runtime.export(model, target)
+        elif target.exists():
+            target.unlink()
 
     # --------------------------------------------------------------------------------- scoring
     def crops(self, pixels: np.ndarray) -> np.ndarray:
@@ -306,7 +353,7 @@ class Detector:
         """What a client needs to know about this model (the API's ``/v1/models``)."""
         keys = ("name", "version", "created", "architecture", "parameters", "crop_size", "crops_per_image", "metrics", "training_data")
         info = {k: self.config[k] for k in keys if k in self.config}
-        info.update(name=self.name, thresholds=asdict(self.thresholds), calibration=asdict(self.calibration))
+        info.update(name=self.name, runtime=self.runtime, thresholds=asdict(self.thresholds), calibration=asdict(self.calibration))
         return info
 
     # ---------------------------------------------------------------------------- internals

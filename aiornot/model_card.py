@@ -111,6 +111,11 @@ def readme_block(config: dict[str, Any], benchmark: dict[str, Any] | None) -> st
                   f"{speed.get('batch1', float('nan')):.1f}× (batch 1) and {speed.get('batch32', float('nan')):.1f}× (batch 32) "
                   f"as many images per second as the seed's CNN; {benchmark['results']['detector']['size_mb']:.1f} MB vs "
                   f"{benchmark['results']['seed_cnn']['size_mb']:.0f} MB on disk."]
+        lite = benchmark["results"].get("detector (TFLite)")
+        if lite:
+            keras_rate = benchmark["results"]["detector"]["batch1"]["images_per_second"]
+            lines += [f"- **TFLite runtime** (used by default where `model.tflite` exists): {lite['batch1']['images_per_second']:.0f} "
+                      f"images/s at batch 1 vs {keras_rate:.0f} with Keras; scores agree with Keras (tested)."]
     if evaluation.get("warning"):
         lines += ["", f"> ⚠️ {evaluation['warning']}"]
     return "\n".join(lines)

@@ -149,3 +149,16 @@ def test_local_scan_resumes_after_a_line_cut_short(odd_folder, tiny_model_dir, t
     lines = output.read_text().splitlines()
     parsed = [json.loads(line) for line in lines if line != '{"path": "cut sh']
     assert len(parsed) == len(bad_and_odd_files()) and len(lines) == len(parsed) + 1
+
+
+def test_tflite_runtime_matches_keras_and_can_be_resaved(tiny_model_dir, tmp_path):
+    keras_detector = Detector.load(tiny_model_dir, runtime="keras")
+    lite = Detector.load(tiny_model_dir, runtime="tflite")
+    assert (tiny_model_dir / "model.tflite").is_file() and lite.runtime == "tflite" and keras_detector.runtime == "keras"
+    images = [np.asarray(photo_like(i, (90 + 7 * i, 70))) for i in range(5)]
+    assert np.allclose(lite.logits(images), keras_detector.logits(images), atol=1e-4)
+    assert Detector.load(tiny_model_dir).runtime == "tflite"  # auto picks the measured-faster runtime
+    lite.save(tmp_path / "copy")
+    assert Detector.load(tmp_path / "copy", runtime="keras").name == "tiny-test"
+    with pytest.raises(ValueError, match="runtime"):
+        Detector.load(tiny_model_dir, runtime="onnx")
