@@ -104,9 +104,7 @@ def _load_parquet(shards: Sequence[Path]) -> pd.DataFrame:
         except Exception as error:  # pyarrow raises several types for a broken file
             raise DatasetError(f"{shard}: not a readable Parquet file ({error})") from error
         parts.append(_parquet_rows(table, shard))
-    frame = pd.concat(parts, ignore_index=True)
-    # The aiornot test split ships without labels; keep only rows we can learn/evaluate from.
-    return frame
+    return pd.concat(parts, ignore_index=True)
 
 
 def _parquet_rows(table: pd.DataFrame, shard: Path) -> pd.DataFrame:

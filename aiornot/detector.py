@@ -396,7 +396,7 @@ class Detector:
         from aiornot import provenance
 
         report = provenance.inspect(data)
-        result.signals = [signal for signal in report.to_dict()["signals"]]
+        result.signals = report.to_dict()["signals"]
         result.verdict, result.rule, result.rule_ko = provenance.combine_verdict(result.pixel_verdict, result.score, report)
 
     def _add_portrait(self, result: Result, pixels: np.ndarray) -> None:
