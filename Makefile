@@ -60,6 +60,9 @@ reports/%.ipynb: notebooks/%.ipynb reports/params/%.yaml $(SAMPLE) $(PIPELINE_SO
 reports/%.html: reports/%.ipynb
 	$(VENV)/bin/jupyter nbconvert --to html --log-level WARN $< --output $(notdir $@)
 
+# Executed notebooks are inputs of the model card and of re-runs: make must not delete them as intermediates.
+.PRECIOUS: reports/%.ipynb
+
 # The notebooks form a chain: 02 trains the default model that 03 evaluates and 04 uses.
 reports/03_evaluation.ipynb: reports/02_cnn_training.ipynb
 reports/04_id_photo_case_study.ipynb: reports/03_evaluation.ipynb
