@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
 
 from aiornot.cli import open_jsonl_output
-from aiornot.detector import CONFIG_NAME, MODEL_NAME, Detector, ModelNotFoundError, Result
+from aiornot.detector import Detector, ModelNotFoundError, Result, model_directory
 
 if TYPE_CHECKING:  # heavy or optional imports, only for annotations
     import pandas as pd
@@ -174,7 +174,7 @@ def score_dataset(
 
     return dataset.map_batches(
         _ScoreBatch,
-        fn_constructor_kwargs=dict(model_dir=str(_model_dir(model_dir)), id_photo=id_photo, batch_size=batch_size,
+        fn_constructor_kwargs=dict(model_dir=str(model_directory(model_dir)), id_photo=id_photo, batch_size=batch_size,
                                    base_dir=os.getcwd(), cpus=cpus_per_worker),
         batch_size=batch_size,
         batch_format="pyarrow",
@@ -216,7 +216,7 @@ def scan_with_ray(
     """
     if not paths:  # nothing to do (e.g. a resumed scan that is complete): do not start Ray for it
         return 0, 0
-    model_path = _model_dir(model_dir)
+    model_path = model_directory(model_dir)
     try:
         import ray  # noqa: F401 — an optional dependency
     except ImportError as error:
@@ -398,17 +398,6 @@ def _quiet_logger(name: str, level: int) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------------- helpers
-def _model_dir(model_dir: str | Path | None) -> Path:
-    """The model folder as an absolute path (workers may run elsewhere); checked before Ray starts."""
-    from aiornot import paths
-
-    directory = Path(model_dir).resolve() if model_dir else paths.DEFAULT_MODEL_DIR
-    if not (directory / MODEL_NAME).is_file() or not (directory / CONFIG_NAME).is_file():
-        raise ModelNotFoundError(f"no trained model in {directory} (expected {MODEL_NAME} and {CONFIG_NAME}); "
-                                 "run `make reports` to train the default model, or pass --model DIR")
-    return directory
-
-
 def _first_line(error: BaseException) -> str:
     """An exception's first line: Ray's errors carry whole remote tracebacks."""
     text = _ANSI.sub("", str(error)).strip() or type(error).__name__

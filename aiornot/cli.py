@@ -53,7 +53,7 @@ def already_scanned(output: Path) -> set[str]:
 
 def scan(args: argparse.Namespace) -> int:
     """Run ``aiornot scan``."""
-    from aiornot.detector import Detector, ModelNotFoundError
+    from aiornot.detector import Detector, ModelNotFoundError, model_directory
 
     paths = list(iter_image_paths(args.paths, all_files=args.all_files))
     if not paths:
@@ -65,7 +65,8 @@ def scan(args: argparse.Namespace) -> int:
     if done:
         print(f"resuming: {len(paths) - len(todo)} of {len(paths)} already in {output}", file=sys.stderr)
     try:
-        detector = Detector.load(args.model, runtime=args.runtime)
+        # The Ray workers load their own copy; the driver only checks the folder (no TensorFlow start-up).
+        detector = Detector.load(args.model, runtime=args.runtime) if args.engine == "local" else model_directory(args.model)
     except ModelNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

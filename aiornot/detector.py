@@ -37,6 +37,17 @@ class ModelNotFoundError(FileNotFoundError):
     """No trained model where one was expected."""
 
 
+def model_directory(model_dir: str | Path | None = None) -> Path:
+    """The model folder (default ``models/default``) as an absolute path, checked to hold a model."""
+    directory = Path(model_dir).resolve() if model_dir else paths.DEFAULT_MODEL_DIR
+    if not (directory / MODEL_NAME).is_file() or not (directory / CONFIG_NAME).is_file():
+        raise ModelNotFoundError(
+            f"no trained model in {directory} (expected {MODEL_NAME} and {CONFIG_NAME}); "
+            "run `make reports` to train the default model, or pass --model DIR"
+        )
+    return directory
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Platt scaling: P(AI) = sigmoid(slope · logit + intercept), fitted on validation images."""
@@ -171,13 +182,8 @@ class Detector:
 
         from aiornot import tflite_runtime
 
-        directory = Path(model_dir) if model_dir else paths.DEFAULT_MODEL_DIR
+        directory = model_directory(model_dir)
         model_file, config_file = directory / MODEL_NAME, directory / CONFIG_NAME
-        if not model_file.is_file() or not config_file.is_file():
-            raise ModelNotFoundError(
-                f"no trained model in {directory} (expected {MODEL_NAME} and {CONFIG_NAME}); "
-                "run `make reports` to train the default model, or pass --model DIR"
-            )
         if runtime not in ("auto", "keras", "tflite"):
             raise ValueError(f"runtime must be auto, keras or tflite, not {runtime!r}")
         config = json.loads(config_file.read_text())
@@ -307,17 +313,14 @@ class Detector:
         """Score one image; never raises for a bad image (the Result carries ``error``)."""
         started = time.perf_counter()
         label = path if path is not None else (str(source) if isinstance(source, (str, Path)) else None)
-        try:
-            data = None if isinstance(source, DecodedImage) else read_bytes(source)
-            decoded = source if isinstance(source, DecodedImage) else open_image(data)
-        except ImageDecodeError as error:
-            return Result.failure(label, error, self.name)
-        score = float(self.scores([decoded.pixels])[0])
-        result = self._result(label, decoded, data, score)
-        if provenance and data is not None:
-            self._add_provenance(result, data)
-        if id_photo:
-            self._add_portrait(result, decoded.pixels)
+        if isinstance(source, DecodedImage):
+            data, decoded = None, source
+        else:
+            _, data, decoded = self._decode(source)
+            if isinstance(decoded, ImageDecodeError):
+                return Result.failure(label, decoded, self.name)
+        result = self._result(label, decoded, data, float(self.scores([decoded.pixels])[0]))
+        self._add_evidence(result, data, decoded.pixels, id_photo=id_photo, provenance=provenance)
         if explain:
             result.heatmap = self.heatmap(decoded.pixels)
         result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -375,10 +378,7 @@ class Detector:
                 yield Result.failure(label, item, self.name)
                 continue
             result = self._result(label, item, data, float(next(scores)))
-            if provenance and data is not None:
-                self._add_provenance(result, data)
-            if id_photo:
-                self._add_portrait(result, item.pixels)
+            self._add_evidence(result, data, item.pixels, id_photo=id_photo, provenance=provenance)
             result.elapsed_ms = round(per_image_ms, 1)
             yield result
 
@@ -391,6 +391,13 @@ class Detector:
             notes=list(decoded.notes), thresholds=asdict(self.thresholds),
             rule="pixels only: no provenance checked", rule_ko="픽셀 분석만 사용 (출처 정보 미확인)",
         )
+
+    def _add_evidence(self, result: Result, data: bytes | None, pixels: np.ndarray, *, id_photo: bool, provenance: bool) -> None:
+        """What follows the pixel score: provenance signals (needs the file's bytes) and the ID-photo mode."""
+        if provenance and data is not None:
+            self._add_provenance(result, data)
+        if id_photo:
+            self._add_portrait(result, pixels)
 
     def _add_provenance(self, result: Result, data: bytes) -> None:
         from aiornot import provenance
