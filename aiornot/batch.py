@@ -288,7 +288,7 @@ def _start_local(cpus: int, options: dict[str, Any], attempts: int = START_ATTEM
         before = {child.pid for child in psutil.Process().children(recursive=True)}
         try:
             # "local": a private instance even if a `ray start` cluster runs here (that one needs "auto").
-            with _quiet_logger(AUTH_NOTICE_LOGGER, logging.ERROR):  # "token auth is on": fine for a private instance
+            with _quiet_logger(AUTH_NOTICE_LOGGER, logging.ERROR), _loopback_only():  # "token auth is on": fine here
                 ray.init(address="local", num_cpus=cpus, include_dashboard=False, ignore_reinit_error=True, **options)
             return
         except Exception as error:  # Ray raises a bare Exception for a start-up timeout
@@ -301,6 +301,31 @@ def _start_local(cpus: int, options: dict[str, Any], attempts: int = START_ATTEM
                                  "The machine is probably too busy; try again, or start one with `ray start --head` "
                                  "and pass --ray-address auto") from error
             print("warning: Ray did not start in time (busy machine?); trying once more", file=sys.stderr)
+
+
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """Have a private local Ray instance listen on 127.0.0.1 only, not on every network interface.
+
+    Nothing outside this machine needs to reach it, and the images it scores are personal data.
+    Ray picks loopback by itself where it does not support clusters (its
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` switch, read once at import); this sets the same switch
+    for the duration of ``ray.init``. Where a Ray version lacks it, Ray's default is kept.
+    """
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        yield
+        return
+    saved = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if saved is None:
+        yield
+        return
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 def _end_new_children(before: set[int]) -> None:

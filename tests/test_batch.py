@@ -152,3 +152,35 @@ def test_ray_engine_matches_local_engine_and_resumes(scan_folder: Path, tiny_mod
     assert cli.main(["scan", *common, "-o", str(ray_out), "--engine", "ray"]) == cli.EXIT_OK
     assert ray_out.read_text() == before  # everything was done: nothing added, Ray not even started
     assert "skipped 5 already done" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_private_local_ray_listens_on_loopback_only(monkeypatch) -> None:
+    import ipaddress
+
+    import psutil
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    try:
+        session = batch.ray_session(None, num_cpus=1)
+        session.__enter__()
+    except batch.BatchError as error:  # the machine, not the code: see batch._start_local
+        pytest.skip(f"Ray could not start here: {error}")
+    try:
+        assert ray.util.get_node_ip_address() == "127.0.0.1"
+        listening = []
+        for process in psutil.Process().children(recursive=True):
+            try:
+                listening += [c.laddr.ip for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+            except psutil.Error:  # a helper that ended meanwhile
+                continue
+        assert listening, "Ray's processes listen on no port at all?"
+        def loopback(ip: str) -> bool:  # '::ffff:127.0.0.1' too (Python 3.11 does not count it as loopback)
+            address = ipaddress.ip_address(ip)
+            return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+        assert all(loopback(ip) for ip in listening), listening
+    finally:
+        session.__exit__(None, None, None)
+    assert not ray.is_initialized()
