@@ -281,7 +281,7 @@ def split(
     labels = frame["label"].to_numpy()
     if len(np.unique(labels)) < 2:
         raise DatasetError("a split needs both classes; the data has only label " + str(labels[0] if len(labels) else "(none)"))
-    strata = _strata(frame, strata_column)
+    strata = content_strata(frame, strata_column)
     use_groups = group_column is not None and group_column in frame.columns and frame[group_column].notna().all()
     if use_groups:
         validation = _grouped_validation_rows(frame[group_column].astype(str).to_numpy(), labels, strata, validation_fraction, seed)
@@ -292,8 +292,9 @@ def split(
     return Split(train=np.flatnonzero(~is_validation), validation=np.flatnonzero(is_validation))
 
 
-def _strata(frame: pd.DataFrame, column: str | None) -> np.ndarray:
-    """0/1 stratum per row from a boolean-like column; all zeros when absent or incomplete."""
+def content_strata(frame: pd.DataFrame, column: str | None = "portrait") -> np.ndarray:
+    """0/1 stratum per row from a boolean-like column (the sample's ``portrait`` flag); all zeros
+    when the column is absent or incomplete. Used by the split and by stratum-balanced training."""
     if column is None or column not in frame.columns or frame[column].isna().any():
         return np.zeros(len(frame), dtype=int)
     return frame[column].astype(str).str.lower().isin(["true", "1", "yes"]).to_numpy().astype(int)

@@ -41,6 +41,9 @@ class TrainConfig:
     image_size: int = 256  # seed_cnn only: the whole image is resized to this
     steps_per_epoch: int | None = None  # detector: default one crop per training image per epoch
     augment: bool = True
+    # Within each class, draw equally from each content stratum (the sample's `portrait` flag), so
+    # "a face" cannot stand in for "AI" when most AI images are faces and most real ones are not.
+    balance_strata: bool = False
     patience: int = 6
     seed: int = 42
     model_options: dict = field(default_factory=dict)
@@ -76,12 +79,19 @@ class CropBatches(keras.utils.PyDataset):
     """Class-balanced batches of random native-resolution crops, augmented, as float32 RGB 0–255.
 
     Each batch draws half its crops from each class, so a 1:3 imbalance does not become a prior.
+    With ``strata`` (e.g. portrait or not), each class's half is shared equally among the strata
+    that class has, so content that is rare in one class (real portraits) is seen as often as the
+    content that dominates it.
     """
 
-    def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, config: TrainConfig, steps: int, seed: int) -> None:
+    def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, config: TrainConfig, steps: int, seed: int,
+                 strata: np.ndarray | None = None) -> None:
         super().__init__()
         self.images, self.labels, self.config, self.steps = images, np.asarray(labels), config, steps
-        self.by_class = [np.flatnonzero(self.labels == c) for c in (0, 1)]
+        strata = np.zeros(len(self.labels), dtype=int) if strata is None else np.asarray(strata)
+        # One list of pools per class; a pool is the rows of one stratum of that class.
+        self.pools = [[rows for rows in (np.flatnonzero((self.labels == c) & (strata == s)) for s in np.unique(strata)) if len(rows)]
+                      for c in (0, 1)]
         self.seed = seed
         self.epoch = 0
 
@@ -94,9 +104,16 @@ class CropBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng((self.seed, self.epoch, index))
         half = self.config.batch_size // 2
-        rows = np.concatenate([rng.choice(members, half) for members in self.by_class])
+        rows = np.concatenate([self._draw(pools, half, rng) for pools in self.pools])
         crops = [self._crop(self.images[row], rng) for row in rows]
         return np.stack(crops).astype(np.float32), self.labels[rows].astype(np.float32)[:, None]
+
+    @staticmethod
+    def _draw(pools: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` rows shared as evenly as possible among ``pools`` (with replacement)."""
+        shares = np.full(len(pools), count // len(pools))
+        shares[rng.permutation(len(pools))[: count % len(pools)]] += 1
+        return np.concatenate([rng.choice(pool, share) for pool, share in zip(pools, shares)])
 
     def _crop(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         size = self.config.crop_size
@@ -137,9 +154,14 @@ def fit(
     val_labels: np.ndarray,
     config: TrainConfig,
     *,
+    train_strata: np.ndarray | None = None,
     verbose: bool = True,
 ) -> TrainResult:
-    """Train ``config.model`` with early stopping on validation AUC; returns the best weights."""
+    """Train ``config.model`` with early stopping on validation AUC; returns the best weights.
+
+    ``train_strata`` (one value per training image, e.g. the portrait flag) is used by the
+    detector when ``config.balance_strata`` is set; see :class:`CropBatches`.
+    """
     from aiornot import models
 
     set_seeds(config.seed)
@@ -151,7 +173,10 @@ def fit(
         loss, auc = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
     else:
         steps = config.steps_per_epoch or max(1, math.ceil(len(train_images) / config.batch_size))
-        train_data = CropBatches(train_images, np.asarray(train_labels), config, steps, config.seed)
+        if config.balance_strata and train_strata is None:
+            raise ValueError("balance_strata is set but no train_strata were given")
+        strata = train_strata if config.balance_strata else None
+        train_data = CropBatches(train_images, np.asarray(train_labels), config, steps, config.seed, strata=strata)
         val_data = (validation_crops(val_images, config.crop_size), np.asarray(val_labels, np.float32)[:, None])
         loss, auc = keras.losses.BinaryCrossentropy(from_logits=True), keras.metrics.AUC(name="auc", from_logits=True)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[auc])

@@ -1,0 +1,53 @@
+"""Training batches: class balance always; with strata, each class's content strata equally too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aiornot import train
+
+
+def images_marked(count: int) -> list[np.ndarray]:
+    """One flat image per row whose pixel value encodes its row index (so a crop tells its source)."""
+    return [np.full((80, 80, 3), index, np.uint8) for index in range(count)]
+
+
+def drawn_rows(batches: train.CropBatches) -> np.ndarray:
+    rows = [batch[0][:, 0, 0, 0].astype(int) for batch in (batches[i] for i in range(len(batches)))]
+    return np.concatenate(rows)
+
+
+@pytest.fixture
+def skewed() -> tuple[np.ndarray, np.ndarray]:
+    """Like the sample: AI images are mostly portraits (stratum 1), real photos mostly not."""
+    labels = np.array([0] * 40 + [1] * 40)
+    strata = np.array([0] * 38 + [1] * 2 + [1] * 36 + [0] * 4)
+    return labels, strata
+
+
+def test_batches_are_class_balanced_and_follow_the_data_without_strata(skewed) -> None:
+    labels, strata = skewed
+    config = train.TrainConfig(batch_size=16, augment=False)
+    rows = drawn_rows(train.CropBatches(images_marked(len(labels)), labels, config, steps=50, seed=0))
+    assert np.mean(labels[rows]) == 0.5
+    real_portraits = np.mean(strata[rows][labels[rows] == 0])
+    assert real_portraits < 0.15  # about 2 in 40, as in the data
+
+
+def test_strata_are_drawn_equally_within_each_class(skewed) -> None:
+    labels, strata = skewed
+    config = train.TrainConfig(batch_size=16, augment=False, balance_strata=True)
+    batches = train.CropBatches(images_marked(len(labels)), labels, config, steps=50, seed=0, strata=strata)
+    rows = drawn_rows(batches)
+    assert np.mean(labels[rows]) == 0.5
+    for label in (0, 1):
+        assert np.mean(strata[rows][labels[rows] == label]) == 0.5  # 8 per class per batch: 4 and 4
+
+
+def test_balancing_without_strata_is_a_clear_error(skewed) -> None:
+    labels, strata = skewed
+    images = images_marked(len(labels))
+    config = train.TrainConfig(epochs=1, batch_size=8, balance_strata=True, steps_per_epoch=1)
+    with pytest.raises(ValueError, match="train_strata"):
+        train.fit(images, labels, images, labels, config, verbose=False)
