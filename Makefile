@@ -67,7 +67,8 @@ reports/%.html: reports/%.ipynb
 reports/03_evaluation.ipynb: reports/02_cnn_training.ipynb
 reports/04_id_photo_case_study.ipynb: reports/03_evaluation.ipynb
 
-models/MODEL_CARD.md: reports/03_evaluation.ipynb aiornot/model_card.py
+# The card quotes notebook 03 (test metrics) and notebook 04 (the ID-photo case study).
+models/MODEL_CARD.md: reports/04_id_photo_case_study.ipynb aiornot/model_card.py
 	$(PY) -m aiornot.detector model-card models/default > $@
 
 # --- tests -------------------------------------------------------------------

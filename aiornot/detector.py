@@ -48,6 +48,18 @@ def model_directory(model_dir: str | Path | None = None) -> Path:
     return directory
 
 
+def update_config(model_dir: str | Path, **entries: Any) -> dict[str, Any]:
+    """Merge ``entries`` into a model's ``detector.json`` (e.g. a case study's measured summary).
+
+    The network files are left as they are; returns the updated config.
+    """
+    config_file = model_directory(model_dir) / CONFIG_NAME
+    config = json.loads(config_file.read_text())
+    config.update(entries)
+    _write_config(config_file, config)
+    return config
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Platt scaling: P(AI) = sigmoid(slope · logit + intercept), fitted on validation images."""
@@ -218,7 +230,7 @@ class Detector:
             calibration=asdict(self.calibration), thresholds=asdict(self.thresholds),
             size_mb=round((directory / MODEL_NAME).stat().st_size / 1e6, 3),
         )
-        (directory / CONFIG_NAME).write_text(json.dumps(self.config, indent=2, ensure_ascii=False, default=_json_default))
+        _write_config(directory / CONFIG_NAME, self.config)
         return directory
 
     def _copy_network_files(self, directory: Path) -> None:
@@ -416,6 +428,10 @@ class Detector:
         result.checks = summary.get("checks")
         if analysis.crop is not None:
             result.face_score = round(float(self.scores([analysis.crop])[0]), 6)
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aiornot import cli
-from aiornot.detector import Calibration, Detector, ModelNotFoundError, Thresholds
+from aiornot.detector import Calibration, Detector, ModelNotFoundError, Thresholds, update_config
 from conftest import bad_and_odd_files, encode, photo_like
 
 
@@ -60,6 +60,20 @@ def test_a_bad_image_is_a_result_with_an_error(tiny_model_dir):
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="make reports"):
         Detector.load(tmp_path)
+
+
+def test_update_config_adds_entries_and_keeps_the_rest(tiny_model_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    before = json.loads((copy / "detector.json").read_text())
+    update_config(copy, id_photo_case_study={"portraits": 3, "real_flagged": {"whole photo": 0.5}})
+    after = json.loads((copy / "detector.json").read_text())
+    assert after == {**before, "id_photo_case_study": {"portraits": 3, "real_flagged": {"whole photo": 0.5}}}
+    assert Detector.load(copy).thresholds == Detector.load(tiny_model_dir).thresholds
+    with pytest.raises(ModelNotFoundError):
+        update_config(tmp_path / "nothing-here", x=1)
 
 
 def test_scan_folder_of_odd_files_scores_every_real_image(odd_folder, tiny_model_dir, tmp_path, capsys):

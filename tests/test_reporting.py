@@ -73,6 +73,34 @@ def test_model_card_and_readme_block_come_from_the_config():
         model_card.update_readme("no markers", config, None)
 
 
+def test_model_card_states_budgets_robustness_generators_and_the_id_photo_study():
+    row = {"value": 0.8, "ci_low": 0.6, "ci_high": 0.9}
+    study = {"portraits": 20, "real": 5, "ai": 15, "faces_found": 18, "best_view": "whole photo",
+             "views": {"whole photo": {"ROC AUC": row}, "face crop (whole if none)": {"ROC AUC": row}},
+             "real_flagged": {"whole photo": 0.2, "face crop (whole if none)": 0.6}, "ai_flagged": {"whole photo": 0.9},
+             "id_frame_life": {"as submitted": {"real_flagged": 0.6, "ai_flagged": 0.9}, "JPEG q70": {"real_flagged": 0.4}},
+             "warning": "only 5 real"}
+    config = {"name": "m", "thresholds": {"ai": 0.7, "real": 0.3, "target_fpr": 0.05, "target_fnr": 0.05},
+              "training": {"seconds": 120, "epochs_run": 10, "best_epoch": 7, "images_per_second": 30.0},
+              "baseline_training": {"seconds": 600, "epochs_run": 2, "best_epoch": 1, "images_per_second": 1.5},
+              "evaluation": {"metrics": {"detector": {"ROC AUC": row}},
+                             "robustness": {"detector": {"original": 0.93, "jpeg50": 0.81}},
+                             "per_generator": {"detector": [{"generator": "camera", "label": 0, "images": 9, "flagged_ai": 0.111},
+                                                            {"generator": "stylegan2", "label": 1, "images": 4, "flagged_ai": 0.75}]},
+                             "operating_thresholds": {"detector": 0.7}},
+              "id_photo_case_study": study}
+    card = model_card.render(config)
+    assert "10 epochs (best 7), 2.0 min" in card and "2 epochs (best 1), 10.0 min" in card and "20× slower" in card
+    assert "| original | 0.930 |" in card and "| jpeg50 | 0.810 |" in card
+    assert "| camera | real | 9 | 11% |" in card and "| stylegan2 | AI | 4 | 75% |" in card
+    assert "20 held-out portraits (5 real, 15 AI)" in card and "| as submitted | 60% | 90% |" in card and "only 5 real" in card
+    # The measured 60 % of real portraits flagged (target 5 %) becomes a stated limit, in the card and the README.
+    assert "60% of the 5 held-out real portraits are flagged `ai` on the face crop (whole if none) view" in card
+    assert "60% of the 5 held-out real portraits" in model_card.readme_block(config, None)
+    calm = {**config, "id_photo_case_study": {**study, "real_flagged": {"whole photo": 0.0}}}
+    assert "far more often" not in model_card.render(calm)
+
+
 def test_paired_difference_detects_a_real_gap_and_not_a_fake_one():
     rng = np.random.default_rng(2)
     labels = np.array([0, 1] * 300)
