@@ -93,18 +93,24 @@ def _id_photo_lines(study: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def _content_bias_limit(config: dict[str, Any]) -> list[str]:
-    """A known limit stated from the measured case study: real ID-framed portraits flagged too often."""
+def _worst_real_portrait_view(config: dict[str, Any]) -> tuple[str, float, float] | None:
+    """(view, share of real portraits flagged, target FPR) when the case study measured more than the target."""
     study = config.get("id_photo_case_study", {})
     target = config.get("thresholds", {}).get("target_fpr", 0.05)
-    flagged = study.get("real_flagged", {})
-    worst_view, worst = max(flagged.items(), key=lambda item: item[1], default=(None, None))
-    if worst is None or worst <= target:
+    view, worst = max(study.get("real_flagged", {}).items(), key=lambda item: item[1], default=(None, None))
+    return None if worst is None or worst <= target else (view, worst, target)
+
+
+def _content_bias_limit(config: dict[str, Any]) -> list[str]:
+    """A known limit stated from the measured case study: real ID-framed portraits flagged too often."""
+    found = _worst_real_portrait_view(config)
+    if found is None:
         return []
+    view, worst, target = found
     return [f"- **Real portraits are flagged far more often than the {target:.0%} target:** {_percent(worst)} of the "
-            f"{study.get('real')} held-out real portraits are flagged `ai` on the {worst_view} view. In this sample most AI "
-            "images are faces and most real photos are not, so the detector has partly learnt that a tightly framed face "
-            "looks generated. Until it is trained on many real portraits, do not act on its verdict for an ID photo."]
+            f"{config['id_photo_case_study'].get('real')} held-out real portraits are flagged `ai` on the {view} view. In this "
+            "sample most AI images are faces and most real photos are not, so the detector has partly learnt that a tightly "
+            "framed face looks generated. Until it is trained on many real portraits, do not act on its verdict for an ID photo."]
 
 
 def render(config: dict[str, Any]) -> str:
@@ -218,13 +224,57 @@ def readme_block(config: dict[str, Any], benchmark: dict[str, Any] | None) -> st
     return "\n".join(lines)
 
 
+README_KO_START, README_KO_END = "<!-- results-ko:start -->", "<!-- results-ko:end -->"
+
+
+def readme_block_ko(config: dict[str, Any]) -> str:
+    """The Korean summary's results lines (same numbers as :func:`readme_block`)."""
+    evaluation = config.get("evaluation", {})
+    if not evaluation:
+        return "_기본 모델이 아직 평가되지 않았습니다. `make reports`를 실행하십시오._"
+    metrics = evaluation.get("metrics", {})
+    ours, base = metrics.get("detector", {}), metrics.get("seed_cnn", {})
+    lines = [f"_`make reports`가 {config.get('created', '?')}에 자동 생성한 샘플 데이터 결과입니다(손으로 쓴 숫자 없음)._", ""]
+    if ours.get("ROC AUC"):
+        line = (f"- 시험용으로 떼어 둔 {evaluation.get('test_images')}장(실제 {evaluation.get('test_real')}, AI "
+                f"{evaluation.get('test_ai')})에서 검출기 ROC AUC {_interval(ours['ROC AUC'])}")
+        if ours.get("TPR @ 5% FPR"):
+            line += f", 실제 사진 오탐률 5 %에서 탐지율 {_interval(ours['TPR @ 5% FPR'])}"
+        if base.get("ROC AUC"):
+            line += f"; 원 연구 CNN은 ROC AUC {_interval(base['ROC AUC'])}"
+        lines.append(line + " (95 % 부트스트랩 구간).")
+    study = config.get("id_photo_case_study")
+    if study:
+        shares = ", ".join(f"{_VIEW_KO.get(view, view)} {_percent(share)}" for view, share in study.get("real_flagged", {}).items())
+        lines.append(f"- 증명사진 사례 연구: 떼어 둔 인물 사진 {study.get('portraits')}장(실제 {study.get('real')}장) 중 "
+                     f"실제 인물 사진을 'AI'로 잘못 판정한 비율 — {shares}.")
+    found = _worst_real_portrait_view(config)
+    if found:
+        view, worst, target = found
+        lines.append(f"- ⚠️ **실제 인물 사진의 오탐률({_VIEW_KO.get(view, view)} {_percent(worst)})이 목표 {target:.0%}보다 "
+                     "훨씬 높습니다.** 샘플의 AI 이미지는 대부분 얼굴이고 실제 사진은 대부분 얼굴이 아니어서, 검출기가 "
+                     "'꽉 찬 얼굴 = AI'를 일부 학습했습니다. 실제 인물 사진으로 다시 학습하기 전에는 증명사진 판정을 근거로 "
+                     "조치하지 마십시오.")
+    return "\n".join(lines)
+
+
+_VIEW_KO = {"whole photo": "전체 사진", "face crop (whole if none)": "얼굴 영역", "mean of both": "두 점수의 평균"}
+
+
+def _replace_between(text: str, start: str, end: str, block: str, *, required: bool) -> str:
+    if start not in text or end not in text:
+        if required:
+            raise ValueError(f"README has no {start} … {end} markers")
+        return text
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}\n{end}{tail}"
+
+
 def update_readme(readme: str, config: dict[str, Any], benchmark: dict[str, Any] | None) -> str:
-    """``readme`` with the text between the results markers replaced."""
-    if README_START not in readme or README_END not in readme:
-        raise ValueError(f"README has no {README_START} … {README_END} markers")
-    head, rest = readme.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_START}\n{readme_block(config, benchmark)}\n{README_END}{tail}"
+    """``readme`` with the text between the results markers replaced (the Korean ones too, where present)."""
+    readme = _replace_between(readme, README_START, README_END, readme_block(config, benchmark), required=True)
+    return _replace_between(readme, README_KO_START, README_KO_END, readme_block_ko(config), required=False)
 
 
 def main(argv: list[str] | None = None) -> int:

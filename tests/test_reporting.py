@@ -97,6 +97,11 @@ def test_model_card_states_budgets_robustness_generators_and_the_id_photo_study(
     # The measured 60 % of real portraits flagged (target 5 %) becomes a stated limit, in the card and the README.
     assert "60% of the 5 held-out real portraits are flagged `ai` on the face crop (whole if none) view" in card
     assert "60% of the 5 held-out real portraits" in model_card.readme_block(config, None)
+    korean = model_card.readme_block_ko(config)
+    assert "얼굴 영역 60%" in korean and "목표 5%보다" in korean
+    readme = "요약\n<!-- results-ko:start -->\n옛\n<!-- results-ko:end -->\n<!-- results:start -->\nold\n<!-- results:end -->"
+    updated = model_card.update_readme(readme, config, None)
+    assert "옛" not in updated and "얼굴 영역 60%" in updated.split("<!-- results:start -->")[0]
     calm = {**config, "id_photo_case_study": {**study, "real_flagged": {"whole photo": 0.0}}}
     assert "far more often" not in model_card.render(calm)
 
