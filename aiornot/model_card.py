@@ -43,9 +43,10 @@ def _baseline_lines(config: dict[str, Any]) -> list[str]:
                 f"{run.get('seconds', 0) / 60:.1f} min at {run.get('images_per_second', float('nan')):.1f} images/s")
 
     slower = ours.get("images_per_second", float("nan")) / max(base.get("images_per_second", float("nan")), 1e-9)
+    fewer = base.get("epochs_run", 0) < ours.get("epochs_run", 0)
     return [f"**Training budgets (same split, same CPU).** detector: {budget(ours)}; seed_cnn: {budget(base)}. "
-            f"The seed's CNN trains on whole images resized to 256×256, {_fmt(slower, 0)}× slower per image here, so it "
-            "gets few epochs; its numbers are those of the seed's architecture under this budget.", ""]
+            f"The seed's CNN trains on whole images resized to 256×256, {_fmt(slower, 0)}× slower per image here"
+            + (", so it gets fewer epochs; its numbers are those of the seed's architecture under this budget." if fewer else "."), ""]
 
 
 def _robustness_table(robustness: dict[str, dict[str, float]]) -> list[str]:
