@@ -219,8 +219,9 @@ class Detector:
             model = self.model
             if getattr(model, "optimizer", None) is not None:
                 # Inference needs the weights, not the optimizer's state (which would triple the file).
-                model = keras.models.clone_model(self.model)
-                model.set_weights(self.model.get_weights())
+                # A new functional model over the same layers is uncompiled; clone_model would copy
+                # the compilation, and with it a built optimizer.
+                model = keras.Model(model.inputs, model.outputs, name=model.name)
             model.save(directory / MODEL_NAME)
             self._export_tflite(model, directory)
         else:

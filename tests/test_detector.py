@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
+import h5py
 import numpy as np
 import pytest
 
@@ -150,8 +153,13 @@ def test_save_drops_optimizer_state_and_records_the_size(tmp_path):
     model.fit(np.zeros((4, 32, 32, 3), np.float32), np.array([[0.0], [1.0], [0.0], [1.0]]), verbose=0)
     detector = Detector(model, {"name": "trained", "crop_size": 32})
     detector.save(tmp_path)
+    with zipfile.ZipFile(tmp_path / "model.keras") as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as weights:
+        stored = []
+        weights.visititems(lambda name, item: stored.append(name) if isinstance(item, h5py.Dataset) else None)
+    assert stored and not [name for name in stored if name.startswith("optimizer")], stored
     reloaded = Detector.load(tmp_path)
     assert reloaded.config["size_mb"] == round((tmp_path / "model.keras").stat().st_size / 1e6, 3)
+    assert Detector.load(tmp_path, runtime="keras").model.name == model.name
     image = [np.asarray(photo_like(0))]
     assert np.allclose(reloaded.logits(image), detector.logits(image), atol=1e-5)
 
