@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
 
 from aiornot.cli import open_jsonl_output
 from aiornot.detector import Detector, ModelNotFoundError, Result, model_directory
+from aiornot.tflite_runtime import usable_cpus
 
 if TYPE_CHECKING:  # heavy or optional imports, only for annotations
     import pandas as pd
@@ -108,7 +109,7 @@ class _ScoreBatch:
     def __init__(self, model_dir: str, id_photo: bool, batch_size: int, base_dir: str, cpus: float = 1.0) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         _limit_threads(cpus)
-        self.detector = Detector.load(model_dir)
+        self.detector = Detector.load(model_dir, threads=max(1, int(cpus)))  # the CPUs Ray gave this actor
         self.id_photo, self.batch_size, self.base_dir = id_photo, batch_size, Path(base_dir)
         self.schema = row_schema()
 
@@ -266,7 +267,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     address = address or os.environ.get("RAY_ADDRESS") or None
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING)  # worker logs stay in /tmp/ray/session_*/logs
     if address is None:
-        _start_local(max(_local_cpus(), num_cpus or 0), quiet)  # enough logical CPUs for every requested worker
+        _start_local(max(usable_cpus(), num_cpus or 0), quiet)  # enough logical CPUs for every requested worker
     else:
         _connect(address, quiet)
     try:
@@ -376,14 +377,6 @@ def _worker_count(requested: int | None) -> int:
     if requested and requested > available:
         print(f"warning: {requested} workers asked for, the cluster has {available} CPUs; using {available}", file=sys.stderr)
     return max(1, min(requested or available, available))
-
-
-def _local_cpus() -> int:
-    """CPUs this process may use (respects taskset/cgroup affinity, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 @contextmanager

@@ -184,11 +184,12 @@ class Detector:
 
     # ----------------------------------------------------------------------------- persistence
     @classmethod
-    def load(cls, model_dir: str | Path | None = None, *, runtime: str = "auto") -> "Detector":
+    def load(cls, model_dir: str | Path | None = None, *, runtime: str = "auto", threads: int | None = None) -> "Detector":
         """Load a model directory (default ``models/default``).
 
         ``runtime``: ``keras``; ``tflite`` (the exported ``model.tflite``, measured faster on CPU
         by ``make bench``); or ``auto`` — TFLite where the file and TensorFlow are present, else Keras.
+        ``threads``: CPU threads for the TFLite runtime (default: every CPU this process may use).
         """
         import keras
 
@@ -203,7 +204,7 @@ class Detector:
         if runtime == "tflite" and not tflite_file.is_file():
             raise ModelNotFoundError(f"no {tflite_file.name} in {directory}; re-save the model with the TensorFlow backend")
         use_tflite = runtime == "tflite" or (runtime == "auto" and tflite_file.is_file() and tflite_runtime.available())
-        model = tflite_runtime.TFLiteNetwork(tflite_file) if use_tflite else keras.saving.load_model(model_file, compile=False)
+        model = tflite_runtime.TFLiteNetwork(tflite_file, threads) if use_tflite else keras.saving.load_model(model_file, compile=False)
         detector = cls(model, config)
         detector.runtime = "tflite" if use_tflite else "keras"
         detector.source_dir = directory

@@ -180,6 +180,11 @@ def test_tflite_runtime_matches_keras_and_can_be_resaved(tiny_model_dir, tmp_pat
     images = [np.asarray(photo_like(i, (90 + 7 * i, 70))) for i in range(5)]
     assert np.allclose(lite.logits(images), keras_detector.logits(images), atol=1e-4)
     assert Detector.load(tiny_model_dir).runtime == "tflite"  # auto picks the measured-faster runtime
+    from aiornot.tflite_runtime import usable_cpus
+
+    assert lite.model.threads == usable_cpus()  # TFLite's own default, one thread, lost to Keras on big batches
+    single = Detector.load(tiny_model_dir, runtime="tflite", threads=1)
+    assert single.model.threads == 1 and np.allclose(single.logits(images), lite.logits(images), atol=1e-5)
     lite.save(tmp_path / "copy")
     assert Detector.load(tmp_path / "copy", runtime="keras").name == "tiny-test"
     with pytest.raises(ValueError, match="runtime"):
