@@ -106,6 +106,17 @@ def test_model_card_states_budgets_robustness_generators_and_the_id_photo_study(
     assert "far more often" not in model_card.render(calm)
 
 
+def test_readme_speed_lines_come_from_the_benchmark():
+    rate = lambda b1, b32: {"batch1": {"images_per_second": b1}, "batch32": {"images_per_second": b32}}  # noqa: E731
+    benchmark = {"machine": {"cpus": 2}, "default_runtime": "detector (TFLite)", "target_speedup": 10.0, "verdict": "PASS",
+                 "speedup": {"batch1": 30.0, "batch32": 20.0}, "speedup_keras": {"batch1": 11.0, "batch32": 19.0},
+                 "results": {"seed_cnn": {**rate(20, 30), "size_mb": 150.0}, "detector": {**rate(220, 570), "size_mb": 1.4},
+                             "detector (TFLite)": rate(600, 600)}}
+    block = model_card.readme_block({"evaluation": {"metrics": {}}}, benchmark)
+    assert "on its default runtime, TFLite, scores 30.0× (batch 1) and 20.0× (batch 32)" in block and "PASS" in block
+    assert "600 vs 220 images/s at batch 1" in block and "11.0× and 19.0×" in block and "1.4 MB vs 150 MB" in block
+
+
 def test_paired_difference_detects_a_real_gap_and_not_a_fake_one():
     rng = np.random.default_rng(2)
     labels = np.array([0, 1] * 300)
