@@ -108,10 +108,20 @@ def _content_bias_limit(config: dict[str, Any]) -> list[str]:
     if found is None:
         return []
     view, worst, target = found
+    study = config["id_photo_case_study"]
+    shares = study.get("training_portrait_share", {})
+    if shares.get("ai", 0) - shares.get("real", 0) >= PORTRAIT_GAP:
+        cause = (f"In the training split {_percent(shares['ai'])} of the AI images are portraits against {_percent(shares['real'])} "
+                 "of the real photos, so the detector has likely learnt in part that a tightly framed face looks generated.")
+    else:
+        cause = "The training data do not show why; look at the failure cases in notebook 04."
     return [f"- **Real portraits are flagged far more often than the {target:.0%} target:** {_percent(worst)} of the "
-            f"{config['id_photo_case_study'].get('real')} held-out real portraits are flagged `ai` on the {view} view. In this "
-            "sample most AI images are faces and most real photos are not, so the detector has partly learnt that a tightly "
-            "framed face looks generated. Until it is trained on many real portraits, do not act on its verdict for an ID photo."]
+            f"{study.get('real')} held-out real portraits are flagged `ai` on the {view} view. {cause} Until the detector is "
+            "trained and measured on many real portraits, do not act on its verdict for an ID photo."]
+
+
+#: A portrait share this much larger among AI images than among real ones is named as the likely cause.
+PORTRAIT_GAP = 0.3
 
 
 def render(config: dict[str, Any]) -> str:
@@ -263,10 +273,14 @@ def readme_block_ko(config: dict[str, Any]) -> str:
     found = _worst_real_portrait_view(config)
     if found:
         view, worst, target = found
+        shares = study.get("training_portrait_share", {})
+        if shares.get("ai", 0) - shares.get("real", 0) >= PORTRAIT_GAP:
+            cause = (f"학습 데이터에서 AI 이미지의 {_percent(shares['ai'])}가 인물 사진인 반면 실제 사진은 {_percent(shares['real'])}뿐이어서, "
+                     "검출기가 '꽉 찬 얼굴 = AI'를 일부 학습했을 가능성이 큽니다.")
+        else:
+            cause = "학습 데이터만으로는 원인을 알 수 없습니다. 노트북 04의 실패 사례를 보십시오."
         lines.append(f"- ⚠️ **실제 인물 사진의 오탐률({_VIEW_KO.get(view, view)} {_percent(worst)})이 목표 {target:.0%}보다 "
-                     "훨씬 높습니다.** 샘플의 AI 이미지는 대부분 얼굴이고 실제 사진은 대부분 얼굴이 아니어서, 검출기가 "
-                     "'꽉 찬 얼굴 = AI'를 일부 학습했습니다. 실제 인물 사진으로 다시 학습하기 전에는 증명사진 판정을 근거로 "
-                     "조치하지 마십시오.")
+                     f"훨씬 높습니다.** {cause} 실제 인물 사진으로 다시 학습·검증하기 전에는 증명사진 판정을 근거로 조치하지 마십시오.")
     return "\n".join(lines)
 
 
