@@ -6,8 +6,13 @@ and stops it itself); everything else here runs without Ray.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,20 +126,58 @@ def test_cli_reports_a_wrong_ray_address(scan_folder: Path, tiny_model_dir: Path
     assert "cannot connect to Ray at 'no-such-address'" in error and "Traceback" not in error
 
 
+# Ray is started in a fresh Python process, never inside pytest's: Ray forks its helpers and runs
+# Python in the child before exec (its preexec_fn), which can deadlock when the forking process
+# already runs many threads (TensorFlow, TFLite and server threads of earlier tests): seen here as a
+# suite that hung. A fresh process is also what a user's `aiornot scan --engine ray` is.
+RAY_TIMEOUT_S = 300
+
+SCAN_THEN_CHECK_SHUTDOWN = """
+import sys, ray
+from aiornot import cli
+code = cli.main(sys.argv[1:])
+assert not ray.is_initialized(), "the scan must shut down the Ray instance it started"
+sys.exit(code)
+"""
+
+LOOPBACK_PROBE = """
+import json, psutil, ray
+from aiornot import batch
+with batch.ray_session(None, num_cpus=1):
+    listening = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            listening += [c.laddr.ip for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        except psutil.Error:  # a helper that ended meanwhile
+            continue
+    print(json.dumps({"node_ip": ray.util.get_node_ip_address(), "listening": listening}))
+"""
+
+
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter; a hang fails the test (and kills Ray's helpers) instead of the suite."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    process = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=RAY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"the Ray run did not finish in {RAY_TIMEOUT_S} s; its last output: {err[-2000:]}")
+    if "could not start a local instance" in err:  # the machine, not the code: see batch._start_local
+        pytest.skip(f"Ray could not start here: {err.strip().splitlines()[-1]}")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
 @pytest.mark.slow
 def test_ray_engine_matches_local_engine_and_resumes(scan_folder: Path, tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
-    import ray
-
     local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     common = [str(scan_folder), "--model", str(tiny_model_dir), "-q"]
     assert cli.main(["scan", *common, "-o", str(local_out)]) == cli.EXIT_OK
 
-    code = cli.main(["scan", *common, "-o", str(ray_out), "--engine", "ray", "--workers", "2", "--batch-size", "2"])
-    error = capsys.readouterr().err
-    if "could not start a local instance" in error:  # the machine, not the code: see batch._start_local
-        pytest.skip(f"Ray could not start here: {error.strip().splitlines()[-1]}")
-    assert code == cli.EXIT_OK, error
-    assert not ray.is_initialized(), "the scan must shut down the Ray instance it started"
+    run = run_python(SCAN_THEN_CHECK_SHUTDOWN, "scan", *common, "-o", str(ray_out), "--engine", "ray", "--workers", "2", "--batch-size", "2")
+    assert run.returncode == cli.EXIT_OK, run.stderr
 
     local, remote = read_lines(local_out), read_lines(ray_out)
     assert set(remote) == {str(p) for p in scan_folder.iterdir()}  # one line per file, paths as given
@@ -149,38 +192,22 @@ def test_ray_engine_matches_local_engine_and_resumes(scan_folder: Path, tiny_mod
     assert {p for p, r in remote.items() if "error" in r} == {str(scan_folder / "corrupt.jpg"), str(scan_folder / "notes.jpg")}
 
     before = ray_out.read_text()
+    capsys.readouterr()
     assert cli.main(["scan", *common, "-o", str(ray_out), "--engine", "ray"]) == cli.EXIT_OK
     assert ray_out.read_text() == before  # everything was done: nothing added, Ray not even started
     assert "skipped 5 already done" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_a_private_local_ray_listens_on_loopback_only(monkeypatch) -> None:
-    import ipaddress
+def test_a_private_local_ray_listens_on_loopback_only() -> None:
+    run = run_python(LOOPBACK_PROBE)
+    assert run.returncode == 0, run.stderr
+    probe = json.loads(run.stdout.strip().splitlines()[-1])
 
-    import psutil
-    import ray
+    def loopback(ip: str) -> bool:  # '::ffff:127.0.0.1' too (Python 3.11 does not count it as loopback)
+        address = ipaddress.ip_address(ip)
+        return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    try:
-        session = batch.ray_session(None, num_cpus=1)
-        session.__enter__()
-    except batch.BatchError as error:  # the machine, not the code: see batch._start_local
-        pytest.skip(f"Ray could not start here: {error}")
-    try:
-        assert ray.util.get_node_ip_address() == "127.0.0.1"
-        listening = []
-        for process in psutil.Process().children(recursive=True):
-            try:
-                listening += [c.laddr.ip for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
-            except psutil.Error:  # a helper that ended meanwhile
-                continue
-        assert listening, "Ray's processes listen on no port at all?"
-        def loopback(ip: str) -> bool:  # '::ffff:127.0.0.1' too (Python 3.11 does not count it as loopback)
-            address = ipaddress.ip_address(ip)
-            return (getattr(address, "ipv4_mapped", None) or address).is_loopback
-
-        assert all(loopback(ip) for ip in listening), listening
-    finally:
-        session.__exit__(None, None, None)
-    assert not ray.is_initialized()
+    assert probe["node_ip"] == "127.0.0.1"
+    assert probe["listening"], "Ray's processes listen on no port at all?"
+    assert all(loopback(ip) for ip in probe["listening"]), probe["listening"]
