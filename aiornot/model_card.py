@@ -6,7 +6,7 @@ wrote the config (notebooks 02 and 03).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -94,30 +94,39 @@ def _id_photo_lines(study: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def _worst_real_portrait_view(config: dict[str, Any]) -> tuple[str, float, float] | None:
-    """(view, share of real portraits flagged, target FPR) when the case study measured more than the target."""
+class _PortraitProblem(NamedTuple):
+    view: str  # the view (whole photo, face crop …) that flags the most real portraits
+    flagged: float  # share of held-out real portraits flagged `ai` on it
+    target: float  # the target FPR the thresholds were chosen for
+    shares: dict[str, float] | None  # training-split portrait share per class, when its gap explains the problem
+
+
+def _real_portrait_problem(config: dict[str, Any]) -> _PortraitProblem | None:
+    """What the case study measured when it flagged more real portraits than the target; None otherwise."""
     study = config.get("id_photo_case_study", {})
     target = config.get("thresholds", {}).get("target_fpr", 0.05)
     view, worst = max(study.get("real_flagged", {}).items(), key=lambda item: item[1], default=(None, None))
-    return None if worst is None or worst <= target else (view, worst, target)
+    if worst is None or worst <= target:
+        return None
+    shares = study.get("training_portrait_share", {})
+    explains = shares.get("ai", 0) - shares.get("real", 0) >= PORTRAIT_GAP
+    return _PortraitProblem(view, worst, target, shares if explains else None)
 
 
 def _content_bias_limit(config: dict[str, Any]) -> list[str]:
     """A known limit stated from the measured case study: real ID-framed portraits flagged too often."""
-    found = _worst_real_portrait_view(config)
-    if found is None:
+    problem = _real_portrait_problem(config)
+    if problem is None:
         return []
-    view, worst, target = found
-    study = config["id_photo_case_study"]
-    shares = study.get("training_portrait_share", {})
-    if shares.get("ai", 0) - shares.get("real", 0) >= PORTRAIT_GAP:
-        cause = (f"In the training split {_percent(shares['ai'])} of the AI images are portraits against {_percent(shares['real'])} "
-                 "of the real photos, so the detector has likely learnt in part that a tightly framed face looks generated.")
+    if problem.shares:
+        cause = (f"In the training split {_percent(problem.shares['ai'])} of the AI images are portraits against "
+                 f"{_percent(problem.shares['real'])} of the real photos, so the detector has likely learnt in part that a "
+                 "tightly framed face looks generated.")
     else:
         cause = "The training data do not show why; look at the failure cases in notebook 04."
-    return [f"- **Real portraits are flagged far more often than the {target:.0%} target:** {_percent(worst)} of the "
-            f"{study.get('real')} held-out real portraits are flagged `ai` on the {view} view. {cause} Until the detector is "
-            "trained and measured on many real portraits, do not act on its verdict for an ID photo."]
+    return [f"- **Real portraits are flagged far more often than the {problem.target:.0%} target:** {_percent(problem.flagged)} "
+            f"of the {config['id_photo_case_study'].get('real')} held-out real portraits are flagged `ai` on the {problem.view} "
+            f"view. {cause} Until the detector is trained and measured on many real portraits, do not act on its verdict for an ID photo."]
 
 
 #: A portrait share this much larger among AI images than among real ones is named as the likely cause.
@@ -270,17 +279,16 @@ def readme_block_ko(config: dict[str, Any]) -> str:
         shares = ", ".join(f"{_VIEW_KO.get(view, view)} {_percent(share)}" for view, share in study.get("real_flagged", {}).items())
         lines.append(f"- 증명사진 사례 연구: 떼어 둔 인물 사진 {study.get('portraits')}장(실제 {study.get('real')}장) 중 "
                      f"실제 인물 사진을 'AI'로 잘못 판정한 비율 — {shares}.")
-    found = _worst_real_portrait_view(config)
-    if found:
-        view, worst, target = found
-        shares = study.get("training_portrait_share", {})
-        if shares.get("ai", 0) - shares.get("real", 0) >= PORTRAIT_GAP:
-            cause = (f"학습 데이터에서 AI 이미지의 {_percent(shares['ai'])}가 인물 사진인 반면 실제 사진은 {_percent(shares['real'])}뿐이어서, "
-                     "검출기가 '꽉 찬 얼굴 = AI'를 일부 학습했을 가능성이 큽니다.")
+    problem = _real_portrait_problem(config)
+    if problem:
+        if problem.shares:
+            cause = (f"학습 데이터에서 AI 이미지의 {_percent(problem.shares['ai'])}가 인물 사진인 반면 실제 사진은 "
+                     f"{_percent(problem.shares['real'])}뿐이어서, 검출기가 '꽉 찬 얼굴 = AI'를 일부 학습했을 가능성이 큽니다.")
         else:
             cause = "학습 데이터만으로는 원인을 알 수 없습니다. 노트북 04의 실패 사례를 보십시오."
-        lines.append(f"- ⚠️ **실제 인물 사진의 오탐률({_VIEW_KO.get(view, view)} {_percent(worst)})이 목표 {target:.0%}보다 "
-                     f"훨씬 높습니다.** {cause} 실제 인물 사진으로 다시 학습·검증하기 전에는 증명사진 판정을 근거로 조치하지 마십시오.")
+        lines.append(f"- ⚠️ **실제 인물 사진의 오탐률({_VIEW_KO.get(problem.view, problem.view)} {_percent(problem.flagged)})이 목표 "
+                     f"{problem.target:.0%}보다 훨씬 높습니다.** {cause} 실제 인물 사진으로 다시 학습·검증하기 전에는 증명사진 판정을 "
+                     "근거로 조치하지 마십시오.")
     return "\n".join(lines)
 
 

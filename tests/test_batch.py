@@ -1,7 +1,8 @@
 """Batch scoring: Ray Data gives the same lines as the local engine, errors included, and resumes.
 
-The Ray test starts one local Ray instance (through ``aiornot scan --engine ray``, which starts
-and stops it itself); everything else here runs without Ray.
+The Ray tests start local Ray instances in fresh interpreters (see ``run_python``): the scan
+through ``aiornot scan --engine ray``, which starts and stops Ray itself, and a loopback probe;
+everything else here runs without Ray.
 """
 
 from __future__ import annotations
