@@ -252,9 +252,13 @@ def _to_rgb_array(image: Image.Image, notes: list[str]) -> np.ndarray:
 
 
 def _looks_like_text(head: bytes) -> bool:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
+    for cut in range(4):  # the sample may end inside a multi-byte character (Korean text, say)
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
         return False
     return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
 

@@ -41,6 +41,8 @@ def test_text_and_pdf_are_named():
     assert "PDF" in describe_non_image(b"%PDF-1.7 ...")
     with pytest.raises(ImageDecodeError, match="text file"):
         open_image(b"hello, I am a text file named photo.jpg")
+    korean = "# aiornot — AI 생성 사진 판별 (증명사진 중심)\n".encode()  # byte 32 falls inside a Hangul syllable
+    assert len(korean) > 32 and "text file" in describe_non_image(korean)
 
 
 def test_sixteen_bit_grey_keeps_its_tones():
