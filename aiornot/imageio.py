@@ -13,6 +13,7 @@ file is judged the same way everywhere. The decoder:
 
 from __future__ import annotations
 
+import codecs
 import io
 import struct
 from dataclasses import dataclass, field
@@ -252,13 +253,10 @@ def _to_rgb_array(image: Image.Image, notes: list[str]) -> np.ndarray:
 
 
 def _looks_like_text(head: bytes) -> bool:
-    for cut in range(4):  # the sample may end inside a multi-byte character (Korean text, say)
-        try:
-            text = head[: len(head) - cut].decode("utf-8")
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
+    try:
+        # Not final: the sample may end inside a multi-byte character (Korean text, say).
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
         return False
     return all(ch.isprintable() or ch in "\r\n\t" for ch in text)
 
