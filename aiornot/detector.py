@@ -3,14 +3,17 @@
 Training, notebooks, ``aiornot scan``, the web service and Ray batch scoring all use it, so a
 photo gets the same score everywhere. A model directory holds everything needed to use it right:
 
-* ``model.keras`` — the network (scores one native-resolution crop, outputs a logit);
-* ``detector.json`` — crop size and count, calibration, decision thresholds, the training-data
-  summary and the measured metrics (the model card is generated from it).
+* ``model.keras`` — the forensic expert's network (scores one native-resolution tile, outputs a logit);
+* ``detector.json`` — the tile policy, the semantic expert's head, each expert's calibration, the
+  fusion rule, decision thresholds, the training-data summary and the measured metrics (the model
+  card is generated from it).
 
-How a photo is scored: decode safely → ``crops_per_image`` crops at native resolution → mean
-logit → calibrated P(AI) (Platt scaling fitted on validation images) → verdict ``ai`` /
-``real`` / ``inconclusive`` by thresholds chosen on validation real photos at a stated FPR →
-provenance evidence (C2PA, IPTC, generator metadata, watermark) combined by a stated rule.
+How a photo is scored (see :mod:`aiornot.experts`): decode safely → each expert's calibrated
+P(AI) — *forensic*: mean logit over native-resolution tiles (up to ``max_tiles``); *semantic*:
+frozen CLIP features and a fitted head → fused by the stated rule (logistic stacking fitted on
+validation images) → verdict ``ai`` / ``real`` / ``inconclusive`` by thresholds chosen on
+validation real photos at a stated FPR → provenance evidence (C2PA, IPTC, generator metadata,
+watermark) combined by a second stated rule. Every result carries each expert's score and both rules.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from aiornot import paths, transforms
+from aiornot.experts import Calibration, Fusion, SemanticExpert
 from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_image, read_bytes
 
 CONFIG_NAME = "detector.json"
@@ -58,25 +62,6 @@ def update_config(model_dir: str | Path, **entries: Any) -> dict[str, Any]:
     config.update(entries)
     _write_config(config_file, config)
     return config
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Platt scaling: P(AI) = sigmoid(slope · logit + intercept), fitted on validation images."""
-
-    slope: float = 1.0
-    intercept: float = 0.0
-
-    def __call__(self, logits: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept)))
-
-    @classmethod
-    def fit(cls, logits: np.ndarray, labels: np.ndarray) -> "Calibration":
-        """Fit on held-out logits; a weak L2 penalty keeps tiny validation sets from overfitting."""
-        from sklearn.linear_model import LogisticRegression
-
-        model = LogisticRegression(C=10.0).fit(np.asarray(logits, dtype=np.float64).reshape(-1, 1), labels)
-        return cls(float(model.coef_[0, 0]), float(model.intercept_[0]))
 
 
 @dataclass(frozen=True)
@@ -120,8 +105,9 @@ class Thresholds:
 class Result:
     """One image's outcome — the contract of ``aiornot scan`` lines and the API's JSON.
 
-    ``score`` is the pixel evidence, calibrated P(AI). ``verdict`` is the final word after
-    provenance evidence is combined by the stated ``rule``; ``pixel_verdict`` is the pixels' alone.
+    ``score`` is the pixel evidence, calibrated P(AI): each expert's calibrated P(AI) is in
+    ``experts``, combined by the rule in ``fusion``. ``verdict`` is the final word after provenance
+    evidence is combined by the stated ``rule``; ``pixel_verdict`` is the pixels' alone.
     ``error`` is set (and ``score``/``verdict`` are ``None``) when the image could not be read.
     """
 
@@ -130,6 +116,9 @@ class Result:
     verdict: str | None = None
     model: str | None = None
     pixel_verdict: str | None = None
+    experts: dict[str, float] | None = None
+    fusion: str | None = None
+    fusion_ko: str | None = None
     rule: str | None = None
     rule_ko: str | None = None
     error: str | None = None
@@ -164,7 +153,7 @@ class Result:
 
 
 class Detector:
-    """A trained forensic detector with its calibration and thresholds.
+    """A trained detector: its experts, their calibration, the fusion rule and the thresholds.
 
     >>> detector = Detector.load()                    # models/default
     >>> result = detector.predict("photo.jpg")
@@ -176,8 +165,13 @@ class Detector:
         self.config = config
         self.name: str = config.get("name", "aiornot-detector")
         self.crop_size: int = int(config.get("crop_size", 64))
+        # Tile policy: up to ``max_tiles`` tiles over the whole image; older models scored a fixed
+        # grid of ``crops_per_image`` crops.
+        self.max_tiles: int | None = int(config["max_tiles"]) if config.get("max_tiles") else None
         self.crops_per_image: int = int(config.get("crops_per_image", 4))
-        self.calibration = Calibration(**config.get("calibration", {}))
+        self.calibration = Calibration(**config.get("calibration", {}))  # the forensic expert's
+        self.semantic: SemanticExpert | None = SemanticExpert.from_config(config["semantic"]) if config.get("semantic") else None
+        self.fusion = Fusion.from_config(config["fusion"]) if config.get("fusion") else Fusion({"forensic": 1.0})
         self.thresholds = Thresholds(**config.get("thresholds", {}))
         self.runtime = "keras"
         self.source_dir: Path | None = None
@@ -228,8 +222,9 @@ class Detector:
         else:
             self._copy_network_files(directory)
         self.config.update(
-            name=self.name, crop_size=self.crop_size, crops_per_image=self.crops_per_image,
+            name=self.name, crop_size=self.crop_size, crops_per_image=self.crops_per_image, max_tiles=self.max_tiles,
             calibration=asdict(self.calibration), thresholds=asdict(self.thresholds),
+            semantic=self.semantic.to_config() if self.semantic else None, fusion=self.fusion.to_config(),
             size_mb=round((directory / MODEL_NAME).stat().st_size / 1e6, 3),
         )
         _write_config(directory / CONFIG_NAME, self.config)
@@ -261,16 +256,24 @@ class Detector:
             target.unlink()
 
     # --------------------------------------------------------------------------------- scoring
+    @property
+    def expert_names(self) -> tuple[str, ...]:
+        return ("semantic", "forensic") if self.semantic else ("forensic",)
+
     def crops(self, pixels: np.ndarray) -> np.ndarray:
-        """The native-resolution crops an image is scored on."""
+        """The native-resolution tiles (or, for older models, crops) the forensic expert scores."""
+        if self.max_tiles:
+            return transforms.tile_grid(pixels, self.crop_size, self.max_tiles)
         return transforms.crop_grid(pixels, self.crop_size, self.crops_per_image)
 
     def logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Mean crop logit per image (uncalibrated)."""
+        """The forensic expert's mean tile logit per image (uncalibrated)."""
         if not len(images):
             return np.zeros(0)
-        crops = np.concatenate([self.crops(p) for p in images])
-        return self.crop_logits(crops).reshape(len(images), -1).mean(axis=1)
+        per_image = [self.crops(p) for p in images]
+        logits = self.crop_logits(np.concatenate(per_image))
+        bounds = np.cumsum([len(c) for c in per_image])[:-1]
+        return np.array([part.mean() for part in np.split(logits, bounds)])
 
     def crop_logits(self, crops: np.ndarray, chunk: int = 64) -> np.ndarray:
         """The network's logit for each crop, in chunks padded to a power of two (at most ``chunk``).
@@ -287,18 +290,37 @@ class Detector:
             outputs.append(np.asarray(self.model.predict_on_batch(padded)).reshape(-1)[: len(part)])
         return np.concatenate(outputs)
 
+    def expert_scores(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Each expert's calibrated P(AI) per image, from pixels alone."""
+        scores = {"forensic": self.calibration(self.logits(images))}
+        if self.semantic:
+            scores["semantic"] = self.semantic.calibration(self.semantic.logits(images))
+        return scores
+
     def scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Calibrated P(AI) per image, from pixels alone."""
-        return self.calibration(self.logits(images))
+        """Calibrated P(AI) per image, from pixels alone: the experts fused by the stated rule."""
+        return self.fuse(self.expert_scores(images))
+
+    def fuse(self, expert_scores: dict[str, np.ndarray]) -> np.ndarray:
+        """Apply the fusion rule to expert scores already computed (evaluation reuses them)."""
+        return self.fusion(expert_scores)
 
     def calibrate(self, images: Sequence[np.ndarray], labels: np.ndarray, *, target_fpr: float = 0.05, target_fnr: float = 0.05) -> None:
-        """Fit calibration and choose thresholds on held-out validation images (not the test set)."""
+        """On held-out validation images (never the test set): calibrate each expert, fit the fusion
+        rule, and choose the thresholds on the fused score."""
+        labels = np.asarray(labels)
         logits = self.logits(images)
-        self.calibration = Calibration.fit(logits, np.asarray(labels))
-        self.thresholds = Thresholds.choose(self.calibration(logits), np.asarray(labels), target_fpr, target_fnr)
+        self.calibration = Calibration.fit(logits, labels)
+        scores = {"forensic": self.calibration(logits)}
+        if self.semantic:
+            semantic_logits = self.semantic.logits(images)
+            self.semantic.calibration = Calibration.fit(semantic_logits, labels)
+            scores["semantic"] = self.semantic.calibration(semantic_logits)
+        self.fusion = Fusion.fit(scores, labels) if len(scores) > 1 else Fusion({"forensic": 1.0}, 0.0, len(labels))
+        self.thresholds = Thresholds.choose(self.fusion(scores), labels, target_fpr, target_fnr)
 
     def heatmap(self, pixels: np.ndarray, stride: int | None = None, max_tiles: int = 256) -> np.ndarray:
-        """P(AI) of each native-resolution tile: where in the picture the model sees generator traces.
+        """The forensic expert's P(AI) of each native-resolution tile: where it sees generator traces.
 
         Returns a 2-D array (tiles down × tiles across); the stride grows on large images so that
         at most about ``max_tiles`` tiles are scored.
@@ -333,7 +355,7 @@ class Detector:
             _, data, decoded = self._decode(source)
             if isinstance(decoded, ImageDecodeError):
                 return Result.failure(label, decoded, self.name)
-        result = self._result(label, decoded, data, float(self.scores([decoded.pixels])[0]))
+        result = self._result(label, decoded, data, self.expert_scores([decoded.pixels]))
         self._add_evidence(result, data, decoded.pixels, id_photo=id_photo, provenance=provenance)
         if explain:
             result.heatmap = self.heatmap(decoded.pixels)
@@ -368,9 +390,10 @@ class Detector:
 
     def info(self) -> dict[str, Any]:
         """What a client needs to know about this model (the API's ``/v1/models``)."""
-        keys = ("name", "version", "created", "architecture", "parameters", "crop_size", "crops_per_image", "metrics", "training_data")
+        keys = ("name", "version", "created", "architecture", "parameters", "crop_size", "crops_per_image", "max_tiles", "metrics", "training_data")
         info = {k: self.config[k] for k in keys if k in self.config}
-        info.update(name=self.name, runtime=self.runtime, thresholds=asdict(self.thresholds), calibration=asdict(self.calibration))
+        info.update(name=self.name, runtime=self.runtime, thresholds=asdict(self.thresholds), calibration=asdict(self.calibration),
+                    experts=list(self.expert_names), fusion=self.fusion.rule)
         return info
 
     # ---------------------------------------------------------------------------- internals
@@ -385,21 +408,25 @@ class Detector:
     def _score_batch(self, batch, id_photo: bool, provenance: bool) -> Iterator[Result]:
         started = time.perf_counter()
         good = [(label, data, item) for label, data, item in batch if isinstance(item, DecodedImage)]
-        scores = iter(self.scores([item.pixels for _, _, item in good]) if good else [])
+        experts = self.expert_scores([item.pixels for _, _, item in good]) if good else {}
+        scores = iter([{name: values[i : i + 1] for name, values in experts.items()} for i in range(len(good))])
         per_image_ms = (time.perf_counter() - started) * 1000 / max(1, len(good))
         for label, data, item in batch:
             if isinstance(item, ImageDecodeError):
                 yield Result.failure(label, item, self.name)
                 continue
-            result = self._result(label, item, data, float(next(scores)))
+            result = self._result(label, item, data, next(scores))
             self._add_evidence(result, data, item.pixels, id_photo=id_photo, provenance=provenance)
             result.elapsed_ms = round(per_image_ms, 1)
             yield result
 
-    def _result(self, label: str | None, decoded: DecodedImage, data: bytes | None, score: float) -> Result:
+    def _result(self, label: str | None, decoded: DecodedImage, data: bytes | None, expert_scores: dict[str, np.ndarray]) -> Result:
+        score = float(self.fuse(expert_scores)[0])
         verdict = self.thresholds.verdict(score)
         return Result(
             path=label, score=round(score, 6), verdict=verdict, pixel_verdict=verdict, model=self.name,
+            experts={name: round(float(values[0]), 6) for name, values in expert_scores.items()},
+            fusion=self.fusion.rule, fusion_ko=self.fusion.rule_ko,
             width=decoded.width, height=decoded.height, format=decoded.format,
             md5=hashlib.md5(data).hexdigest() if data is not None else None,
             notes=list(decoded.notes), thresholds=asdict(self.thresholds),

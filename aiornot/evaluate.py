@@ -19,6 +19,14 @@ FPR_TARGETS = (0.01, 0.05)
 
 
 # ------------------------------------------------------------------------------ point metrics
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC, or NaN when only one class is present (a fold or a bootstrap draw can lack one)."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels)
+    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
+
+
 def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr: float) -> float:
     """Share of AI images caught when at most ``fpr`` of real photos are flagged.
 

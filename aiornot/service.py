@@ -554,6 +554,9 @@ class DetectResult(BaseModel):
     verdict: Verdict = Field(description="final verdict after provenance evidence is combined by `rule`")
     score: float = Field(ge=0, le=1, description="calibrated P(AI) from the pixels")
     pixel_verdict: Verdict = Field(description="the verdict of the pixels alone")
+    experts: dict[str, float] = Field(description="each expert's calibrated P(AI): `semantic` (frozen CLIP features + head), `forensic` (CNN on native-resolution tiles)")
+    fusion: str = Field(description="the stated rule that combined the experts' scores into `score`")
+    fusion_ko: str
     rule: str = Field(description="the sentence of the combination rule that decided the verdict")
     rule_ko: str
     model: str

@@ -256,3 +256,68 @@ def plot_curves(history: pd.DataFrame, title: str = ""):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+# ------------------------------------------------------------------- the two-expert detector
+@dataclass
+class DetectorRecipe:
+    """How the default detector is made from a training and a validation split (saved with it).
+
+    The forensic CNN is trained as :class:`TrainConfig` says. The semantic head is fitted on frozen
+    encoder features of the training images; with ``reencoded_views`` it also sees each image's
+    re-encoded copy (centre square, 384 px, JPEG q90), so recompression is learnt rather than
+    feared. With ``balance_portraits`` each (class, portrait) cell weighs the same, so "a face"
+    cannot stand in for "AI". Calibration, fusion and thresholds are fitted on validation only.
+    """
+
+    forensic: TrainConfig = field(default_factory=TrainConfig)
+    semantic_feature: str = "embeds"
+    semantic_C: float = 0.05
+    balance_portraits: bool = True
+    reencoded_views: bool = True
+    max_tiles: int = 64
+    target_fpr: float = 0.05
+
+
+def with_reencoded(images: Sequence[np.ndarray], *arrays: np.ndarray, enabled: bool = True) -> tuple:
+    """``images`` followed by their re-encoded copies, and each array repeated to match."""
+    if not enabled:
+        return (list(images), *[np.asarray(a) for a in arrays])
+    copies = [transforms.reencode_like_upload(p) for p in images]
+    return (list(images) + copies, *[np.concatenate([np.asarray(a), np.asarray(a)]) for a in arrays])
+
+
+def fit_semantic(images: Sequence[np.ndarray], labels: np.ndarray, strata: np.ndarray | None, recipe: DetectorRecipe,
+                 *, store=None, encoder=None, progress: bool = True):
+    """The semantic expert's head, fitted on the training images (and their re-encoded copies)."""
+    from aiornot import encoders
+    from aiornot.experts import LinearHead, SemanticExpert, balanced_weights
+
+    encoder = encoder or encoders.OnnxImageEncoder()
+    views, view_labels, view_strata = with_reencoded(images, labels, np.zeros(len(labels)) if strata is None else strata,
+                                                     enabled=recipe.reencoded_views)
+    features = encoders.embed_with_store(encoder, views, store, kind=recipe.semantic_feature, progress=progress,
+                                         description="semantic features")
+    weights = balanced_weights(view_labels, view_strata) if recipe.balance_portraits else None
+    head = LinearHead.fit(features, view_labels, sample_weight=weights, C=recipe.semantic_C)
+    return SemanticExpert(head, feature=recipe.semantic_feature, encoder=encoder, store=store, encoder_id=encoder.id)
+
+
+def fit_detector(
+    train_images: Sequence[np.ndarray], train_labels: np.ndarray, train_strata: np.ndarray | None,
+    val_images: Sequence[np.ndarray], val_labels: np.ndarray, recipe: DetectorRecipe,
+    *, name: str = "aiornot-detector", store=None, encoder=None, semantic: bool = True, verbose: bool = True,
+):
+    """Train both experts, then calibrate them, fit the fusion rule and choose thresholds on validation.
+
+    Returns ``(detector, forensic TrainResult)``. ``semantic=False`` gives the forensic expert alone.
+    """
+    from aiornot.detector import Detector
+
+    run = fit(train_images, train_labels, val_images, val_labels, recipe.forensic, train_strata=train_strata, verbose=verbose)
+    detector = Detector(run.model, {"name": name, "crop_size": recipe.forensic.crop_size, "max_tiles": recipe.max_tiles})
+    if semantic:
+        detector.semantic = fit_semantic(train_images, train_labels, train_strata, recipe, store=store, encoder=encoder, progress=verbose)
+    views, view_labels = with_reencoded(val_images, val_labels, enabled=recipe.reencoded_views)
+    detector.calibrate(views, view_labels, target_fpr=recipe.target_fpr)
+    return detector, run

@@ -86,6 +86,33 @@ def crop_grid(pixels: np.ndarray, size: int, count: int) -> np.ndarray:
     return np.stack([pixels[t : t + size, l : l + size] for t, l in positions])
 
 
+def tile_grid(pixels: np.ndarray, size: int, max_tiles: int) -> np.ndarray:
+    """Non-overlapping ``size``² tiles at native resolution over the whole image, at most ``max_tiles``.
+
+    The grid is centred; when the image holds more tiles than ``max_tiles``, rows and columns are
+    thinned evenly (so the tiles still span the picture rather than bunching in one corner).
+    Images smaller than a tile are reflect-padded. Returns ``(tiles, size, size, 3)``.
+    """
+    pixels = pad_to(pixels, size)
+    height, width = pixels.shape[:2]
+    rows, cols = height // size, width // size
+    if rows * cols > max_tiles:
+        factor = float(np.sqrt(rows * cols / max_tiles))
+        keep_rows = max(1, min(rows, int(rows / factor)))
+        keep_cols = max(1, min(cols, max_tiles // keep_rows))
+    else:
+        keep_rows, keep_cols = rows, cols
+    top0, left0 = (height - rows * size) // 2, (width - cols * size) // 2
+    tops = top0 + size * np.linspace(0, rows - 1, keep_rows).round().astype(int)
+    lefts = left0 + size * np.linspace(0, cols - 1, keep_cols).round().astype(int)
+    return np.stack([pixels[t : t + size, l : l + size] for t in tops for l in lefts])
+
+
+def reencode_like_upload(pixels: np.ndarray, size: int = 384, quality: int = 90) -> np.ndarray:
+    """The re-encoded copy an outside check sees: centre square → ``size``² (Lanczos) → JPEG ``quality``, no metadata."""
+    return jpeg(resize(centre_square(pixels), (size, size), Image.Resampling.LANCZOS), quality)
+
+
 def random_crop(pixels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """One random ``size``² crop at native resolution (reflect-padded if the image is smaller)."""
     pixels = pad_to(pixels, size)

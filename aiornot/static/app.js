@@ -74,6 +74,15 @@
       colStrength: "강도",
       colDetail: "내용",
       absenceNote: "메타데이터가 없다는 것은 실제 사진이라는 증거가 아닙니다. 메신저 전송, 화면 캡처, 다시 저장하면 대부분 사라집니다.",
+      expertsTitle: "전문가별 점수",
+      colExpert: "전문가",
+      colExpertScore: "P(AI)",
+      colExpertWhat: "보는 것",
+      expert_semantic: "의미 (CLIP)",
+      expert_forensic: "포렌식 (CNN)",
+      expertWhat_semantic: "사전학습된 CLIP 특징: 사진 전체가 어떻게 보이는지",
+      expertWhat_forensic: "원본 해상도 타일의 픽셀 수준 흔적 (업샘플링, 디모자이킹)",
+      fusionRule: "결합 규칙: {rule}",
       ruleTitle: "판정 규칙",
       rulePixel: "픽셀 분석만의 판정: {verdict}",
       detailsTitle: "기술 정보",
@@ -176,6 +185,15 @@
       colStrength: "Strength",
       colDetail: "Details",
       absenceNote: "Missing metadata is not evidence of a real photo: messengers, screenshots and re-saving remove most of it.",
+      expertsTitle: "Scores of each expert",
+      colExpert: "Expert",
+      colExpertScore: "P(AI)",
+      colExpertWhat: "What it reads",
+      expert_semantic: "Semantic (CLIP)",
+      expert_forensic: "Forensic (CNN)",
+      expertWhat_semantic: "frozen pretrained CLIP features: how the whole picture looks",
+      expertWhat_forensic: "pixel-level traces in native-resolution tiles (up-sampling, demosaicing)",
+      fusionRule: "Fusion rule: {rule}",
       ruleTitle: "Decision rule",
       rulePixel: "Verdict of the pixels alone: {verdict}",
       detailsTitle: "Technical details",
@@ -420,6 +438,7 @@
     renderScale(result);
     renderImages(result);
     renderChecks(result.checks);
+    renderExperts(result);
     renderSignals(result);
     renderFacts(result);
   }
@@ -492,6 +511,15 @@
       const status = tag(t(check.passed ? "pass" : "fail"), check.passed ? "tag-pass" : "tag-fail");
       body.append(row([label("check", check.name), status, localized(check, "reason")], ["colCheck", "colResult", "colReason"]));
     }
+  }
+
+  function renderExperts(result) {
+    const body = $("experts-body");
+    body.replaceChildren();
+    for (const [name, score] of Object.entries(result.experts || {})) {
+      body.append(row([label("expert", name), fixed(score), label("expertWhat", name)], ["colExpert", "colExpertScore", "colExpertWhat"]));
+    }
+    $("fusion-text").textContent = t("fusionRule", { rule: localized(result, "fusion") });
   }
 
   function renderSignals(result) {

