@@ -110,16 +110,25 @@ class SemanticExpert:
     name = "semantic"
 
     def __init__(self, head: LinearHead, calibration: Calibration = Calibration(), *, feature: str = "embeds",
-                 encoder: Any = None, store: Any = None, encoder_id: str | None = None) -> None:
+                 encoder: Any = None, store: Any = None, encoder_id: str | None = None,
+                 encoder_spec: dict[str, Any] | None = None) -> None:
         self.head, self.calibration, self.feature = head, calibration, feature
         self._encoder, self.store, self.encoder_id = encoder, store, encoder_id
+        # A non-default encoder (an online user's ONNX export) is recorded by its spec, so the model reloads it.
+        self.encoder_spec = encoder_spec
 
     @property
     def encoder(self) -> Any:
         if self._encoder is None:
-            from aiornot.encoders import OnnxImageEncoder
+            from pathlib import Path
 
-            self._encoder = OnnxImageEncoder()
+            from aiornot.encoders import EncoderSpec, OnnxImageEncoder
+
+            spec = None
+            if self.encoder_spec:
+                spec = EncoderSpec(**{**self.encoder_spec, "weights": Path(self.encoder_spec["weights"]),
+                                      "mean": tuple(self.encoder_spec["mean"]), "std": tuple(self.encoder_spec["std"])})
+            self._encoder = OnnxImageEncoder(spec)
             if self.encoder_id and self._encoder.id != self.encoder_id:
                 raise RuntimeError(f"the semantic head was fitted on {self.encoder_id} features, but the installed encoder is "
                                    f"{self._encoder.id}; reinstall the pinned encoder (make env)")
@@ -136,13 +145,30 @@ class SemanticExpert:
         return self.head.logits(self.features(images)) if len(images) else np.zeros(0)
 
     def to_config(self) -> dict[str, Any]:
-        return {"encoder": self.encoder_id or self.encoder.id, "feature": self.feature, "head": self.head.to_dict(),
-                "calibration": asdict(self.calibration)}
+        config = {"encoder": self.encoder_id or self.encoder.id, "feature": self.feature, "head": self.head.to_dict(),
+                  "calibration": asdict(self.calibration)}
+        spec = self.encoder_spec or _custom_spec(self._encoder)
+        if spec:
+            config["encoder_spec"] = spec
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "SemanticExpert":
         return cls(LinearHead.from_dict(config["head"]), Calibration(**config.get("calibration", {})),
-                   feature=config.get("feature", "embeds"), encoder_id=config.get("encoder"))
+                   feature=config.get("feature", "embeds"), encoder_id=config.get("encoder"), encoder_spec=config.get("encoder_spec"))
+
+
+def _custom_spec(encoder: Any) -> dict[str, Any] | None:
+    """The spec of an encoder other than the packaged default, as JSON (None for the default or a stand-in)."""
+    spec = getattr(encoder, "spec", None)
+    if spec is None:
+        return None
+    from aiornot.encoders import CLIP_SHA256
+
+    if spec.sha256 == CLIP_SHA256:
+        return None
+    return {"name": spec.name, "weights": str(spec.weights), "sha256": spec.sha256, "input_size": spec.input_size,
+            "mean": list(spec.mean), "std": list(spec.std)}
 
 
 # ------------------------------------------------------------------------------------ fusion
