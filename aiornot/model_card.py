@@ -164,6 +164,9 @@ def target_lines(evaluation: dict[str, Any]) -> list[str]:
         verdict = "met" if modern >= MODERN_AUC_TARGET else "**missed**"
         lines.append(f"- Held-out modern generators, mean ROC AUC ≥ {MODERN_AUC_TARGET:.2f} (re-encoded): {_fmt(modern)} over "
                      f"{summary.get('modern_generators')} generators (lowest {_fmt(summary.get('modern_min_auc'))}) — {verdict}.")
+    if summary.get("families"):
+        lines.append("- Whole generator families held out (ROC AUC, re-encoded): "
+                     + ", ".join(f"{name} {_fmt(auc)}" for name, auc in summary["families"].items()) + ".")
     portraits = evaluation.get("real_portraits_flagged", {})
     reencoded = portraits.get("re-encoded")
     if reencoded:

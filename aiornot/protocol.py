@@ -32,7 +32,7 @@ class HeldOut:
     """One group the detector is refitted without: every row where ``rows`` is true."""
 
     name: str
-    kind: str  # "generator" or "package"
+    kind: str  # "family", "generator" or "package"
     label: int  # 1: an AI group, 0: a real group
     rows: np.ndarray
 
@@ -42,14 +42,20 @@ class HeldOut:
 
 
 def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, package_column: str = "collection",
-                    kinds: Sequence[str] = ("generator", "package")) -> list[HeldOut]:
-    """Every AI generator and every source package (AI or real) with at least ``min_images`` images.
+                    kinds: Sequence[str] = ("family", "generator", "package")) -> list[HeldOut]:
+    """Every AI generator family, AI generator and source package (AI or real) with at least ``min_images`` images.
 
     A package that is the only source of its class is skipped: without it a fold would have no
     training images of that class.
     """
     groups: list[HeldOut] = []
     labels = frame["label"].to_numpy()
+    if "family" in kinds and "family" in frame:
+        families = frame["family"].astype(str).to_numpy()
+        for name in sorted(set(families[labels == 1])):
+            rows = (families == name) & (labels == 1)
+            if rows.sum() >= min_images and rows.sum() < (labels == 1).sum():
+                groups.append(HeldOut(f"family: {name}", "family", 1, rows))
     if "generator" in kinds and "generator" in frame:
         generators = frame["generator"].astype(str).to_numpy()
         for name in sorted(set(generators[labels == 1])):
@@ -148,6 +154,8 @@ def headline(table: pd.DataFrame, *, modern_family_generators: Sequence[str] = (
         "real_packages_flagged": {r["held out"]: [_rounded(r["flagged ai"]), _rounded(r["flagged low"]), _rounded(r["flagged high"])]
                                   for _, r in real_packages.iterrows()},
     }
+    families = reencoded[reencoded["kind"] == "family"]
+    summary["families"] = {r["held out"].removeprefix("family: "): _rounded(r["ROC AUC"]) for _, r in families.iterrows()}
     stylegan = reencoded[reencoded["held out"] == "generator: stylegan2"]
     if len(stylegan):
         summary["stylegan2_tpr_at_5pct_fpr"] = _rounded(stylegan["TPR @ 5% FPR"].iloc[0])

@@ -254,11 +254,17 @@ def protocol_frame() -> pd.DataFrame:
 
 
 def test_held_out_groups_name_generators_and_packages_with_enough_images():
-    groups = {g.name: g for g in protocol.held_out_groups(protocol_frame(), min_images=8)}
+    groups = {g.name: g for g in protocol.held_out_groups(protocol_frame(), min_images=8, kinds=("generator", "package"))}
     assert set(groups) == {"generator: flux", "generator: stylegan2", "package: comfy-a", "package: avatars",
                            "package: stock", "package: debian"}
     assert groups["generator: flux"].size == 12 and groups["package: comfy-a"].size == 15
     assert groups["package: stock"].label == 0
+
+
+def test_a_whole_generator_family_can_be_held_out():
+    frame = protocol_frame().assign(family=lambda f: np.where(f["generator"] == "stylegan2", "gan", np.where(f["label"] == 1, "diffusion", "camera")))
+    families = {g.name: g.size for g in protocol.held_out_groups(frame, min_images=8) if g.kind == "family"}
+    assert families == {"family: diffusion": 15, "family: gan": 9}
 
 
 def test_a_fold_never_trains_on_what_it_tests():
