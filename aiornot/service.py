@@ -613,8 +613,11 @@ class ModelInfo(BaseModel):
     name: str
     crop_size: int | None = None
     crops_per_image: int | None = None
+    max_tiles: int | None = Field(None, description="the forensic expert scores up to this many native-resolution tiles")
+    experts: list[str] = Field(default_factory=list, description="the experts whose calibrated scores are fused")
+    fusion: str | None = Field(None, description="the stated rule that fuses the experts' scores")
     thresholds: ThresholdsOut
-    calibration: dict[str, float]
+    calibration: dict[str, float] = Field(description="the forensic expert's Platt calibration")
 
 
 class ModelsResponse(BaseModel):
