@@ -295,3 +295,16 @@ def test_headline_means_the_modern_generators_only():
     assert summary["modern_mean_auc"] == pytest.approx(0.8) and summary["modern_min_auc"] == pytest.approx(0.7)
     assert summary["stylegan2_tpr_at_5pct_fpr"] == pytest.approx(0.85)
     assert summary["real_packages_flagged"] == {"package: stock": [0.12, 0.05, 0.2]}
+
+
+def test_every_scan_line_shows_each_expert_and_the_rule(tmp_path, tiny_model_dir, capsys):
+    import json
+
+    from aiornot import cli
+    from conftest import encode, photo_like
+
+    (tmp_path / "p.jpg").write_bytes(encode(photo_like(3), "JPEG"))
+    assert cli.main(["scan", str(tmp_path / "p.jpg"), "--model", str(tiny_model_dir), "--quiet"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(line["experts"]) == {"forensic"} and 0 <= line["experts"]["forensic"] <= 1
+    assert line["fusion"].startswith("P(AI) = σ(1.00·logit(forensic)") and line["fusion_ko"]
