@@ -128,6 +128,7 @@ class SourceSpec:
     pip_args: tuple[str, ...] = ()
     annotate: dict[str, Any] = field(default_factory=dict)
     generate: dict[str, Any] = field(default_factory=dict)
+    first_frame: bool = False
     description: str = ""
 
     @property
@@ -188,6 +189,7 @@ def _parse_source(entry: Any, where: str) -> SourceSpec:
         pip_args=tuple(_string_list(entry, "pip_args", where)),
         annotate=_optional(entry, "annotate", dict, where) or {},
         generate=_optional(entry, "generate", dict, where) or {},
+        first_frame=bool(_optional(entry, "first_frame", bool, where) or False),
         description=_optional(entry, "description", str, where) or "",
     )
     _check_consistency(spec, where)
@@ -816,6 +818,9 @@ def items_from_members(spec: SourceSpec, selected: dict[str, bytes], notes: dict
     names = output_names(list(selected))
     items = []
     for member, data in selected.items():
+        derived_from = ""
+        if spec.first_frame:
+            data, names[member], derived_from = first_frame(spec, member, data, names[member])
         rule = next((m for m in spec.members if fnmatch.fnmatchcase(member, m.pattern)), MemberSpec(member))
         note = notes.get(member, Annotation())
         generator = rule.generator or generator_from_name(member, spec.generator_rules) or spec.generator
@@ -827,9 +832,26 @@ def items_from_members(spec: SourceSpec, selected: dict[str, bytes], notes: dict
             license=rule.license or note.license or spec.license,
             portrait=spec.portrait if rule.portrait is None else rule.portrait,
             group=f"{spec.name}/{rule.group or note.group or _default_group(spec, names[member])}",
-            rotate=note.rotate,
+            rotate=note.rotate, derived_from=derived_from,
         ))
     return items
+
+
+def first_frame(spec: SourceSpec, member: str, data: bytes, relpath: str) -> tuple[bytes, str, str]:
+    """For ``first_frame = true`` sources: an animated member becomes its first frame as PNG.
+
+    Returns the bytes, the output path and the ``derived_from`` note. The frame is decoded with
+    :func:`aiornot.imageio.open_image` (alpha composited on white) and written without metadata;
+    a still is kept as shipped, with an empty note.
+    """
+    try:
+        decoded = open_image(data)
+    except ImageDecodeError as error:
+        raise SourceError(f"{spec.name}: {member} is not a usable image: {error}") from None
+    if decoded.n_frames <= 1:
+        return data, relpath, ""
+    png = posixpath.splitext(relpath)[0] + ".png"
+    return _png_bytes(decoded.pixels), png, f"first frame of {member} ({decoded.n_frames} frames), re-encoded as PNG"
 
 
 def _default_group(spec: SourceSpec, relpath: str) -> str:

