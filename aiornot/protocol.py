@@ -41,34 +41,41 @@ class HeldOut:
         return int(self.rows.sum())
 
 
-def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, package_column: str = "collection",
+def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images: int = 20, package_column: str = "collection",
+                    merge_prefixes: Sequence[str] = ("stock-",),
                     kinds: Sequence[str] = ("family", "generator", "package")) -> list[HeldOut]:
-    """Every AI generator family, AI generator and source package (AI or real) with at least ``min_images`` images.
+    """Every AI generator family, AI generator and AI source package with at least ``min_images``
+    images, and every real source package with at least ``min_real_images``.
 
-    A package that is the only source of its class is skipped: without it a fold would have no
-    training images of that class.
+    Packages whose names share a prefix in ``merge_prefixes`` are held out together (the six
+    stock-photo templates are one curation: "stock-*"). A group that is the only source of its class
+    is skipped (a fold would have no training images of that class), and a group with exactly the
+    rows of an earlier one (a package that holds one generator) is listed once.
     """
-    groups: list[HeldOut] = []
     labels = frame["label"].to_numpy()
-    if "family" in kinds and "family" in frame:
-        families = frame["family"].astype(str).to_numpy()
-        for name in sorted(set(families[labels == 1])):
-            rows = (families == name) & (labels == 1)
-            if rows.sum() >= min_images and rows.sum() < (labels == 1).sum():
-                groups.append(HeldOut(f"family: {name}", "family", 1, rows))
-    if "generator" in kinds and "generator" in frame:
-        generators = frame["generator"].astype(str).to_numpy()
-        for name in sorted(set(generators[labels == 1])):
-            rows = (generators == name) & (labels == 1)
-            if rows.sum() >= min_images and rows.sum() < (labels == 1).sum():
-                groups.append(HeldOut(f"generator: {name}", "generator", 1, rows))
+    candidates: list[HeldOut] = []
+
+    def add(kind: str, name: str, label: int, rows: np.ndarray, least: int) -> None:
+        if least <= rows.sum() < (labels == label).sum():
+            candidates.append(HeldOut(f"{kind}: {name}", kind, label, rows))
+
+    for kind, column in (("family", "family"), ("generator", "generator")):
+        if kind in kinds and column in frame:
+            values = frame[column].astype(str).to_numpy()
+            for name in sorted(set(values[labels == 1])):
+                add(kind, name, 1, (values == name) & (labels == 1), min_images)
     if "package" in kinds and package_column in frame:
         packages = frame[package_column].astype(str).to_numpy()
-        for label in (1, 0):
-            for name in sorted(set(packages[labels == label])):
-                rows = (packages == name) & (labels == label)
-                if rows.sum() >= min_images and rows.sum() < (labels == label).sum():
-                    groups.append(HeldOut(f"package: {name}", "package", label, rows))
+        merged = np.array([next((f"{p}*" for p in merge_prefixes if name.startswith(p)), name) for name in packages])
+        for label, least in ((1, min_images), (0, min_real_images)):
+            for name in sorted(set(merged[labels == label])):
+                add("package", name, label, (merged == name) & (labels == label), least)
+    groups, seen = [], set()
+    for group in candidates:
+        key = group.rows.tobytes()
+        if key not in seen:
+            seen.add(key)
+            groups.append(group)
     return groups
 
 
