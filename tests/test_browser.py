@@ -104,6 +104,9 @@ def test_upload_shows_a_korean_verdict_score_and_evidence(browser, server, photo
     assert float(browser.find_element(By.ID, "score-value").text) == pytest.approx(0.5, abs=0.5)
     assert len(browser.find_elements(By.CSS_SELECTOR, "#signals-body tr")) >= 1
     assert browser.find_element(By.ID, "rule-text").text.strip()
+    expert_rows = browser.find_elements(By.CSS_SELECTOR, "#experts-body tr")
+    assert expert_rows and "포렌식" in expert_rows[-1].text  # each expert's score is on the page
+    assert browser.find_element(By.ID, "fusion-text").text.startswith("결합 규칙: P(AI) = σ(")
     assert browser.find_element(By.ID, "heatmap").get_attribute("src").startswith("data:image/png;base64,")
     assert "저장" in browser.find_element(By.CLASS_NAME, "privacy-bar").text  # the privacy note is on the page
 
