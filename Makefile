@@ -16,7 +16,7 @@ export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: help env data reports test test-fast bench serve lab clean clean-data lock
+.PHONY: help env data reports test test-fast bench goldens serve lab clean clean-data lock
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -84,6 +84,9 @@ test-fast: $(ENV_STAMP)  ## unit tests only, skipping the slow ones
 bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size)
 	$(PY) benchmarks/bench.py
 	@test ! -f models/default/detector.json || $(PY) -m aiornot.model_card readme README.md models/default reports/benchmark.json
+
+goldens: $(ENV_STAMP)  ## rewrite tests/golden/scores.json from models/default (after retraining, same commit)
+	$(PY) tests/golden/update.py
 
 serve: $(ENV_STAMP)  ## the web page and API on http://127.0.0.1:8000
 	$(VENV)/bin/aiornot serve --host 127.0.0.1 --port 8000
