@@ -120,12 +120,15 @@ def protocol_class(settings: Settings) -> type[GuardedH11Protocol]:
 
 
 def uvicorn_config(app: Any, *, host: str, port: int, settings: Settings | None = None, log_level: str = "info",
-                   factory: bool = False) -> uvicorn.Config:
-    """The uvicorn configuration every ``aiornot serve`` uses (also the tests' and the soak's live servers)."""
+                   factory: bool = False, **overrides: Any) -> uvicorn.Config:
+    """The uvicorn configuration every ``aiornot serve`` uses (also the tests' and the soak's live servers).
+
+    ``overrides`` go to :class:`uvicorn.Config` as they are (the tests pass ``log_config=None``).
+    """
     settings = settings or Settings.from_env()
     proxies = settings.proxies
     return uvicorn.Config(
-        app, factory=factory, host=host, port=port, log_level=log_level,
+        app, factory=factory, host=host, port=port, log_level=log_level, **overrides,
         access_log=False,  # access logs would record clients; uploads are never logged either
         http=protocol_class(settings), ws="none", lifespan="on",
         timeout_keep_alive=settings.keep_alive_s, h11_max_incomplete_event_size=H11_MAX_HEADER_BYTES,
