@@ -108,7 +108,8 @@ class Settings:
     max_concurrency: int = 2
     queue_timeout_s: float = 10.0
     #: One client's share of ``max_buffer_bytes``: stalled uploads from one address cannot fill it all.
-    max_client_buffer_bytes: int = 64 * MB
+    #: None: a quarter of it, and at least the largest request.
+    max_client_buffer_bytes: int | None = None
     #: Multipart parts per request (files and text fields together).
     max_parts: int = 64
     #: The whole body must arrive within this many seconds ...
@@ -152,6 +153,8 @@ class Settings:
         if self.max_buffer_bytes < one_request:
             raise ValueError("AIORNOT_MAX_BUFFER_MB must be at least AIORNOT_MAX_BATCH_MB and AIORNOT_MAX_UPLOAD_MB "
                              "(the memory for bodies in flight must hold at least one of each)")
+        if self.max_client_buffer_bytes is None:  # frozen: set once, here
+            object.__setattr__(self, "max_client_buffer_bytes", max(one_request, self.max_buffer_bytes // 4))
         if not one_request <= self.max_client_buffer_bytes <= self.max_buffer_bytes:
             raise ValueError("AIORNOT_MAX_CLIENT_BUFFER_MB must lie between the largest request "
                              "(AIORNOT_MAX_BATCH_MB, AIORNOT_MAX_UPLOAD_MB) and AIORNOT_MAX_BUFFER_MB")

@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--model", type=Path, default=paths.DEFAULT_MODEL_DIR)
     parser.add_argument("--show-log", action="store_true", help="print what the server logged")
+    parser.add_argument("--scan-files", type=int, default=6, help="64-megapixel PNGs for the scan memory check (0: skip)")
     args = parser.parse_args(argv)
     if not (args.model / "detector.json").is_file():
         print(f"soak: no model in {args.model}; skipped", file=sys.stderr)
@@ -193,12 +194,35 @@ def main(argv: list[str] | None = None) -> int:
         report["server_tracebacks"] = logged.count("Traceback")
         if args.show_log:
             print(logged, file=sys.stderr)
+    if args.scan_files:
+        report["scan_64mp"] = scan_peak_rss(args.model, args.scan_files)
     print(json.dumps(report, indent=2))
     out = paths.REPORTS_DIR / "benchmark.json"
     existing = json.loads(out.read_text()) if out.exists() else {}
     out.write_text(json.dumps({**existing, "soak": report}, indent=2))  # merge: bench.py's keys stay
     print(f"soak: merged into {out.relative_to(ROOT)}", file=sys.stderr)
     return 0
+
+
+def scan_peak_rss(model: Path, files: int) -> dict:
+    """Peak RSS of `aiornot scan` over ``files`` PNGs of 8000×8000 (64 MP, ~200 KB each on disk).
+
+    Before batches were cut by pixels, 12 such files peaked at 3.9 GB: the whole batch was decoded
+    at once. Now a batch ends at --batch-megapixels (64), so the peak should not grow with ``files``.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        for index in range(files):
+            Image.new("RGB", (8000, 8000), (40 + index, 90, 160)).save(Path(folder) / f"big{index}.png", compress_level=1)
+        scan = [sys.executable, "-m", "aiornot.cli", "scan", folder, "--model", str(model), "-q", "-o", str(Path(folder) / "out.jsonl")]
+        # A wrapper process waits for the scan, so its RUSAGE_CHILDREN peak is the scan's alone (not the server's).
+        wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+                   "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        started = time.perf_counter()
+        run = subprocess.run([sys.executable, "-c", wrapper, *scan], cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                             check=True, capture_output=True, text=True, timeout=DEADLINE_S)
+        elapsed = time.perf_counter() - started
+    peak = int(run.stdout.split()[-1]) / 1024  # KiB on Linux
+    return {"files": files, "megapixels_each": 64, "batch_megapixels": 64, "peak_rss_mb": round(peak), "seconds": round(elapsed, 1)}
 
 
 def soak(process: subprocess.Popen, port: int, requests: int, clients: int) -> dict:

@@ -172,6 +172,13 @@ def test_body_pace_arithmetic():
     assert wait == 2 and "60 s" in why
 
 
+def test_the_client_share_defaults_to_a_quarter_of_the_buffer():
+    assert Settings().max_client_buffer_bytes == 64 * MB  # of 256 MB
+    assert Settings(max_batch_bytes=100 * MB).max_client_buffer_bytes == 100 * MB  # never less than one request
+    with pytest.raises(ValueError, match="AIORNOT_MAX_CLIENT_BUFFER_MB"):
+        Settings.from_env({"AIORNOT_MAX_CLIENT_BUFFER_MB": "1"})
+
+
 def test_half_sent_headers_and_silent_connections_are_closed(tiny_model_dir):
     with serving(tiny_model_dir, header_timeout_s=0.3) as (port, _):
         partial = [connect(port) for _ in range(20)]
