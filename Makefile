@@ -81,8 +81,9 @@ test: $(ENV_STAMP) $(SAMPLE)  ## unit, service and notebook tests (nbval, small 
 test-fast: $(ENV_STAMP)  ## unit tests only, skipping the slow ones
 	$(VENV)/bin/pytest tests -m "not slow"
 
-bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size)
+bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size) and the service soak
 	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/soak.py  # after bench.py, which rewrites benchmark.json: the soak merges its key in
 	@test ! -f models/default/detector.json || $(PY) -m aiornot.model_card readme README.md models/default reports/benchmark.json
 
 goldens: $(ENV_STAMP)  ## rewrite tests/golden/scores.json from models/default (after retraining, same commit)

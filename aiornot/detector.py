@@ -35,6 +35,8 @@ from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_im
 CONFIG_NAME = "detector.json"
 MODEL_NAME = "model.keras"
 VERDICTS = ("ai", "real", "inconclusive")
+#: Decoded pixels one scoring batch may hold (3 bytes each): one image at the decoder's limit fills it.
+DEFAULT_BATCH_PIXELS = 64_000_000
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -371,18 +373,26 @@ class Detector:
         provenance: bool = True,
         progress: bool = False,
         total: int | None = None,
+        max_batch_pixels: int | None = DEFAULT_BATCH_PIXELS,
     ) -> Iterator[Result]:
-        """Score many images in batches (crops of a batch go through the network together)."""
+        """Score many images in batches (crops of a batch go through the network together).
+
+        A batch ends at ``batch_size`` images or once its decoded pixels reach ``max_batch_pixels``,
+        whichever comes first: 32 images of 64 megapixels would otherwise hold ~6 GB of pixels.
+        """
         from tqdm import tqdm
 
         bar = tqdm(total=total, desc="scoring", unit="img", disable=not progress, file=sys.stderr)
         batch: list[tuple[str, bytes | None, DecodedImage | ImageDecodeError]] = []
+        pixels = 0
         for source in sources:
             batch.append(self._decode(source))
-            if len(batch) >= batch_size:
+            decoded = batch[-1][2]
+            pixels += decoded.width * decoded.height if isinstance(decoded, DecodedImage) else 0
+            if len(batch) >= batch_size or (max_batch_pixels and pixels >= max_batch_pixels):
                 yield from self._score_batch(batch, id_photo, provenance)
                 bar.update(len(batch))
-                batch = []
+                batch, pixels = [], 0
         if batch:
             yield from self._score_batch(batch, id_photo, provenance)
             bar.update(len(batch))

@@ -14,7 +14,10 @@ file is judged the same way everywhere. The decoder:
 from __future__ import annotations
 
 import codecs
+import errno
 import io
+import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,18 +95,7 @@ def read_bytes(source: ImageSource, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise ImageDecodeError("not_found", f"no such file: {path}")
-        if path.is_dir():
-            raise ImageDecodeError("not_a_file", f"{path} is a folder, not an image file")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ImageDecodeError("file_too_large", _too_large_message(size, max_bytes))
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise ImageDecodeError("read_error", f"cannot read {path}: {error.strerror or error}") from error
+        data = _read_regular_file(Path(source), max_bytes)
     else:
         data = source.read(max_bytes + 1)
     if not data:
@@ -111,6 +103,52 @@ def read_bytes(source: ImageSource, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes
     if len(data) > max_bytes:
         raise ImageDecodeError("file_too_large", _too_large_message(len(data), max_bytes))
     return data
+
+
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file, at most ``max_bytes + 1`` of them, whatever ``st_size`` claims.
+
+    A FIFO would block the read for ever and ``/dev/zero`` never ends while both report a size of
+    0, so the type is checked with ``os.stat`` before opening, and again on the open descriptor
+    (opened non-blocking: the path could be swapped for a FIFO in between).
+    """
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise _stat_error(path, error) from error
+    _require_regular(path, info)
+    if info.st_size > max_bytes:
+        raise ImageDecodeError("file_too_large", _too_large_message(info.st_size, max_bytes))
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            _require_regular(path, os.fstat(handle.fileno()))
+            return handle.read(max_bytes + 1)
+    except OSError as error:
+        raise ImageDecodeError("read_error", f"cannot read {path}: {error.strerror or error}") from error
+
+
+def _require_regular(path: Path, info: os.stat_result) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise ImageDecodeError("not_a_file", f"{path} is a folder, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _SPECIAL_FILES if test(info.st_mode)), "not a regular file")
+        raise ImageDecodeError("not_a_file", f"{path} is {kind}, not an image file; it was not read")
+
+
+def _stat_error(path: Path, error: OSError) -> ImageDecodeError:
+    """Say which of the usual reasons a path cannot be looked at applies."""
+    if error.errno == errno.ELOOP:
+        return ImageDecodeError("symlink_loop", f"{path} is a symbolic link that loops back on itself")
+    if isinstance(error, FileNotFoundError) and os.path.islink(path):
+        return ImageDecodeError("broken_symlink", f"{path} is a symbolic link to a file that does not exist")
+    if isinstance(error, FileNotFoundError):
+        return ImageDecodeError("not_found", f"no such file: {path}")
+    return ImageDecodeError("read_error", f"cannot read {path}: {error.strerror or error}")
 
 
 def describe_non_image(data: bytes) -> str:

@@ -16,9 +16,13 @@ Privacy and safety, by construction:
 * Nothing about an upload is logged: no file name, no bytes, no client address (the CLI also
   turns uvicorn's access log off). The only per-request log line is an unexpected server error.
 * Limits: upload size (checked while reading), pixel count (the decoder rejects bombs before
-  decoding), formats (the decoder's list), batch size, memory held by bodies in flight, a per-client
-  token bucket, an optional API key, and a semaphore around the CPU-bound model call (which runs
-  in a worker thread so the event loop keeps answering).
+  decoding), formats (the decoder's list), batch size, multipart parts, memory held by bodies in
+  flight (with a per-client share of it), decoded megapixels in flight and per batch, a per-client
+  token bucket (failed API-key attempts spend it too), an optional API key, and a semaphore around
+  the CPU-bound model call (which runs in a worker thread so the event loop keeps answering).
+* Slow clients: a body must arrive within a deadline, without long pauses and above a minimum
+  rate, or it gets 408 and the connection is closed; the header timeout and the JSON shape of
+  protocol errors live in :mod:`aiornot.server` (the uvicorn side).
 
 Every user mistake gets a 4xx JSON ``{"error": {"code", "message", "message_ko"}}``, never a
 traceback.
@@ -43,6 +47,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
@@ -51,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from aiornot import __version__, paths
 from aiornot.imageio import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS
@@ -62,6 +68,9 @@ MB = 1024 * 1024
 #: Room for the multipart framing and the small text fields around the image itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 MAX_TEXT_FIELD_BYTES = 1024
+#: Longest multipart part header line (Content-Disposition with a long file name fits easily).
+MAX_PART_HEADER_BYTES = 8 * 1024
+MEGAPIXEL = 1_000_000
 MAX_EXTERNAL_ID = 200
 #: Longest side of the heatmap overlay sent back (display only; the model saw full resolution).
 OVERLAY_MAX_SIDE = 512
@@ -98,6 +107,26 @@ class Settings:
     rate_burst: int = 40
     max_concurrency: int = 2
     queue_timeout_s: float = 10.0
+    #: One client's share of ``max_buffer_bytes``: stalled uploads from one address cannot fill it all.
+    #: None: a quarter of it, and at least the largest request.
+    max_client_buffer_bytes: int | None = None
+    #: Multipart parts per request (files and text fields together).
+    max_parts: int = 64
+    #: The whole body must arrive within this many seconds ...
+    body_timeout_s: float = 60.0
+    #: ... with no pause longer than this ...
+    body_idle_timeout_s: float = 10.0
+    #: ... and, after the first ``body_grace_s``, at this average rate at least (bytes per second).
+    min_upload_bytes_per_s: int = 16 * 1024
+    body_grace_s: float = 5.0
+    #: Decoded megapixels all requests may have in the model at once, and one batch may hold.
+    max_inflight_megapixels: float = 128.0
+    max_batch_megapixels: float = 256.0
+    #: Comma-separated proxy addresses whose X-Forwarded-For is believed (None: nobody's).
+    trusted_proxies: str | None = None
+    #: Seconds a connection may take to send its request headers, and may stay idle between requests.
+    header_timeout_s: float = 10.0
+    keep_alive_s: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -120,9 +149,24 @@ class Settings:
                 raise ValueError(f"setting {item.name} must not be negative, got {value}")
         if self.max_concurrency < 1 or self.max_batch_files < 1 or self.max_upload_bytes < 1:
             raise ValueError("max_concurrency, max_batch_files and max_upload_bytes must be at least 1")
-        if self.max_buffer_bytes < max(self.max_batch_bytes, self.max_upload_bytes + FORM_OVERHEAD_BYTES):
+        one_request = max(self.max_batch_bytes, self.max_upload_bytes + FORM_OVERHEAD_BYTES)
+        if self.max_buffer_bytes < one_request:
             raise ValueError("AIORNOT_MAX_BUFFER_MB must be at least AIORNOT_MAX_BATCH_MB and AIORNOT_MAX_UPLOAD_MB "
                              "(the memory for bodies in flight must hold at least one of each)")
+        if self.max_client_buffer_bytes is None:  # frozen: set once, here
+            object.__setattr__(self, "max_client_buffer_bytes", max(one_request, self.max_buffer_bytes // 4))
+        if not one_request <= self.max_client_buffer_bytes <= self.max_buffer_bytes:
+            raise ValueError("AIORNOT_MAX_CLIENT_BUFFER_MB must lie between the largest request "
+                             "(AIORNOT_MAX_BATCH_MB, AIORNOT_MAX_UPLOAD_MB) and AIORNOT_MAX_BUFFER_MB")
+        if self.max_parts < 2 or self.max_inflight_megapixels <= 0 or self.max_batch_megapixels <= 0:
+            raise ValueError("AIORNOT_MAX_PARTS must be at least 2 and the megapixel limits above 0")
+        if min(self.body_timeout_s, self.body_idle_timeout_s, self.header_timeout_s) <= 0:
+            raise ValueError("AIORNOT_BODY_TIMEOUT_S, AIORNOT_BODY_IDLE_TIMEOUT_S and AIORNOT_HEADER_TIMEOUT_S must be above 0")
+
+    @property
+    def proxies(self) -> list[str]:
+        """The trusted proxy addresses as a list (empty: X-Forwarded-For is ignored)."""
+        return [item.strip() for item in (self.trusted_proxies or "").split(",") if item.strip()]
 
 
 def _megabytes(raw: str) -> int:
@@ -140,6 +184,17 @@ _ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "rate_burst": ("AIORNOT_RATE_BURST", int),
     "max_concurrency": ("AIORNOT_MAX_CONCURRENCY", int),
     "queue_timeout_s": ("AIORNOT_QUEUE_TIMEOUT_S", float),
+    "max_client_buffer_bytes": ("AIORNOT_MAX_CLIENT_BUFFER_MB", _megabytes),
+    "max_parts": ("AIORNOT_MAX_PARTS", int),
+    "body_timeout_s": ("AIORNOT_BODY_TIMEOUT_S", float),
+    "body_idle_timeout_s": ("AIORNOT_BODY_IDLE_TIMEOUT_S", float),
+    "min_upload_bytes_per_s": ("AIORNOT_MIN_UPLOAD_KBPS", lambda raw: int(float(raw) * 1024)),
+    "body_grace_s": ("AIORNOT_BODY_GRACE_S", float),
+    "max_inflight_megapixels": ("AIORNOT_MAX_INFLIGHT_MP", float),
+    "max_batch_megapixels": ("AIORNOT_MAX_BATCH_MP", float),
+    "trusted_proxies": ("AIORNOT_TRUSTED_PROXIES", str),
+    "header_timeout_s": ("AIORNOT_HEADER_TIMEOUT_S", float),
+    "keep_alive_s": ("AIORNOT_KEEP_ALIVE_S", int),
 }
 
 
@@ -201,6 +256,20 @@ def _busy(retry_after: int) -> ApiError:
                     "서버가 바쁩니다. 잠시 후 다시 시도해 주세요.", {"Retry-After": str(retry_after)})
 
 
+def _too_slow(why: str) -> ApiError:
+    # Connection: close — the rest of a stalled body must not keep the connection (and its slot) alive.
+    return ApiError(408, "upload_too_slow", f"the upload was too slow ({why}); check the connection and send it again",
+                    "업로드가 너무 느립니다. 네트워크 연결을 확인한 뒤 다시 보내 주세요.", {"Connection": "close"})
+
+
+class ClientGone(ApiError):
+    """The client closed the connection before its body arrived: nobody is left to answer."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "client_disconnected", "the client disconnected before the upload was complete",
+                         "업로드가 끝나기 전에 연결이 끊겼습니다.")
+
+
 # ============================================================================================
 # Reading the body: bounded, in memory, never spooled to disk
 # ============================================================================================
@@ -256,8 +325,9 @@ class Form:
 class _PartCollector:
     """python-multipart callbacks that build :class:`Part` objects with per-part limits."""
 
-    def __init__(self, charset: str, max_file_bytes: int, max_files: int, file_field: str) -> None:
+    def __init__(self, charset: str, max_file_bytes: int, max_files: int, file_field: str, max_parts: int = 64) -> None:
         self.charset, self.max_file_bytes, self.max_files, self.file_field = charset, max_file_bytes, max_files, file_field
+        self.max_parts = max_parts
         self.parts: list[Part] = []
         self.finished = False
         self._header_name = bytearray()
@@ -274,13 +344,23 @@ class _PartCollector:
         }
 
     def _part_begin(self) -> None:
+        # Counted as parts begin: 250,000 tiny parts would otherwise keep the event loop parsing for seconds.
+        if len(self.parts) >= self.max_parts:
+            raise ApiError(413, "too_many_parts", f"at most {self.max_parts} form fields can be sent in one request",
+                           f"한 요청에 최대 {self.max_parts}개의 항목만 보낼 수 있습니다.")
         self._disposition, self._current = b"", None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
+        self._check_header_size()
 
     def _header_val(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_header_size()
+
+    def _check_header_size(self) -> None:
+        if len(self._header_name) + len(self._header_value) > MAX_PART_HEADER_BYTES:
+            raise FormParserError(f"a multipart part header is longer than {MAX_PART_HEADER_BYTES} bytes")
 
     def _header_end(self) -> None:
         if bytes(self._header_name).lower() == b"content-disposition":
@@ -318,22 +398,71 @@ class _PartCollector:
         return [part for part in self.parts if part.name == self.file_field]
 
 
+@dataclass(frozen=True)
+class BodyPace:
+    """How fast a body must arrive: a total deadline, a longest pause, a minimum average rate."""
+
+    deadline_s: float = 60.0
+    idle_s: float = 10.0
+    min_bytes_per_s: float = 16 * 1024
+    grace_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BodyPace:
+        return cls(settings.body_timeout_s, settings.body_idle_timeout_s, settings.min_upload_bytes_per_s, settings.body_grace_s)
+
+    def wait_allowed(self, elapsed: float, received: int) -> tuple[float, str]:
+        """Seconds the next chunk may take, and what is broken when it does not come in time."""
+        # The rate rule: after the grace period, ``received`` bytes buy received/rate seconds in all.
+        rate_until = max(self.grace_s, received / self.min_bytes_per_s) if self.min_bytes_per_s else math.inf
+        limits = [(self.idle_s, f"nothing arrived for {self.idle_s:g} s"),
+                  (self.deadline_s - elapsed, f"the body took longer than {self.deadline_s:g} s"),
+                  (rate_until - elapsed, f"below {self.min_bytes_per_s / 1024:g} KB/s")]
+        return min(limits, key=lambda item: item[0])
+
+
+async def paced_chunks(request: Request, pace: BodyPace) -> AsyncIterator[bytes]:
+    """The body's chunks, ending the upload with 408 when it stalls or trickles (see :class:`BodyPace`).
+
+    Without this, a client that sends half a body and stops holds its share of the upload budget
+    (and a connection) for as long as it likes.
+    """
+    stream = request.stream().__aiter__()
+    started, received = anyio.current_time(), 0
+    while True:
+        wait, why = pace.wait_allowed(anyio.current_time() - started, received)
+        if wait <= 0:
+            raise _too_slow(why)
+        with anyio.move_on_after(wait) as timer:
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except ClientDisconnect:
+                raise ClientGone() from None
+        if timer.cancelled_caught:
+            raise _too_slow(why)
+        received += len(chunk)
+        yield chunk
+
+
 async def read_form(request: Request, *, file_field: str, max_body: int, max_file_bytes: int, max_files: int,
-                    holding: Holding) -> Form:
+                    holding: Holding, max_parts: int = 64, pace: BodyPace | None = None) -> Form:
     """Parse a ``multipart/form-data`` body into memory without ever reading past ``max_body``.
 
     Bytes are charged to ``holding`` (the memory all bodies in flight may hold) as they arrive,
-    so a flood of uploads is refused with 503 instead of exhausting memory.
+    so a flood of uploads is refused with 503 instead of exhausting memory; the body must keep
+    to ``pace`` (408 otherwise) and hold at most ``max_parts`` parts (413).
     """
     boundary, charset = _multipart_boundary(request)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_body:
         raise _too_large("request", max_body)  # refused before a single byte is read
-    collector = _PartCollector(charset, max_file_bytes, max_files, file_field)
+    collector = _PartCollector(charset, max_file_bytes, max_files, file_field, max_parts)
     try:
         parser = MultipartParser(boundary, collector.callbacks())
         received = 0
-        async for chunk in request.stream():
+        async for chunk in paced_chunks(request, pace or BodyPace()):
             received += len(chunk)
             if received > max_body:
                 raise _too_large("request", max_body)
@@ -363,38 +492,49 @@ def _multipart_boundary(request: Request) -> tuple[bytes, str]:
 
 
 class BufferBudget:
-    """How many bytes of request bodies the whole server may hold at once.
+    """How many bytes of request bodies the whole server may hold at once, and one client of it.
 
-    All charges happen on the event loop, but the lock keeps the counter right if that changes.
+    ``per_client`` (default: all of it) keeps one address with many stalled uploads from taking
+    the whole budget: its next upload gets 503 while everyone else's still fits.
+    All charges happen on the event loop, but the lock keeps the counters right if that changes.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int | None = None) -> None:
         self.limit, self.used = limit, 0
+        self.per_client = per_client or limit
+        self.by_client: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @contextmanager
-    def hold(self) -> Iterator[Holding]:
+    def hold(self, client: str = "") -> Iterator[Holding]:
         """Charges made inside the block are released when it ends."""
-        holding = Holding(self)
+        holding = Holding(self, client)
         try:
             yield holding
         finally:
             with self._lock:
                 self.used -= holding.total
+                left = self.by_client.get(client, 0) - holding.total
+                if left > 0:
+                    self.by_client[client] = left
+                else:
+                    self.by_client.pop(client, None)  # bounded: only clients with bytes in flight are kept
 
     def _charge(self, holding: Holding, size: int) -> None:
         with self._lock:
-            if self.used + size > self.limit:
+            mine = self.by_client.get(holding.client, 0)
+            if self.used + size > self.limit or mine + size > self.per_client:
                 raise _busy(5)
             self.used += size
+            self.by_client[holding.client] = mine + size
             holding.total += size
 
 
 class Holding:
     """One request's share of a :class:`BufferBudget`."""
 
-    def __init__(self, budget: BufferBudget) -> None:
-        self.budget, self.total = budget, 0
+    def __init__(self, budget: BufferBudget, client: str = "") -> None:
+        self.budget, self.client, self.total = budget, client, 0
 
     def charge(self, size: int) -> None:
         self.budget._charge(self, size)
@@ -443,16 +583,22 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 
 
 def require_api_key(request: Request, key: str | None = Depends(_api_key_header)) -> None:
-    """401 unless the request's ``X-API-Key`` matches the server's key (used only when one is set)."""
+    """401 unless the request's ``X-API-Key`` matches the server's key (used only when one is set).
+
+    A wrong or missing key spends one of the client's rate-limit tokens, so guessing ends in 429
+    like any other flood (a right key pays in :func:`check_rate` instead, never twice).
+    """
     expected = request.app.state.settings.api_key
     # compare_digest: the time taken must not reveal how much of the key was right.
     if key is None or not hmac.compare_digest(key.encode("utf-8", "replace"), expected.encode("utf-8")):
+        _rate_limit(request)
         raise ApiError(401, "unauthorized", "a valid API key is required in the X-API-Key header",
                        "API 키가 없거나 올바르지 않습니다. X-API-Key 헤더에 발급받은 키를 넣어 주세요.")
 
 
 def _client_id(request: Request) -> str:
-    # Behind a reverse proxy, run uvicorn with --forwarded-allow-ips so this is the real client.
+    # The peer address. uvicorn replaces it by X-Forwarded-For only when the peer is one of
+    # AIORNOT_TRUSTED_PROXIES (aiornot.server), so a client cannot pick its own identity.
     return request.client.host if request.client else "unknown"
 
 
@@ -469,22 +615,75 @@ def check_rate(request: Request) -> None:
     _rate_limit(request)
 
 
+class PixelBudget:
+    """Decoded pixels the model calls may hold at once (a 186 KB PNG can decode to 64 megapixels).
+
+    A call waits until its image's declared pixel count fits; one image larger than the whole
+    budget is let through alone. ``peak`` records the most ever held (for tests and the soak).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used, self.peak = limit, 0, 0
+        self._changed: anyio.Condition | None = None  # made lazily: it binds to the running event loop
+
+    async def acquire(self, pixels: int) -> int:
+        """Wait until ``pixels`` fit; returns what was taken (hand it to :meth:`release`)."""
+        pixels = min(max(0, pixels), self.limit)
+        self._changed = self._changed or anyio.Condition()
+        async with self._changed:
+            while self.used + pixels > self.limit:
+                await self._changed.wait()
+            self.used += pixels
+            self.peak = max(self.peak, self.used)
+        return pixels
+
+    async def release(self, pixels: int) -> None:
+        assert self._changed is not None
+        with anyio.CancelScope(shield=True):  # the release must happen even when the request is cancelled
+            async with self._changed:
+                self.used -= pixels
+                self._changed.notify_all()
+
+
+def declared_pixels(data: bytes | bytearray) -> int:
+    """Width × height from the image header alone (0 when unreadable: the decoder will say why)."""
+    from aiornot.imageio import ImageDecodeError, open_header
+
+    try:
+        with open_header(bytes(data)) as image:
+            width, height = image.size
+    except (ImageDecodeError, OSError, ValueError):
+        return 0
+    return int(width) * int(height)
+
+
 T = TypeVar("T")
 
 
-async def run_model(request: Request, function: Callable[..., T], *args: Any) -> T:
-    """Run the CPU-bound ``function`` in a worker thread, at most ``max_concurrency`` at a time.
+async def run_model(request: Request, function: Callable[..., T], *args: Any, pixels: int = 0) -> T:
+    """Run the CPU-bound ``function`` in a worker thread, at most ``max_concurrency`` at a time,
+    and only once its ``pixels`` fit the server's :class:`PixelBudget`.
 
     A request that cannot get a slot within ``queue_timeout_s`` gets 503 with Retry-After, so
     memory and latency stay bounded under load instead of queueing without end.
     """
     state = request.app.state
-    with anyio.move_on_after(state.settings.queue_timeout_s) as waiting:
+    timeout = state.settings.queue_timeout_s
+    busy = _busy(max(1, math.ceil(timeout / 2)))
+    with anyio.move_on_after(timeout) as waiting:
         await state.model_slots.acquire()
     if waiting.cancelled_caught:
-        raise _busy(max(1, math.ceil(state.settings.queue_timeout_s / 2)))
+        raise busy
     try:
-        return await anyio.to_thread.run_sync(function, *args)
+        # Taken while holding a slot: every holder of pixels is running, so the wait always ends.
+        with anyio.move_on_after(timeout) as waiting:
+            granted = await state.pixels.acquire(pixels)
+        if waiting.cancelled_caught:
+            raise busy
+        try:
+            return await anyio.to_thread.run_sync(function, *args)
+        finally:
+            await state.pixels.release(granted)
     finally:
         state.model_slots.release()
 
@@ -731,13 +930,14 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         """Score one photo (multipart field ``image``). ``id_photo=true`` adds the face box, the
         face score and the ID-photo checks; ``heatmap=true`` adds the overlay image."""
         detector = _detector(request)
-        with request.app.state.buffers.hold() as holding:
+        with request.app.state.buffers.hold(_client_id(request)) as holding:
             form = await read_form(request, file_field="image", max_body=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
-                                   max_file_bytes=settings.max_upload_bytes, max_files=1, holding=holding)
+                                   max_file_bytes=settings.max_upload_bytes, max_files=1, holding=holding,
+                                   max_parts=settings.max_parts, pace=BodyPace.from_settings(settings))
             image = _single_image(form, settings)
             id_photo, heatmap, external_id = form.flag("id_photo"), form.flag("heatmap"), _external_id(form)
             del form  # only the image bytes are needed from here on
-            result, overlay = await run_model(request, _score, detector, image, id_photo, heatmap)
+            result, overlay = await run_model(request, _score, detector, image, id_photo, heatmap, pixels=declared_pixels(image))
         return _to_response(result, overlay, external_id)
 
     @app.post("/v1/detect/batch", response_model=BatchResponse, tags=["detect"], dependencies=guarded,
@@ -747,13 +947,15 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         """Score up to ``max_batch_files`` photos (field ``images``, repeated). One bad file gets an
         error entry with its own status; the others are still scored."""
         detector = _detector(request)
-        with request.app.state.buffers.hold() as holding:
+        with request.app.state.buffers.hold(_client_id(request)) as holding:
             form = await read_form(request, file_field="images", max_body=settings.max_batch_bytes,
-                                   max_file_bytes=settings.max_upload_bytes, max_files=settings.max_batch_files, holding=holding)
+                                   max_file_bytes=settings.max_upload_bytes, max_files=settings.max_batch_files, holding=holding,
+                                   max_parts=settings.max_parts, pace=BodyPace.from_settings(settings))
             files = form.files("images")
             if not files:
                 raise _missing("images")
-            _rate_limit(request, cost=len(files) - 1)  # one token per file; the first was taken already
+            _rate_limit(request, cost=batch_cost(len(files), request.app.state.limiter.burst))
+            _check_batch_pixels(files, settings)
             id_photo, external_id = form.flag("id_photo"), _external_id(form)
             items = [await _batch_item(request, detector, index, part, id_photo, settings) for index, part in enumerate(files)]
         scored = sum(item.result is not None for item in items)
@@ -773,6 +975,9 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         )
         return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
 
+    # HEAD for load balancers' probes (same status, no body); kept out of the schema, one operation per path.
+    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+
     @app.get("/v1/models", response_model=ModelsResponse, tags=["service"], dependencies=keyed,
              responses=_error_responses(401, 503), summary="The loaded model, its thresholds and metrics")
     async def models(request: Request) -> ModelsResponse:
@@ -784,6 +989,55 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _register_docs(app)
+
+
+def _register_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from files served here, never from a CDN (offline, nothing leaks to a third party).
+
+    The assets come from the pinned ``fastapi-offline`` wheel (only its static files are used).
+    Without it ``/docs`` says where the schema is instead of loading anything from elsewhere.
+    """
+    assets = _swagger_assets()
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        if assets is None:
+            return JSONResponse({"openapi": "/openapi.json", "note": "Swagger UI assets are not installed (pip install fastapi-offline)"})
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="aiornot API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png")
+
+
+def _swagger_assets() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
+def batch_cost(files: int, burst: int) -> int:
+    """Tokens a batch takes beyond the one :func:`check_rate` took: one per file, the whole burst at most.
+
+    Capped, because a batch larger than the burst could otherwise never pass (429 for ever); such
+    a batch needs a full bucket, i.e. it counts as ``burst`` requests.
+    """
+    return max(0, min(files, burst) - 1)
+
+
+def _check_batch_pixels(files: list[Part], settings: Settings) -> None:
+    """413 before any decoding when the batch's declared pixels exceed ``max_batch_megapixels``."""
+    total = sum(declared_pixels(part.data) for part in files if not part.overflow)
+    limit = settings.max_batch_megapixels * MEGAPIXEL
+    if total > limit:
+        raise ApiError(413, "batch_too_many_pixels",
+                       f"the batch holds {total / MEGAPIXEL:,.0f} megapixels, over the limit of {limit / MEGAPIXEL:g}; "
+                       "send fewer or smaller photos per request",
+                       f"한 번에 보낸 사진의 픽셀 수가 너무 많습니다(최대 {limit / MEGAPIXEL:g}메가픽셀). 사진을 나누어 보내 주세요.")
 
 
 def _single_image(form: Form, settings: Settings) -> bytes:
@@ -800,7 +1054,8 @@ async def _batch_item(request: Request, detector: Any, index: int, part: Part, i
     try:
         if part.overflow:
             raise _too_large("file", settings.max_upload_bytes)
-        result, _ = await run_model(request, _score, detector, bytes(part.data), id_photo, False)
+        data = bytes(part.data)
+        result, _ = await run_model(request, _score, detector, data, id_photo, False, pixels=declared_pixels(data))
         return BatchItem(index=index, filename=part.filename, status=200, result=_to_response(result, None, None))
     except ApiError as error:
         if error.code == "busy":
@@ -825,14 +1080,18 @@ def _load_detector(model_dir: str | None) -> tuple[Any, str | None]:
     from aiornot.detector import Detector, ModelNotFoundError
 
     directory = model_dir or str(paths.DEFAULT_MODEL_DIR)
+    # The public reason (on the open /healthz) names the folder, never its absolute path: that is
+    # the operator's business and goes to the server log.
+    folder = Path(directory).name or "models"
     try:
         detector = Detector.load(directory)
         _warm_up(detector)
     except ModelNotFoundError as error:
-        return None, str(error)
+        logger.warning("%s", error)
+        return None, f"no trained model in the model folder '{folder}'; the server log says where it looked"
     except Exception as error:  # noqa: BLE001 - a damaged model file: report it, keep serving the page
         logger.error("could not load the model in %s: %s", directory, error)
-        return None, f"the model in {directory} could not be loaded ({type(error).__name__}); see the server log"
+        return None, f"the model in '{folder}' could not be loaded ({type(error).__name__}); see the server log"
     logger.info("model %s loaded from %s", detector.name, directory)
     return detector, None
 
@@ -858,7 +1117,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def _on_api_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ApiError)
+    if isinstance(error, ClientGone):
+        logger.debug("a client disconnected during its upload")  # routine on mobile networks: no traceback
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+async def _on_disconnect(_request: Request, _error: Exception) -> JSONResponse:
+    # A disconnect met outside the body reader (e.g. a handler that reads the body itself).
+    return await _on_api_error(_request, ClientGone())
 
 
 async def _on_http_error(_request: Request, error: Exception) -> JSONResponse:
@@ -938,17 +1204,19 @@ def create_app(model_dir: str | None = None, *, settings: Settings | None = None
     if model_dir is not None:
         settings = replace(settings, model_dir=str(model_dir))
     app = FastAPI(
-        title="aiornot", version=__version__, lifespan=_lifespan,
+        title="aiornot", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None,  # /docs: see _register_docs
         description="Tell AI-generated photos (above all ID photos, 증명사진) from camera photos. "
                     "An 'AI' verdict is a reason for a human check, not proof. Photos are analysed in memory and never stored.",
     )
     app.state.settings = settings
     app.state.detector, app.state.load_error = None, "the service is starting"
     app.state.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
-    app.state.buffers = BufferBudget(settings.max_buffer_bytes)
+    app.state.buffers = BufferBudget(settings.max_buffer_bytes, settings.max_client_buffer_bytes)
+    app.state.pixels = PixelBudget(int(settings.max_inflight_megapixels * MEGAPIXEL))
     # anyio binds the semaphore to the event loop lazily, at first use: safe to create here.
     app.state.model_slots = anyio.Semaphore(settings.max_concurrency)
     app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(ClientDisconnect, _on_disconnect)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected_error)

@@ -110,8 +110,8 @@ def live_server(tmp_path_factory):
         port = free_loopback_port()
         log = logs / f"server-{port}.log"
         environment = {**os.environ, "AIORNOT_MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-        command = [sys.executable, "-m", "uvicorn", "aiornot.service:create_app", "--factory",
-                   "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+        # `aiornot serve` itself, so the tests meet the same connection limits (aiornot.server) as users.
+        command = [sys.executable, "-m", "aiornot.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         with log.open("wb") as sink:
             process = subprocess.Popen(command, env=environment, stdout=sink, stderr=subprocess.STDOUT,
                                        cwd=Path(__file__).resolve().parents[1])
@@ -125,11 +125,13 @@ def live_server(tmp_path_factory):
             try:
                 with direct.open(f"{url}/healthz", timeout=2) as response:
                     if response.status == 200:
+                        start.logs[url] = log
                         return url
             except OSError:
                 time.sleep(0.3)
         pytest.fail(f"the server did not answer /healthz within {timeout_s:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
 
+    start.logs = {}  # url → the server's log file, for tests that read what it logged
     yield start
     for process in started:
         process.terminate()

@@ -179,6 +179,7 @@ def test_ray_engine_matches_local_engine_and_resumes(scan_folder: Path, tiny_mod
 
     run = run_python(SCAN_THEN_CHECK_SHUTDOWN, "scan", *common, "-o", str(ray_out), "--engine", "ray", "--workers", "2", "--batch-size", "2")
     assert run.returncode == cli.EXIT_OK, run.stderr
+    assert "core_worker.cc" not in run.stderr and "Traceback" not in run.stderr, run.stderr  # a clean run is quiet
 
     local, remote = read_lines(local_out), read_lines(ray_out)
     assert set(remote) == {str(p) for p in scan_folder.iterdir()}  # one line per file, paths as given
