@@ -114,6 +114,22 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
+class QuietProtocolErrors(logging.Filter):
+    """Drop uvicorn's WARNING per malformed request: a flood of garbage must not become a flood of log lines.
+
+    The client still gets its JSON 400; :meth:`GuardedH11Protocol.send_400_response` logs it at DEBUG.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Invalid HTTP request received."
+
+
+def _quiet_protocol_errors() -> None:
+    target = logging.getLogger("uvicorn.error")
+    if not any(isinstance(item, QuietProtocolErrors) for item in target.filters):
+        target.addFilter(QuietProtocolErrors())
+
+
 def protocol_class(settings: Settings) -> type[GuardedH11Protocol]:
     """A :class:`GuardedH11Protocol` carrying this server's header timeout (uvicorn takes a class)."""
     return type("ConfiguredH11Protocol", (GuardedH11Protocol,), {"header_timeout_s": settings.header_timeout_s})
@@ -127,7 +143,7 @@ def uvicorn_config(app: Any, *, host: str, port: int, settings: Settings | None 
     """
     settings = settings or Settings.from_env()
     proxies = settings.proxies
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, factory=factory, host=host, port=port, log_level=log_level, **overrides,
         access_log=False,  # access logs would record clients; uploads are never logged either
         http=protocol_class(settings), ws="none", lifespan="on",
@@ -135,6 +151,8 @@ def uvicorn_config(app: Any, *, host: str, port: int, settings: Settings | None 
         # Proxy headers only from the named proxies; uvicorn's own default would trust 127.0.0.1.
         proxy_headers=bool(proxies), forwarded_allow_ips=proxies or [],
     )
+    _quiet_protocol_errors()  # after Config: it (re)configures uvicorn's loggers
+    return config
 
 
 def run(*, host: str, port: int, log_level: str = "info") -> None:

@@ -112,6 +112,9 @@ def hostile_requests(port: int) -> list[tuple[str, Callable[[], int]]]:
     parts = b"".join(b'--soakB\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n' for _ in range(2000)) + b"--soakB--\r\n"
     pixels = multipart([("images", f"{n}.png", png_declaring(8000, 8000)) for n in range(5)])
     half = post(port, "/v1/detect", multipart([("image", "p.jpg", photo)]))
+    big = io.BytesIO()  # 186 KB on the wire, 64 megapixels decoded: the pixel budget's case
+    Image.new("RGB", (8000, 8000), (120, 80, 60)).save(big, format="PNG", compress_level=9)
+    huge = multipart([("image", "big.png", big.getvalue())])
     return [
         ("not_an_image", lambda: raw_request(port, post(port, "/v1/detect", text))),
         ("bomb", lambda: raw_request(port, post(port, "/v1/detect", bomb))),
@@ -121,6 +124,7 @@ def hostile_requests(port: int) -> list[tuple[str, Callable[[], int]]]:
         ("disconnect", lambda: raw_request(port, half[: len(half) // 2], close_early=True)),
         ("garbage", lambda: raw_request(port, b"NOT HTTP AT ALL\r\n\r\n")),
         ("stalled_body", lambda: raw_request(port, half[: len(half) // 2])),  # the idle timeout answers 408
+        ("64_megapixels", lambda: raw_request(port, post(port, "/v1/detect", huge))),  # scored, within the pixel budget
     ]
 
 

@@ -194,11 +194,15 @@ def test_half_sent_headers_and_silent_connections_are_closed(tiny_model_dir):
             assert client.get("/healthz").status_code == 200
 
 
-def test_protocol_errors_get_the_json_error_shape(tiny_model_dir):
-    with serving(tiny_model_dir) as (port, _), connect(port) as sock:
-        sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
-        status, body = status_and_json(read_all(sock))
-    assert status == 400 and body["error"]["code"] == "bad_request" and body["error"]["message_ko"]
+def test_protocol_errors_get_the_json_error_shape_and_no_log_line(tiny_model_dir, caplog):
+    with serving(tiny_model_dir) as (port, _):
+        caplog.set_level("INFO")
+        for _ in range(5):
+            with connect(port) as sock:
+                sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+                status, body = status_and_json(read_all(sock))
+            assert status == 400 and body["error"]["code"] == "bad_request" and body["error"]["message_ko"]
+    assert not [r for r in caplog.records if r.levelno >= 30], caplog.text
 
 
 def test_an_http10_request_that_half_closes_still_gets_an_answer(tiny_model_dir):
