@@ -517,7 +517,7 @@
     const body = $("experts-body");
     body.replaceChildren();
     for (const [name, score] of Object.entries(result.experts || {})) {
-      body.append(row([label("expert", name), fixed(score), label("expertWhat", name)], ["colExpert", "colExpertScore", "colExpertWhat"]));
+      body.append(row([label("expert", name), Number(score).toFixed(3), label("expertWhat", name)], ["colExpert", "colExpertScore", "colExpertWhat"]));
     }
     $("fusion-text").textContent = t("fusionRule", { rule: localized(result, "fusion") });
   }
