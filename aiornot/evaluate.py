@@ -94,6 +94,7 @@ def bootstrap(
     rounds: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    both_classes: bool = True,
 ) -> tuple[float, float, float]:
     """Point estimate and percentile interval of ``metric``, resampling whole groups if given.
 
@@ -108,7 +109,7 @@ def bootstrap(
     values = []
     for _ in range(rounds):
         picked = np.concatenate([members[i] for i in rng.integers(0, len(units), len(units))])
-        if len(np.unique(labels[picked])) < 2:
+        if both_classes and len(np.unique(labels[picked])) < 2:  # AUC-like metrics need both; a share of one class does not
             continue
         values.append(metric(labels[picked], scores[picked]))
     values = np.asarray([v for v in values if np.isfinite(v)])
@@ -128,6 +129,7 @@ def paired_difference(
     rounds: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    both_classes: bool = True,
 ) -> tuple[float, float, float]:
     """``metric(a) − metric(b)`` with a paired bootstrap interval: both models are scored on the
     same resampled groups each round, so the interval reflects the difference, not two noises.

@@ -316,3 +316,13 @@ def test_every_scan_line_shows_each_expert_and_the_rule(tmp_path, tiny_model_dir
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(line["experts"]) == {"forensic"} and 0 <= line["experts"]["forensic"] <= 1
     assert line["fusion"].startswith("P(AI) = σ(1.00·logit(forensic)") and line["fusion_ko"]
+
+
+def test_bootstrap_of_a_one_class_share_has_an_interval():
+    from aiornot import evaluate
+
+    labels, scores = np.zeros(40, int), np.r_[np.ones(4), np.zeros(36)]
+    share = lambda y, s: float(np.mean(s >= 0.5))  # noqa: E731
+    point, low, high = evaluate.bootstrap(labels, scores, share, rounds=200, seed=1, both_classes=False)
+    assert point == pytest.approx(0.1) and 0.0 <= low < 0.1 < high <= 0.3
+    assert np.isnan(evaluate.bootstrap(labels, scores, share, rounds=50)[1])  # the AUC-style default needs both classes
