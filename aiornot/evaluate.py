@@ -129,7 +129,6 @@ def paired_difference(
     rounds: int = 1000,
     seed: int = 0,
     level: float = 0.95,
-    both_classes: bool = True,
 ) -> tuple[float, float, float]:
     """``metric(a) − metric(b)`` with a paired bootstrap interval: both models are scored on the
     same resampled groups each round, so the interval reflects the difference, not two noises.
