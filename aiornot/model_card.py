@@ -185,13 +185,19 @@ def target_lines(evaluation: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _share_interval(share: float, count: int) -> str:
-    """``share`` of ``count`` photos with its exact (Clopper–Pearson) 95 % interval."""
+def _exact_interval(share: float, count: int) -> tuple[int, float, float]:
+    """How many of ``count`` photos ``share`` is, and its exact (Clopper–Pearson) 95 % interval."""
     from scipy.stats import binomtest
 
     flagged = round(share * count)
     interval = binomtest(flagged, count).proportion_ci(0.95)
-    return f"{_percent(share)} ({flagged} of {count}; exact 95 % CI [{_percent(interval.low)}, {_percent(interval.high)}])"
+    return flagged, float(interval.low), float(interval.high)
+
+
+def _share_interval(share: float, count: int) -> str:
+    """``share`` of ``count`` photos with its exact 95 % interval, in words."""
+    flagged, low, high = _exact_interval(share, count)
+    return f"{_percent(share)} ({flagged} of {count}; exact 95 % CI [{_percent(low)}, {_percent(high)}])"
 
 
 def _real_portrait_lines(evaluation: dict[str, Any], summary: dict[str, Any]) -> list[str]:
@@ -432,12 +438,10 @@ def readme_block_ko(config: dict[str, Any]) -> str:
                         if summary.get("families", {}).get("diffusion") is not None else ""))
     portraits = evaluation.get("real_portraits_flagged", {})
     if portraits.get("re-encoded") and portraits.get("images"):
-        from scipy.stats import binomtest
-
         share, count = portraits["re-encoded"][0], portraits["images"]
-        interval = binomtest(round(share * count), count).proportion_ci(0.95)
+        flagged, low, high = _exact_interval(share, count)
         lines.append(f"- 학습에 쓰인 출처의 실제 인물 사진을 'AI'로 잘못 판정한 비율(시험 분할, 재인코딩): {_percent(share)} "
-                     f"({count}장 중 {round(share * count)}장, 정확 95 % 구간 [{_percent(interval.low)}, {_percent(interval.high)}]).")
+                     f"({count}장 중 {flagged}장, 정확 95 % 구간 [{_percent(low)}, {_percent(high)}]).")
     unseen = {name: shares for name, shares in evaluation.get("protocol", {}).get("summary", {}).get("real_packages_flagged", {}).items()
               if shares[0] > REAL_PORTRAIT_FPR_TARGET and any(r.get("held out") == name and r.get("real portraits flagged") is not None
                                                               for r in evaluation["protocol"].get("rows", []))}
