@@ -305,3 +305,24 @@ class SeedScorer:
         outputs = [np.asarray(self.model.predict_on_batch(resized_images(images[i : i + 16], self.image_size))).reshape(-1)
                    for i in range(0, len(images), 16)]
         return np.concatenate(outputs).astype(np.float64)
+
+
+def shared_scorers(compute: Callable[[Sequence[np.ndarray]], dict[str, np.ndarray]]) -> Callable[[str], Scorer]:
+    """Scorers that share one ``compute`` call per image list: ``compute(images) -> {name: scores}``.
+
+    A fused detector and each of its experts are read from one pass of both experts, instead of
+    one pass per scorer (the forensic CNN on up to 64 tiles per image is the slow part). The last
+    image list is remembered by identity, so scoring a *new* list (another transform) recomputes.
+
+    >>> scorer_for = shared_scorers(lambda images: {"a": np.ones(len(images)), "b": np.zeros(len(images))})
+    >>> scorer_for("b")([np.zeros((2, 2, 3))])
+    array([0.])
+    """
+    last: dict[str, object] = {"images": None, "scores": None}
+
+    def scores_of(images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        if last["images"] is not images:
+            last["images"], last["scores"] = images, compute(images)
+        return last["scores"]  # type: ignore[return-value]
+
+    return lambda name: (lambda images: scores_of(images)[name])

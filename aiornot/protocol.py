@@ -99,9 +99,11 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
     take = lambda mask: [pixels[i] for i in np.flatnonzero(mask)]  # noqa: E731
     labels = frame["label"].to_numpy()
     strata = data.content_strata(frame)
+    take_copies = lambda mask: [reencoded[i] for i in np.flatnonzero(mask)]  # noqa: E731
     detector, _ = train.fit_detector(take(rows["train"]), labels[rows["train"]], strata[rows["train"]],
                                      take(rows["validation"]), labels[rows["validation"]], recipe,
-                                     store=store, encoder=encoder, verbose=False, name=f"without {held.name}")
+                                     store=store, encoder=encoder, verbose=False, name=f"without {held.name}",
+                                     train_reencoded=take_copies(rows["train"]), val_reencoded=take_copies(rows["validation"]))
     test = np.flatnonzero(rows["test"])
     groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
     results = []

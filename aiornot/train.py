@@ -279,23 +279,32 @@ class DetectorRecipe:
     target_fpr: float = 0.05
 
 
-def with_reencoded(images: Sequence[np.ndarray], *arrays: np.ndarray, enabled: bool = True) -> tuple:
-    """``images`` followed by their re-encoded copies, and each array repeated to match."""
+def with_reencoded(images: Sequence[np.ndarray], *arrays: np.ndarray, enabled: bool = True,
+                   copies: Sequence[np.ndarray] | None = None) -> tuple:
+    """``images`` followed by their re-encoded copies, and each array repeated to match.
+
+    ``copies``: the re-encoded copies when the caller already has them (the leave-out protocol
+    re-encodes every image once, not once per fold).
+    """
     if not enabled:
         return (list(images), *[np.asarray(a) for a in arrays])
-    copies = [transforms.reencode_like_upload(p) for p in images]
+    if copies is None:
+        copies = [transforms.reencode_like_upload(p) for p in images]
+    elif len(copies) != len(images):
+        raise ValueError(f"{len(copies)} re-encoded copies for {len(images)} images")
+    copies = list(copies)
     return (list(images) + copies, *[np.concatenate([np.asarray(a), np.asarray(a)]) for a in arrays])
 
 
 def fit_semantic(images: Sequence[np.ndarray], labels: np.ndarray, strata: np.ndarray | None, recipe: DetectorRecipe,
-                 *, store=None, encoder=None, progress: bool = True):
-    """The semantic expert's head, fitted on the training images (and their re-encoded copies)."""
+                 *, store=None, encoder=None, progress: bool = True, reencoded: Sequence[np.ndarray] | None = None):
+    """The semantic expert's head, fitted on the training images (and their re-encoded copies, given or made)."""
     from aiornot import encoders
     from aiornot.experts import LinearHead, SemanticExpert, balanced_weights
 
     encoder = encoder or encoders.OnnxImageEncoder()
     views, view_labels, view_strata = with_reencoded(images, labels, np.zeros(len(labels)) if strata is None else strata,
-                                                     enabled=recipe.reencoded_views)
+                                                     enabled=recipe.reencoded_views, copies=reencoded)
     features = encoders.embed_with_store(encoder, views, store, kind=recipe.semantic_feature, progress=progress,
                                          description="semantic features")
     weights = balanced_weights(view_labels, view_strata) if recipe.balance_portraits else None
@@ -307,17 +316,20 @@ def fit_detector(
     train_images: Sequence[np.ndarray], train_labels: np.ndarray, train_strata: np.ndarray | None,
     val_images: Sequence[np.ndarray], val_labels: np.ndarray, recipe: DetectorRecipe,
     *, name: str = "aiornot-detector", store=None, encoder=None, semantic: bool = True, verbose: bool = True,
+    train_reencoded: Sequence[np.ndarray] | None = None, val_reencoded: Sequence[np.ndarray] | None = None,
 ):
     """Train both experts, then calibrate them, fit the fusion rule and choose thresholds on validation.
 
     Returns ``(detector, forensic TrainResult)``. ``semantic=False`` gives the forensic expert alone.
+    ``train_reencoded`` / ``val_reencoded``: the images' re-encoded copies, if already made.
     """
     from aiornot.detector import Detector
 
     run = fit(train_images, train_labels, val_images, val_labels, recipe.forensic, train_strata=train_strata, verbose=verbose)
     detector = Detector(run.model, {"name": name, "crop_size": recipe.forensic.crop_size, "max_tiles": recipe.max_tiles})
     if semantic:
-        detector.semantic = fit_semantic(train_images, train_labels, train_strata, recipe, store=store, encoder=encoder, progress=verbose)
-    views, view_labels = with_reencoded(val_images, val_labels, enabled=recipe.reencoded_views)
+        detector.semantic = fit_semantic(train_images, train_labels, train_strata, recipe, store=store, encoder=encoder,
+                                         progress=verbose, reencoded=train_reencoded)
+    views, view_labels = with_reencoded(val_images, val_labels, enabled=recipe.reencoded_views, copies=val_reencoded)
     detector.calibrate(views, view_labels, target_fpr=recipe.target_fpr)
     return detector, run

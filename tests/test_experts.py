@@ -403,3 +403,33 @@ def test_backbone_comparison_encodes_each_image_once_and_refits_the_head_per_fol
     summary = protocol.backbone_summary(table, modern_family_generators=["flux", "sdxl"])
     assert list(summary.columns) == ["fake (embeds)"]
     assert summary.loc["modern generators: mean AUC", "fake (embeds)"] > 0.9
+
+
+def test_with_reencoded_uses_given_copies_and_refuses_a_mismatch():
+    from aiornot.train import with_reencoded
+
+    images, labels = pictures(3), np.array([0, 1, 1])
+    copies = pictures(3, seed=9)
+    views, view_labels = with_reencoded(images, labels, copies=copies)
+    assert all(a is b for a, b in zip(views[3:], copies)) and view_labels.tolist() == [0, 1, 1, 0, 1, 1]
+    made, _ = with_reencoded(images, labels)
+    assert np.array_equal(made[4], transforms.reencode_like_upload(images[1]))
+    with pytest.raises(ValueError, match="2 re-encoded copies for 3 images"):
+        with_reencoded(images, labels, copies=copies[:2])
+
+
+def test_shared_scorers_compute_once_per_image_list():
+    from aiornot import evaluate
+
+    calls = []
+
+    def both(images):
+        calls.append(len(images))
+        return {"fused": np.full(len(images), 0.7), "forensic": np.full(len(images), 0.2)}
+
+    scorer_for = evaluate.shared_scorers(both)
+    images = pictures(4)
+    assert scorer_for("fused")(images).tolist() == [0.7] * 4 and scorer_for("forensic")(images).tolist() == [0.2] * 4
+    assert calls == [4]
+    scorer_for("forensic")(images[:2])  # a new list is scored anew
+    assert calls == [4, 2]
