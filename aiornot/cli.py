@@ -217,16 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve_parser.set_defaults(handler=serve)
     for name, (_, text) in TOOLS.items():
-        tool = commands.add_parser(name, help=text, add_help=False)  # the tool's own parser answers --help
-        tool.add_argument("rest", nargs=argparse.REMAINDER)
-        tool.set_defaults(handler=run_tool)
+        # The tool's own parser reads the rest of the line (see main), --help included.
+        commands.add_parser(name, help=text, add_help=False).set_defaults(handler=run_tool)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``aiornot`` command; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, args.rest = parser.parse_known_args(argv)
+    if args.rest and args.handler is not run_tool:
+        parser.error(f"unrecognized arguments: {' '.join(args.rest)}")
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; every finished line is already on disk
