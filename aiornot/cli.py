@@ -85,7 +85,7 @@ def _identity(folder: str) -> tuple[int, int]:
 def scan(args: argparse.Namespace) -> int:
     """Run ``aiornot scan``."""
     from aiornot.data import IMAGE_SUFFIXES
-    from aiornot.detector import Detector, ModelNotFoundError, Result, model_directory
+    from aiornot.detector import Detector, ModelConfigError, ModelNotFoundError, Result, model_directory
     from aiornot.imageio import ImageDecodeError
 
     listed = list(iter_image_paths(args.paths, all_files=args.all_files))
@@ -105,7 +105,7 @@ def scan(args: argparse.Namespace) -> int:
         try:
             # The Ray workers load their own copy; the driver only checks the folder (no TensorFlow start-up).
             detector = Detector.load(args.model, runtime=args.runtime) if args.engine == "local" else model_directory(args.model)
-        except ModelNotFoundError as error:
+        except (ModelNotFoundError, ModelConfigError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_USAGE
         out = sink.handle if sink else sys.stdout

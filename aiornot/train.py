@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 2e-3
-    crop_size: int = 64
+    crop_size: int = transforms.DETECTOR_CROP_SIZE
     image_size: int = 256  # seed_cnn only: the whole image is resized to this
     steps_per_epoch: int | None = None  # detector: default one crop per training image per epoch
     augment: bool = True
@@ -275,7 +275,7 @@ class DetectorRecipe:
     semantic_C: float = 0.05
     balance_portraits: bool = True
     reencoded_views: bool = True
-    max_tiles: int = 64
+    max_tiles: int = transforms.DETECTOR_MAX_TILES
     target_fpr: float = 0.05
 
 

@@ -16,6 +16,12 @@ Transform = Callable[[np.ndarray], np.ndarray]
 LAUNDER_SIZE = 256
 #: 35×45 mm at 300 dpi, the usual Korean passport/ID photo print size in pixels.
 ID_PHOTO_SIZE = (413, 531)
+#: The forensic expert's input: native-resolution tiles of this side, never resized.
+DETECTOR_CROP_SIZE = 64
+#: Tiles the forensic expert scores per image, spread over the whole picture (:func:`tile_grid`).
+DETECTOR_MAX_TILES = 64
+#: Older models' fixed grid of central crops (:func:`crop_grid`), for configs without ``max_tiles``.
+DETECTOR_CROPS_PER_IMAGE = 4
 
 
 def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
