@@ -70,6 +70,17 @@ def update_config(model_dir: str | Path, **entries: Any) -> dict[str, Any]:
     return config
 
 
+def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> float:
+    """The smallest threshold that at most ``fpr`` of ``real_scores`` reach (score ≥ threshold).
+
+    The one rule for "at a stated FPR": the thresholds a model stores and the TPR evaluation
+    reports are both set this way, on the real photos themselves.
+    """
+    ordered = np.sort(np.asarray(real_scores, dtype=np.float64))
+    allowed = int(np.floor(fpr * len(ordered)))
+    return float(np.nextafter(ordered[-allowed - 1], np.inf))
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Decision thresholds on calibrated P(AI).
@@ -95,10 +106,8 @@ class Thresholds:
     def choose(cls, scores: np.ndarray, labels: np.ndarray, target_fpr: float = 0.05, target_fnr: float = 0.05) -> "Thresholds":
         """Pick thresholds on validation scores: FPR on real photos ≤ ``target_fpr``, FNR on AI ≤ ``target_fnr``."""
         scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
-        real_scores, ai_scores = np.sort(scores[labels == 0]), np.sort(scores[labels == 1])
-        # Smallest threshold with at most target_fpr of real photos at or above it.
-        allowed = int(np.floor(target_fpr * len(real_scores)))
-        ai_threshold = float(np.nextafter(real_scores[-allowed - 1], 1.0)) if len(real_scores) else 0.5
+        real_scores, ai_scores = scores[labels == 0], np.sort(scores[labels == 1])
+        ai_threshold = threshold_at_fpr(real_scores, target_fpr) if len(real_scores) else 0.5
         missed = int(np.floor(target_fnr * len(ai_scores)))
         real_threshold = float(ai_scores[missed]) if len(ai_scores) else 0.5
         # When the classes overlap little, the band closes: one threshold decides.

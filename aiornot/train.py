@@ -130,11 +130,6 @@ def validation_crops(images: Sequence[np.ndarray], crop_size: int) -> np.ndarray
     return np.stack([transforms.crop_grid(p, crop_size, 1)[0] for p in images]).astype(np.float32)
 
 
-def resized_images(images: Sequence[np.ndarray], size: int) -> np.ndarray:
-    """Whole images resized to ``size``² and scaled to [0, 1] — the seed's input pipeline."""
-    return np.stack([transforms.resize(p, (size, size)) for p in images]).astype(np.float32) / 255.0
-
-
 @dataclass
 class TrainResult:
     """A trained model with what it learnt from."""
@@ -168,8 +163,8 @@ def fit(
     model = models.build(config.model, **config.model_options)
     is_seed = config.model == "seed_cnn"
     if is_seed:
-        train_data = (resized_images(train_images, config.image_size), np.asarray(train_labels, np.float32)[:, None])
-        val_data = (resized_images(val_images, config.image_size), np.asarray(val_labels, np.float32)[:, None])
+        train_data = (transforms.resized_images(train_images, config.image_size), np.asarray(train_labels, np.float32)[:, None])
+        val_data = (transforms.resized_images(val_images, config.image_size), np.asarray(val_labels, np.float32)[:, None])
         loss, auc = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
     else:
         steps = config.steps_per_epoch or max(1, math.ceil(len(train_images) / config.batch_size))

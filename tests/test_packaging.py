@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import setuptools
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,3 +66,15 @@ def test_aiornot_help_imports_neither_pandas_nor_keras_nor_tensorflow() -> None:
     lines = done.stdout.strip().splitlines()
     assert "scan" in done.stdout and "model-card" in done.stdout  # the help itself was printed
     assert json.loads(lines[-1]) == []
+
+
+@pytest.mark.parametrize(("module", "heavy"), [
+    ("aiornot.evaluate", ("keras", "tensorflow")),  # metrics do not need the training code
+    ("aiornot.plots", ("pandas", "matplotlib", "keras")),  # the service imports it for the heatmap overlay
+    ("aiornot.detector", ("pandas", "keras", "tensorflow", "matplotlib")),  # Keras loads with a model, not on import
+    ("aiornot.jsonl", ("numpy", "pandas")),
+])
+def test_importing_a_module_loads_only_what_it_needs(module: str, heavy: tuple[str, ...]) -> None:
+    probe = f"import json, sys, {module}\nprint(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
