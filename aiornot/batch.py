@@ -33,7 +33,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
 
-from aiornot.cli import json_line, open_jsonl_output
+from aiornot.jsonl import json_line, open_jsonl_output
 from aiornot.detector import Detector, ModelNotFoundError, Result, model_directory
 from aiornot.tflite_runtime import usable_cpus
 

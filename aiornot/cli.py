@@ -5,31 +5,25 @@
 ``error`` and the scan goes on. The exit code is 0 unless nothing at all could be scored. With
 ``--output``, a re-run skips the paths already in the file (resumable). This is a stable contract.
 
-Resuming can neither lose nor duplicate a line:
+Resuming is safe (no lost or duplicated line): see :mod:`aiornot.jsonl`. The output is checked
+before the model loads, so a wrong ``-o`` costs no start-up time.
 
-* paths are compared as absolute paths (``scan dir`` then ``scan $(pwd)/dir`` skips everything);
-* a torn last line (power loss mid-write) is cut off on resume, and its image scored again;
-* the output is locked (``fcntl.flock``) for the whole scan: a second scan into it stops at once;
-* the output is checked before the model loads, so a wrong ``-o`` costs no start-up time.
-
-A file name that is not valid UTF-8 is kept exactly: Python's ``surrogateescape`` turns its bytes
-into lone surrogates, which the line carries as JSON ``\\udcXX`` escapes (the only lines written
-with ASCII escapes); ``os.fsencode(line["path"])`` gives the original bytes back.
+The other subcommands cover the project's tools: ``describe`` a dataset, print the ``model-card``,
+refresh the ``readme`` results, ``build-sample`` (from a checkout). Every heavy import (pandas,
+Keras, TensorFlow) happens inside a subcommand, so ``aiornot --help`` starts at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Sequence, TextIO
+from typing import Iterator, Sequence
 
-from aiornot.data import IMAGE_SUFFIXES
+from aiornot.jsonl import OutputError, ResultFile, resume_key, write_results
 
 EXIT_OK, EXIT_NOTHING_SCORED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -61,6 +55,8 @@ def iter_image_paths(inputs: Sequence[str], *, all_files: bool = False) -> Itera
 
 def _walk(folder: Path, all_files: bool) -> Iterator[Path | PathProblem]:
     """``os.walk`` following folder links, reporting unreadable folders and link loops instead of skipping them."""
+    from aiornot.data import IMAGE_SUFFIXES  # here, not at the top: pandas would slow every `aiornot --help`
+
     problems: list[PathProblem] = []
 
     def unreadable(error: OSError) -> None:
@@ -86,122 +82,10 @@ def _identity(folder: str) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def resume_key(path: str | Path) -> str:
-    """What two spellings of one path have in common: the absolute, normalised path (links not resolved)."""
-    return os.path.abspath(os.fsdecode(path))
-
-
-class OutputError(Exception):
-    """The ``--output`` file cannot be used; the message says why and what to do."""
-
-
-class ResultFile:
-    """The ``--output`` JSONL file, locked for the whole scan, its torn tail repaired, its paths known.
-
-    Opening it checks everything that could go wrong with the path (a folder, a read-only folder,
-    a parent that is a file, a pseudo-file) and takes an exclusive ``flock``, so that two scans
-    never interleave their lines. The lock goes with the open file: a killed scan leaves none behind.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.repaired = False
-        self._raw = self._open_locked(path)
-        self._repair_tail()
-        self.done = self._paths_done()
-        self.handle: TextIO = open(self._raw.fileno(), "a", encoding="utf-8", closefd=False)  # noqa: SIM115
-
-    def close(self) -> None:
-        self.handle.close()
-        self._raw.close()  # closing the descriptor releases the lock
-
-    # ------------------------------------------------------------------------------ internals
-    @staticmethod
-    def _open_locked(path: Path) -> IO[bytes]:
-        import fcntl
-
-        if path.exists() and not path.is_file():
-            kind = "a folder" if path.is_dir() else "not a regular file"
-            raise OutputError(f"cannot write the output {path}: it is {kind}; give a file name such as results.jsonl")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            raw = open(path, "a+b")  # noqa: SIM115 - kept open (and locked) for the whole scan
-        except OSError as error:
-            raise OutputError(f"cannot write the output {path}: {_os_reason(error)}") from None
-        try:
-            fcntl.flock(raw.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raw.close()
-            raise OutputError(f"another aiornot scan is writing to {path}; wait for it to finish, "
-                              "or choose another --output") from None
-        except OSError as error:
-            raw.close()
-            raise OutputError(f"cannot lock the output {path}: {_os_reason(error)}") from None
-        return raw
-
-    def _repair_tail(self) -> None:
-        """Cut a torn last line (no newline, not JSON); end a whole last line that only lacks its newline."""
-        raw = self._raw
-        size = raw.seek(0, os.SEEK_END)
-        if not size:
-            return
-        raw.seek(max(0, size - 1))
-        if raw.read(1) == b"\n":
-            return
-        cut = self._last_newline(size)
-        raw.seek(cut)
-        tail = raw.read()
-        if _parse_line(tail) is not None:
-            raw.write(b"\n")  # a whole line without its newline: keep it
-        else:
-            raw.truncate(cut)  # a torn line: drop it; its image is not in `done`, so it is scored again
-            self.repaired = True
-        raw.flush()
-
-    def _last_newline(self, size: int, block: int = 64 * 1024) -> int:
-        """Offset just after the last newline (0 when there is none)."""
-        end = size
-        while end > 0:
-            start = max(0, end - block)
-            self._raw.seek(start)
-            found = self._raw.read(end - start).rfind(b"\n")
-            if found >= 0:
-                return start + found + 1
-            end = start
-        return 0
-
-    def _paths_done(self) -> set[str]:
-        self._raw.seek(0)
-        return {resume_key(path) for path in (_parse_line(line) for line in self._raw) if path is not None}
-
-
-def _parse_line(line: bytes) -> str | None:
-    """The ``path`` of one JSONL line, or None for a broken line."""
-    try:
-        path = json.loads(line)["path"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return path if isinstance(path, str) else None
-
-
-def _os_reason(error: OSError) -> str:
-    reasons = {errno.EISDIR: "it is a folder", errno.ENOTDIR: "a part of the path is a file, not a folder",
-               errno.EACCES: "permission denied", errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only",
-               errno.EEXIST: "a part of the path is a file, not a folder", errno.EINVAL: "this file cannot be written to (a pseudo-file?)"}
-    return reasons.get(error.errno or 0, error.strerror or str(error))
-
-
-def already_scanned(output: Path) -> set[str]:
-    """Paths present in an existing JSONL output, as given (for tools); broken lines are ignored."""
-    if not output.exists():
-        return set()
-    with output.open("rb") as handle:
-        return {path for path in map(_parse_line, handle) if path is not None}
-
-
 def scan(args: argparse.Namespace) -> int:
     """Run ``aiornot scan``."""
-    from aiornot.detector import Detector, ModelNotFoundError, Result, model_directory
+    from aiornot.data import IMAGE_SUFFIXES
+    from aiornot.detector import Detector, ModelConfigError, ModelNotFoundError, Result, model_directory
     from aiornot.imageio import ImageDecodeError
 
     listed = list(iter_image_paths(args.paths, all_files=args.all_files))
@@ -221,7 +105,7 @@ def scan(args: argparse.Namespace) -> int:
         try:
             # The Ray workers load their own copy; the driver only checks the folder (no TensorFlow start-up).
             detector = Detector.load(args.model, runtime=args.runtime) if args.engine == "local" else model_directory(args.model)
-        except ModelNotFoundError as error:
+        except (ModelNotFoundError, ModelConfigError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_USAGE
         out = sink.handle if sink else sys.stdout
@@ -263,48 +147,13 @@ def _plan(listed: list[Path | PathProblem], done: set[str]) -> tuple[list[Path],
     return todo, problems, skipped
 
 
-def json_line(record: dict) -> str:
-    """One JSON line, UTF-8 as is; ASCII escapes only when a non-UTF-8 file name (lone surrogates) needs them."""
-    line = json.dumps(record, ensure_ascii=False)
-    try:
-        line.encode("utf-8")
-    except UnicodeEncodeError:
-        line = json.dumps(record)  # \udcXX escapes: valid JSON, and os.fsencode() restores the name's bytes
-    return line + "\n"
-
-
-def write_results(results: Iterable, sink: TextIO) -> tuple[int, int]:
-    """Write results as JSON lines (flushed each line, so an interrupted scan resumes cleanly)."""
-    scored = failed = 0
-    for result in results:
-        sink.write(json_line(result.to_dict()))
-        sink.flush()
-        if result.ok:
-            scored += 1
-        else:
-            failed += 1
-    return scored, failed
-
-
-@contextlib.contextmanager
-def open_jsonl_output(output: Path | None) -> Iterator[TextIO]:
-    """Append to ``output`` (stdout if None): locked, its torn last line removed (see :class:`ResultFile`).
-
-    Raises :class:`OutputError` when the file cannot be used or another scan holds it.
-    """
-    if output is None:
-        yield sys.stdout
-        return
-    sink = ResultFile(output)
-    try:
-        yield sink.handle
-    finally:
-        sink.close()
-
-
 def serve(args: argparse.Namespace) -> int:
     """Run ``aiornot serve`` (the web page and API), with the connection limits of :mod:`aiornot.server`."""
-    from aiornot import server
+    try:
+        from aiornot import server
+    except ModuleNotFoundError as error:  # the service's dependencies are the `serve` extra
+        print(f"error: aiornot serve needs {error.name}: pip install 'aiornot[serve]'", file=sys.stderr)
+        return EXIT_USAGE
 
     if args.model:
         os.environ["AIORNOT_MODEL_DIR"] = args.model
@@ -316,7 +165,33 @@ def serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Subcommands that hand their arguments to a module's own ``main``: name → (module, help).
+TOOLS: dict[str, tuple[str, str]] = {
+    "describe": ("aiornot.data", "load a dataset and print its size, classes and split"),
+    "model-card": ("aiornot.detector", "print a model directory's model card (Markdown)"),
+    "readme": ("aiornot.model_card", "refresh README.md's results block: readme README.md MODEL_DIR [BENCHMARK_JSON]"),
+    "build-sample": ("tools.sample", "build data/sample/ from images shipped in public packages (from a checkout)"),
+}
+
+
+def run_tool(args: argparse.Namespace) -> int:
+    """Run one of :data:`TOOLS`; the sample builder ships with the repository, not with the wheel."""
+    import importlib
+
+    module_name = TOOLS[args.command][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name not in ("tools", module_name):
+            raise
+        print(f"error: {args.command} needs {module_name}, which lives in the aiornot repository, not in the installed "
+              "package; run it from a checkout (`make data`)", file=sys.stderr)
+        return EXIT_USAGE
+    return int(module.main([args.command, *args.rest]))
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``aiornot`` argument parser: ``scan``, ``serve`` and the tools of :data:`TOOLS`."""
     parser = argparse.ArgumentParser(prog="aiornot", description="Tell AI-generated photos from camera photos (ID photos first).")
     commands = parser.add_subparsers(dest="command", required=True)
     scan_parser = commands.add_parser("scan", help="score image files and folders; one JSON line per image")
@@ -341,12 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--model", help="model directory (default: models/default)")
     serve_parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve_parser.set_defaults(handler=serve)
+    for name, (_, text) in TOOLS.items():
+        # The tool's own parser reads the rest of the line (see main), --help included.
+        commands.add_parser(name, help=text, add_help=False).set_defaults(handler=run_tool)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``aiornot`` command; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, args.rest = parser.parse_known_args(argv)
+    if args.rest and args.handler is not run_tool:
+        parser.error(f"unrecognized arguments: {' '.join(args.rest)}")
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; every finished line is already on disk

@@ -384,9 +384,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     describe.add_argument("path")
     args, rest = parser.parse_known_args(list(argv) if argv is not None else None)
     if args.command == "build-sample":
-        from aiornot import sample
+        from aiornot import cli  # the sample builder lives outside the package; cli finds it
 
-        return sample.main(["build-sample", *rest])
+        return cli.main(["build-sample", *rest])
     try:
         frame = load(args.path)
     except DatasetError as error:

@@ -31,6 +31,9 @@ import numpy as np
 from aiornot import paths, transforms
 from aiornot.experts import Calibration, Fusion, SemanticExpert
 from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_image, read_bytes
+from aiornot.model_config import SCHEMA_VERSION, ModelConfig, ModelConfigError, load_config, validate_config
+
+__all__ = ["Detector", "ModelConfigError", "ModelNotFoundError", "Result", "Thresholds", "model_directory", "update_config"]
 
 CONFIG_NAME = "detector.json"
 MODEL_NAME = "model.keras"
@@ -57,13 +60,25 @@ def model_directory(model_dir: str | Path | None = None) -> Path:
 def update_config(model_dir: str | Path, **entries: Any) -> dict[str, Any]:
     """Merge ``entries`` into a model's ``detector.json`` (e.g. a case study's measured summary).
 
-    The network files are left as they are; returns the updated config.
+    The network files are left as they are; the merged config is validated before it is written
+    (:class:`ModelConfigError` names a bad key, and the file is left unchanged). Returns it.
     """
     config_file = model_directory(model_dir) / CONFIG_NAME
-    config = json.loads(config_file.read_text())
+    _, config = load_config(config_file)
     config.update(entries)
     _write_config(config_file, config)
     return config
+
+
+def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> float:
+    """The smallest threshold that at most ``fpr`` of ``real_scores`` reach (score ≥ threshold).
+
+    The one rule for "at a stated FPR": the thresholds a model stores and the TPR evaluation
+    reports are both set this way, on the real photos themselves.
+    """
+    ordered = np.sort(np.asarray(real_scores, dtype=np.float64))
+    allowed = int(np.floor(fpr * len(ordered)))
+    return float(np.nextafter(ordered[-allowed - 1], np.inf))
 
 
 @dataclass(frozen=True)
@@ -91,10 +106,8 @@ class Thresholds:
     def choose(cls, scores: np.ndarray, labels: np.ndarray, target_fpr: float = 0.05, target_fnr: float = 0.05) -> "Thresholds":
         """Pick thresholds on validation scores: FPR on real photos ≤ ``target_fpr``, FNR on AI ≤ ``target_fnr``."""
         scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
-        real_scores, ai_scores = np.sort(scores[labels == 0]), np.sort(scores[labels == 1])
-        # Smallest threshold with at most target_fpr of real photos at or above it.
-        allowed = int(np.floor(target_fpr * len(real_scores)))
-        ai_threshold = float(np.nextafter(real_scores[-allowed - 1], 1.0)) if len(real_scores) else 0.5
+        real_scores, ai_scores = scores[labels == 0], np.sort(scores[labels == 1])
+        ai_threshold = threshold_at_fpr(real_scores, target_fpr) if len(real_scores) else 0.5
         missed = int(np.floor(target_fnr * len(ai_scores)))
         real_threshold = float(ai_scores[missed]) if len(ai_scores) else 0.5
         # When the classes overlap little, the band closes: one threshold decides.
@@ -163,18 +176,20 @@ class Detector:
     """
 
     def __init__(self, model: Any, config: dict[str, Any]) -> None:
+        """``config``: the contents of ``detector.json`` (validated here; see :class:`ModelConfig`)."""
+        settings: ModelConfig = validate_config(config)
         self.model = model
         self.config = config
-        self.name: str = config.get("name", "aiornot-detector")
-        self.crop_size: int = int(config.get("crop_size", 64))
+        self.name: str = settings.name
+        self.crop_size: int = settings.crop_size
         # Tile policy: up to ``max_tiles`` tiles over the whole image; older models scored a fixed
         # grid of ``crops_per_image`` crops.
-        self.max_tiles: int | None = int(config["max_tiles"]) if config.get("max_tiles") else None
-        self.crops_per_image: int = int(config.get("crops_per_image", 4))
-        self.calibration = Calibration(**config.get("calibration", {}))  # the forensic expert's
-        self.semantic: SemanticExpert | None = SemanticExpert.from_config(config["semantic"]) if config.get("semantic") else None
-        self.fusion = Fusion.from_config(config["fusion"]) if config.get("fusion") else Fusion({"forensic": 1.0})
-        self.thresholds = Thresholds(**config.get("thresholds", {}))
+        self.max_tiles: int | None = settings.max_tiles or None
+        self.crops_per_image: int = settings.crops_per_image
+        self.calibration = Calibration(**settings.calibration.model_dump())  # the forensic expert's
+        self.semantic: SemanticExpert | None = SemanticExpert.from_config(config["semantic"]) if settings.semantic else None
+        self.fusion = Fusion.from_config(config["fusion"]) if settings.fusion else Fusion({"forensic": 1.0})
+        self.thresholds = Thresholds(**settings.thresholds.model_dump())
         self.runtime = "keras"
         self.source_dir: Path | None = None
 
@@ -195,7 +210,7 @@ class Detector:
         model_file, config_file = directory / MODEL_NAME, directory / CONFIG_NAME
         if runtime not in ("auto", "keras", "tflite"):
             raise ValueError(f"runtime must be auto, keras or tflite, not {runtime!r}")
-        config = json.loads(config_file.read_text())
+        _, config = load_config(config_file)
         tflite_file = directory / tflite_runtime.TFLITE_NAME
         if runtime == "tflite" and not tflite_file.is_file():
             raise ModelNotFoundError(f"no {tflite_file.name} in {directory}; re-save the model with the TensorFlow backend")
@@ -471,7 +486,11 @@ class Detector:
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:
-    path.write_text(json.dumps(config, indent=2, ensure_ascii=False, default=_json_default))
+    """Validate ``config`` (with this schema's version) and write it; a bad key leaves the file as it was."""
+    config = {"schema_version": SCHEMA_VERSION, **config}
+    text = json.dumps(config, indent=2, ensure_ascii=False, default=_json_default)
+    validate_config(json.loads(text), str(path))  # as it will be read back: numpy values become plain numbers
+    path.write_text(text)
 
 
 def _json_default(value: Any) -> Any:
@@ -491,7 +510,7 @@ def model_card(model_dir: str | Path) -> str:
     """The model card, generated from the numbers stored in ``detector.json`` (never typed in)."""
     from aiornot.model_card import render
 
-    config = json.loads((Path(model_dir) / CONFIG_NAME).read_text())
+    config, _ = load_config(Path(model_dir) / CONFIG_NAME)
     return render(config)
 
 
@@ -503,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         print(model_card(args[1]))
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ModelConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from aiornot import transforms
+from aiornot.detector import threshold_at_fpr
+
 Scorer = Callable[[Sequence[np.ndarray]], np.ndarray]
 FPR_TARGETS = (0.01, 0.05)
 
@@ -34,25 +37,28 @@ def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr: float) -> float:
     score that no more than ``fpr`` of them reach.
     """
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    real, fake = np.sort(scores[labels == 0]), scores[labels == 1]
+    real, fake = scores[labels == 0], scores[labels == 1]
     if not len(real) or not len(fake):
         return float("nan")
-    allowed = int(np.floor(fpr * len(real)))
-    threshold = np.nextafter(real[-allowed - 1], np.inf)
-    return float(np.mean(fake >= threshold))
+    return float(np.mean(fake >= threshold_at_fpr(real, fpr)))
 
 
 def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
     """ECE: the gap between predicted P(AI) and the observed AI share, averaged over equal-width bins."""
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    share, predicted, observed = calibration_bins(labels, scores, bins)
+    return float(np.sum(share * np.abs(predicted - observed)))
+
+
+def calibration_bins(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal-width bins of predicted P(AI): each non-empty bin's share of images, mean score and AI share."""
+    labels, scores = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            gap += members.mean() * abs(scores[members].mean() - labels[members].mean())
-    return float(gap)
+    present = [b for b in range(bins) if np.any(which == b)]
+    share = np.array([np.mean(which == b) for b in present])
+    predicted = np.array([scores[which == b].mean() for b in present])
+    observed = np.array([labels[which == b].mean() for b in present])
+    return share, predicted, observed
 
 
 def summary(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -258,16 +264,9 @@ def plot_reliability(results: dict[str, tuple[np.ndarray, np.ndarray]], bins: in
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(5, 4.5))
-    edges = np.linspace(0, 1, bins + 1)
     for name, (labels, scores) in results.items():
-        which = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
-        xs, ys = [], []
-        for b in range(bins):
-            members = which == b
-            if members.sum():
-                xs.append(np.mean(scores[members]))
-                ys.append(np.mean(labels[members]))
-        axis.plot(xs, ys, marker="o", label=f"{name} (ECE {expected_calibration_error(labels, scores):.3f})")
+        _, predicted, observed = calibration_bins(labels, scores, bins)
+        axis.plot(predicted, observed, marker="o", label=f"{name} (ECE {expected_calibration_error(labels, scores, bins):.3f})")
     axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
     axis.set(xlabel="predicted P(AI)", ylabel="observed share of AI images", title="Reliability", xlim=(0, 1), ylim=(0, 1))
     axis.legend(loc="upper left")
@@ -298,11 +297,9 @@ class SeedScorer:
     image_size: int = 256
 
     def __call__(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        from aiornot.train import resized_images
-
         if not len(images):
             return np.zeros(0)
-        outputs = [np.asarray(self.model.predict_on_batch(resized_images(images[i : i + 16], self.image_size))).reshape(-1)
+        outputs = [np.asarray(self.model.predict_on_batch(transforms.resized_images(images[i : i + 16], self.image_size))).reshape(-1)
                    for i in range(0, len(images), 16)]
         return np.concatenate(outputs).astype(np.float64)
 

@@ -42,9 +42,18 @@ class Calibration:
 
     @classmethod
     def fit(cls, logits: np.ndarray, labels: np.ndarray) -> "Calibration":
-        """Fit on held-out logits; a weak L2 penalty keeps tiny validation sets from overfitting."""
+        """Fit on held-out logits; a weak L2 penalty keeps tiny validation sets from overfitting.
+
+        Raises ``ValueError`` when the validation images are of one class only: no mapping from
+        logit to P(AI) can be learnt from them.
+        """
         from sklearn.linear_model import LogisticRegression
 
+        present = np.unique(np.asarray(labels))
+        if len(present) < 2:
+            only = {0: "real photos (label 0)", 1: "AI images (label 1)"}.get(int(present[0]), f"label {present[0]}") if len(present) else "nothing"
+            raise ValueError(f"calibration needs validation images of both classes, got only {only} ({len(labels)} images); "
+                             "use a validation split with real and AI images")
         model = LogisticRegression(C=10.0).fit(np.asarray(logits, dtype=np.float64).reshape(-1, 1), labels)
         return cls(float(model.coef_[0, 0]), float(model.intercept_[0]))
 

@@ -11,8 +11,6 @@ import keras
 from keras import layers
 
 SEED_IMAGE_SIZE = 256
-DETECTOR_CROP_SIZE = 64
-DETECTOR_CROPS_PER_IMAGE = 4
 
 
 def seed_cnn(image_size: int = SEED_IMAGE_SIZE) -> keras.Model:

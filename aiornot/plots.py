@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
-from aiornot.data import image_source
-from aiornot.imageio import ImageDecodeError, open_image
 from aiornot import transforms
+from aiornot.imageio import ImageDecodeError, open_image
+
+if TYPE_CHECKING:  # the service imports this module for overlay(): pandas and matplotlib load only where used
+    import pandas as pd
 
 
 def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
@@ -24,9 +25,12 @@ def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
     return canvas
 
 
-def image_grid(frame: pd.DataFrame, *, per_row: int = 6, rows: int = 2, title: str = "", caption_column: str | None = "generator"):
+def image_grid(frame: "pd.DataFrame", *, per_row: int = 6, rows: int = 2, title: str = "", caption_column: str | None = "generator"):
     """A grid of thumbnails from ``frame`` (first rows), captioned by ``caption_column``."""
     import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from aiornot.data import image_source
 
     count = min(len(frame), per_row * rows)
     figure, axes = plt.subplots(rows, per_row, figsize=(per_row * 1.9, rows * 2.1))

@@ -19,7 +19,8 @@ signal                 what is read                                             
 ``camera_exif``        Make, Model, exposure time, f-number, ISO, DateTimeOriginal    weak_camera
 =====================  =============================================================  ===========
 
-Each :class:`Signal` has a status (``found``, ``not_found``, ``invalid``, ``error``) and a strength
+Each :class:`Signal` has a status (``found``, ``not_found``, ``invalid``, ``error``, or
+``unavailable`` when the check's optional dependency is not installed) and a strength
 (``strong_ai``, ``weak_ai``, ``weak_camera``, ``none``). ``weak_ai`` is used for a C2PA manifest
 that declares AI generation but fails verification, and for XMP declaring synthetic (not
 camera, not AI) media; ``weak_camera`` for camera EXIF and for a declared digital capture.
@@ -63,9 +64,11 @@ from PIL import Image
 # reusing it keeps one definition of "an image we accept".
 from aiornot.imageio import ImageDecodeError, open_header, open_image, read_bytes
 
-FOUND, NOT_FOUND, INVALID, ERROR = "found", "not_found", "invalid", "error"
+FOUND, NOT_FOUND, INVALID, ERROR, UNAVAILABLE = "found", "not_found", "invalid", "error", "unavailable"
 STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE = "strong_ai", "weak_ai", "weak_camera", "none"
-STATUSES = (FOUND, NOT_FOUND, INVALID, ERROR)
+STATUSES = (FOUND, NOT_FOUND, INVALID, ERROR, UNAVAILABLE)
+#: What to install for the watermark check (the ``watermark`` extra; ``make env`` installs it).
+WATERMARK_INSTALL = "pip install --no-deps invisible-watermark==0.2.0 PyWavelets==1.9.0"
 #: Strongest first: AI evidence outranks camera evidence, because camera EXIF is trivially forged.
 STRENGTHS = (STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE)
 VERDICTS = ("ai", "real", "inconclusive")
@@ -644,8 +647,7 @@ def _embed_max_dct() -> type:
     """
     spec = importlib.util.find_spec("imwatermark")  # top-level lookup: does not run __init__
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("invisible-watermark is not installed "
-                                  "(pip install --no-deps invisible-watermark==0.2.0)")
+        raise ModuleNotFoundError(f"invisible-watermark is not installed ({WATERMARK_INSTALL})", name="imwatermark")
     path = f"{list(spec.submodule_search_locations)[0]}/maxDct.py"
     module_spec = importlib.util.spec_from_file_location("aiornot._imwatermark_maxdct", path)
     module = importlib.util.module_from_spec(module_spec)
@@ -654,6 +656,12 @@ def _embed_max_dct() -> type:
 
 
 def _check_watermark(data: bytes) -> Signal:
+    try:
+        decoder = _embed_max_dct()
+    except ModuleNotFoundError as error:  # an optional dependency: its absence is not a failed check
+        return _signal("sd_watermark", UNAVAILABLE, NONE, f"watermark check unavailable: {error.name} is not installed "
+                       f"({WATERMARK_INSTALL})", "워터마크 검사 모듈이 설치되지 않아 확인하지 못했습니다",
+                       checked=False, missing=error.name)
     try:
         pixels = open_image(data).pixels
     except ImageDecodeError as error:
@@ -667,7 +675,7 @@ def _check_watermark(data: bytes) -> Signal:
     bgr = np.ascontiguousarray(pixels[:rows, :, ::-1])  # the encoder works on OpenCV's BGR order
     bit_errors: dict[str, int] = {}
     for model, expected, tolerance in _MARKS:
-        bits = np.asarray(_embed_max_dct()(watermarks=[], wmLen=expected.size).decode(bgr), dtype=np.uint8)
+        bits = np.asarray(decoder(watermarks=[], wmLen=expected.size).decode(bgr), dtype=np.uint8)
         bit_errors[model] = errors = int(np.count_nonzero(bits != expected))
         if errors <= tolerance:
             return _signal("sd_watermark", FOUND, STRONG_AI, f"{model} invisible watermark decoded",

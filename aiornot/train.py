@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 2e-3
-    crop_size: int = 64
+    crop_size: int = transforms.DETECTOR_CROP_SIZE
     image_size: int = 256  # seed_cnn only: the whole image is resized to this
     steps_per_epoch: int | None = None  # detector: default one crop per training image per epoch
     augment: bool = True
@@ -130,11 +130,6 @@ def validation_crops(images: Sequence[np.ndarray], crop_size: int) -> np.ndarray
     return np.stack([transforms.crop_grid(p, crop_size, 1)[0] for p in images]).astype(np.float32)
 
 
-def resized_images(images: Sequence[np.ndarray], size: int) -> np.ndarray:
-    """Whole images resized to ``size``² and scaled to [0, 1] — the seed's input pipeline."""
-    return np.stack([transforms.resize(p, (size, size)) for p in images]).astype(np.float32) / 255.0
-
-
 @dataclass
 class TrainResult:
     """A trained model with what it learnt from."""
@@ -168,8 +163,8 @@ def fit(
     model = models.build(config.model, **config.model_options)
     is_seed = config.model == "seed_cnn"
     if is_seed:
-        train_data = (resized_images(train_images, config.image_size), np.asarray(train_labels, np.float32)[:, None])
-        val_data = (resized_images(val_images, config.image_size), np.asarray(val_labels, np.float32)[:, None])
+        train_data = (transforms.resized_images(train_images, config.image_size), np.asarray(train_labels, np.float32)[:, None])
+        val_data = (transforms.resized_images(val_images, config.image_size), np.asarray(val_labels, np.float32)[:, None])
         loss, auc = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
     else:
         steps = config.steps_per_epoch or max(1, math.ceil(len(train_images) / config.batch_size))
@@ -275,7 +270,7 @@ class DetectorRecipe:
     semantic_C: float = 0.05
     balance_portraits: bool = True
     reencoded_views: bool = True
-    max_tiles: int = 64
+    max_tiles: int = transforms.DETECTOR_MAX_TILES
     target_fpr: float = 0.05
 
 

@@ -4,7 +4,7 @@ ID-photo case study (the life of a real ID photo). All take and return RGB ``uin
 from __future__ import annotations
 
 import io
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -16,6 +16,12 @@ Transform = Callable[[np.ndarray], np.ndarray]
 LAUNDER_SIZE = 256
 #: 35×45 mm at 300 dpi, the usual Korean passport/ID photo print size in pixels.
 ID_PHOTO_SIZE = (413, 531)
+#: The forensic expert's input: native-resolution tiles of this side, never resized.
+DETECTOR_CROP_SIZE = 64
+#: Tiles the forensic expert scores per image, spread over the whole picture (:func:`tile_grid`).
+DETECTOR_MAX_TILES = 64
+#: Older models' fixed grid of central crops (:func:`crop_grid`), for configs without ``max_tiles``.
+DETECTOR_CROPS_PER_IMAGE = 4
 
 
 def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
@@ -40,6 +46,11 @@ def rescale(pixels: np.ndarray, factor: float, resample: Image.Resampling = Imag
 def resize(pixels: np.ndarray, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BICUBIC) -> np.ndarray:
     """Resize to ``size`` = (width, height)."""
     return np.asarray(Image.fromarray(pixels).resize(size, resample))
+
+
+def resized_images(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Whole images resized to ``size``² and scaled to [0, 1] — the seed's input pipeline."""
+    return np.stack([resize(p, (size, size)) for p in images]).astype(np.float32) / 255.0
 
 
 def centre_square(pixels: np.ndarray) -> np.ndarray:

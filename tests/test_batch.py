@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from aiornot import batch, cli
+from aiornot import batch, cli, jsonl
 from aiornot.detector import Result
 from conftest import encode, photo_like
 
@@ -74,9 +74,9 @@ def test_empty_path_list_does_not_start_ray(tmp_path: Path) -> None:
 def test_sink_repairs_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
     output = tmp_path / "out.jsonl"
     output.write_text('{"path": "a.jpg"}\n{"path": "b.j')
-    with cli.open_jsonl_output(output) as sink:
+    with jsonl.open_jsonl_output(output) as sink:
         sink.write('{"path": "c.jpg"}\n')
-    assert cli.already_scanned(output) == {"a.jpg", "c.jpg"}
+    assert jsonl.already_scanned(output) == {"a.jpg", "c.jpg"}
 
 
 def test_unreachable_address_is_a_clear_error_in_seconds() -> None:

@@ -20,10 +20,21 @@ def test_thresholds_respect_the_target_fpr_on_real_photos():
     chosen = Thresholds.choose(scores, labels, target_fpr=0.05, target_fnr=0.05)
     assert np.mean(scores[labels == 0] >= chosen.ai) <= 0.05
     assert np.mean(scores[labels == 1] < chosen.real) <= 0.05
-    assert chosen.real <= chosen.ai
+    # The classes overlap (Beta(2, 5) against Beta(5, 2)), so the band between the thresholds is open.
+    assert 0.3 < chosen.real < chosen.ai < 0.7
     assert chosen.verdict(chosen.ai) == "ai" and chosen.verdict(chosen.real - 1e-6) == "real"
-    if chosen.real < chosen.ai:
-        assert chosen.verdict((chosen.ai + chosen.real) / 2) == "inconclusive"
+    assert chosen.verdict((chosen.ai + chosen.real) / 2) == "inconclusive"
+    # One rule for "at a stated FPR": the stored `ai` threshold is the one the TPR evaluation uses.
+    from aiornot import evaluate
+
+    assert evaluate.tpr_at_fpr(labels, scores, 0.05) == np.mean(scores[labels == 1] >= chosen.ai)
+
+
+def test_calibration_on_a_one_class_validation_set_is_a_clear_error():
+    with pytest.raises(ValueError, match="both classes, got only real photos .label 0. .40 images."):
+        Calibration.fit(np.linspace(-2, 2, 40), np.zeros(40, int))
+    with pytest.raises(ValueError, match="got only AI images"):
+        Calibration.fit(np.linspace(-2, 2, 5), np.ones(5, int))
 
 
 def test_calibration_is_monotonic_and_fits_the_data():

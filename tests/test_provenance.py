@@ -360,6 +360,23 @@ def test_watermark_check_can_be_skipped():
     assert mark.status == "not_found" and mark.details["checked"] is False
 
 
+def test_a_missing_watermark_package_makes_the_check_unavailable_not_an_error(monkeypatch):
+    # invisible-watermark is an optional extra: without it the check says so and changes nothing.
+    marked = encode(watermarked(SDXL_BITS), "PNG")  # made with the real package, before it goes missing
+    real_find_spec = provenance.importlib.util.find_spec
+    monkeypatch.setattr(provenance.importlib.util, "find_spec", lambda name, *a: None if name == "imwatermark" else real_find_spec(name, *a))
+    provenance._embed_max_dct.cache_clear()
+    try:
+        report = inspect(marked)
+    finally:
+        provenance._embed_max_dct.cache_clear()  # the next test loads the real decoder again
+    mark = signal(report, "sd_watermark")
+    assert (mark.status, mark.strength, mark.details["missing"]) == ("unavailable", "none", "imwatermark")
+    assert "invisible-watermark" in mark.summary
+    assert combine_verdict("real", 0.05, report)[0] == "real"  # the watermarked file is judged by its pixels alone
+    assert all(s.status != "error" for s in report.signals)
+
+
 def test_watermark_decoder_is_loaded_without_importing_torch():
     provenance._embed_max_dct()
     assert "imwatermark" not in sys.modules  # its __init__ (which imports torch) never ran

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from aiornot import cli, server
+from aiornot import cli, jsonl, server
 from aiornot.imageio import ImageDecodeError, read_bytes
 from aiornot.service import MB, BodyPace, PixelBudget, Settings, create_app
 from conftest import encode, free_loopback_port, photo_like, png_declaring
@@ -437,7 +437,7 @@ def test_a_torn_last_line_is_rewritten_and_the_file_reads_cleanly(tiny_model_dir
 def test_a_second_scan_into_the_same_output_refuses(tiny_model_dir, tmp_path, capsys):
     photo_like(0).save(tmp_path / "a.jpg")
     output = tmp_path / "out.jsonl"
-    first = cli.ResultFile(output)  # a scan in progress holds the lock
+    first = jsonl.ResultFile(output)  # a scan in progress holds the lock
     try:
         assert scan(str(tmp_path / "a.jpg"), "-o", str(output), "--model", str(tiny_model_dir)) == cli.EXIT_USAGE
         assert "another aiornot scan is writing to" in capsys.readouterr().err

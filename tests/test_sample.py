@@ -1,4 +1,4 @@
-"""Tests of the sample-dataset builder (aiornot.sample), the Qt .rcc reader and the numpy DCGAN.
+"""Tests of the sample-dataset builder (tools.sample), the Qt .rcc reader and the numpy DCGAN.
 
 All offline: archives are built here and put in a temporary cache with their real sha256, so no
 registry client is ever called (a test downloader fails loudly if one would be).
@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aiornot import dcgan, sample
-from aiornot.qt_resources import RccArchive, RccError
+from tools.sample import builder as sample
+from tools.sample import dcgan
+from tools.sample.qt_resources import RccArchive, RccError
 
 REQUIRED_FIELDS = ("name", "registry", "package", "version", "sha256", "label", "family", "license")
 
@@ -249,7 +250,7 @@ def test_rcc_reader_refuses_damaged_and_unsupported_input() -> None:
 def spec_for(data: bytes, registry: str = "pypi") -> sample.SourceSpec:
     return sample.SourceSpec(
         name="demo", registry=registry, package="demo", version="1.0", sha256=hashlib.sha256(data).hexdigest(),
-        label=0, family="camera", license="MIT", generator="camera", file="demo-1.0.tgz", members=(sample.MemberSpec("*"),),
+        label=0, family="camera", license="MIT", generator="camera", file="demo-1.0.tgz", members=(sample.MemberSpec(pattern="*"),),
     )
 
 

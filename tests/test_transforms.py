@@ -1,0 +1,67 @@
+"""Pixel transforms the detector and the evaluation rely on: crops, tiles, padding, laundering."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from aiornot import transforms
+
+
+def coordinates(height: int, width: int) -> np.ndarray:
+    """An image whose pixel (r, c) holds r in red and c in green (each mod 256): a crop tells where it came from."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    return np.stack([rows % 256, cols % 256, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+
+
+def test_crop_grid_takes_distinct_crops_centred_on_an_even_grid() -> None:
+    crops = transforms.crop_grid(coordinates(200, 240), 64, 4)
+    assert crops.shape == (4, 64, 64, 3)
+    corners = [(int(c[0, 0, 0]), int(c[0, 0, 1])) for c in crops]
+    # Centres at 25 % and 75 % of each side: rows 50 and 150, columns 60 and 180, less half a crop.
+    assert corners == [(18, 28), (18, 148), (118, 28), (118, 148)]
+    assert len(set(corners)) == 4  # four different places, not one crop four times
+
+
+def test_crop_grid_keeps_the_most_central_cells_and_never_resizes() -> None:
+    image = coordinates(300, 300)
+    (single,) = transforms.crop_grid(image, 64, 1)
+    assert (int(single[0, 0, 0]), int(single[0, 0, 1])) == (118, 118)  # the centre crop
+    three = transforms.crop_grid(image, 64, 3)  # a 2 × 2 grid: three of its cells
+    assert len({(int(c[0, 0, 0]), int(c[0, 0, 1])) for c in three}) == 3
+    assert np.array_equal(single, image[118:182, 118:182])  # native pixels, unchanged
+
+
+def test_tile_grid_tiles_the_whole_picture_without_overlap() -> None:
+    tiles = transforms.tile_grid(coordinates(130, 200), 64, 64)  # 2 rows × 3 columns fit, centred
+    origins = [(int(t[0, 0, 0]), int(t[0, 0, 1])) for t in tiles]
+    assert origins == [(1, 4), (1, 68), (1, 132), (65, 4), (65, 68), (65, 132)]
+
+
+def test_pad_to_reflects_small_images_and_leaves_large_ones_alone() -> None:
+    image = coordinates(10, 70)
+    padded = transforms.pad_to(image, 64)
+    assert padded.shape == (64, 70, 3)
+    assert np.array_equal(padded[27:37], image)  # 27 rows above, 27 below: centred
+    assert np.array_equal(padded[26], image[1]) and np.array_equal(padded[37], image[8])  # reflected, not repeated
+    assert transforms.pad_to(image, 8) is image
+    line = coordinates(1, 5)
+    assert np.array_equal(transforms.pad_to(line, 3)[0], line[0]) and transforms.pad_to(line, 3).shape == (3, 5, 3)  # edge mode
+
+
+def test_launder_is_a_metadata_free_png_of_the_centre_square() -> None:
+    image = np.zeros((100, 300, 3), np.uint8)
+    image[:, 100:200] = 255  # only the centre square is white
+    data = transforms.launder(image, size=32)
+    laundered = Image.open(io.BytesIO(data))
+    assert laundered.format == "PNG" and laundered.size == (32, 32) and laundered.mode == "RGB"
+    assert not laundered.info.get("exif") and "dpi" not in laundered.info
+    assert np.asarray(laundered).min() >= 250  # the black sides were cut off, not squeezed in
+
+
+def test_resized_images_is_the_seed_input_scaled_to_unit_range() -> None:
+    batch = transforms.resized_images([np.full((10, 20, 3), 255, np.uint8), np.zeros((40, 30, 3), np.uint8)], 16)
+    assert batch.shape == (2, 16, 16, 3) and batch.dtype == np.float32
+    assert batch[0].min() == 1.0 and batch[1].max() == 0.0
