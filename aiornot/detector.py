@@ -22,7 +22,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -31,10 +31,10 @@ import numpy as np
 from aiornot import paths, transforms
 from aiornot.experts import Calibration, Fusion, SemanticExpert
 from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_image, read_bytes
+from aiornot.schema import VERDICTS, Result  # noqa: F401 - VERDICTS re-exported: the contract lives in aiornot.schema
 
 CONFIG_NAME = "detector.json"
 MODEL_NAME = "model.keras"
-VERDICTS = ("ai", "real", "inconclusive")
 #: Decoded pixels one scoring batch may hold (3 bytes each): one image at the decoder's limit fills it.
 DEFAULT_BATCH_PIXELS = 64_000_000
 
@@ -101,57 +101,6 @@ class Thresholds:
         real_threshold = min(real_threshold, ai_threshold)
         # Not rounded: rounding a threshold can move one more image across it.
         return cls(min(ai_threshold, 1.0), real_threshold, target_fpr, target_fnr)
-
-
-@dataclass
-class Result:
-    """One image's outcome — the contract of ``aiornot scan`` lines and the API's JSON.
-
-    ``score`` is the pixel evidence, calibrated P(AI): each expert's calibrated P(AI) is in
-    ``experts``, combined by the rule in ``fusion``. ``verdict`` is the final word after provenance
-    evidence is combined by the stated ``rule``; ``pixel_verdict`` is the pixels' alone.
-    ``error`` is set (and ``score``/``verdict`` are ``None``) when the image could not be read.
-    """
-
-    path: str | None = None
-    score: float | None = None
-    verdict: str | None = None
-    model: str | None = None
-    pixel_verdict: str | None = None
-    experts: dict[str, float] | None = None
-    fusion: str | None = None
-    fusion_ko: str | None = None
-    rule: str | None = None
-    rule_ko: str | None = None
-    error: str | None = None
-    error_code: str | None = None
-    width: int | None = None
-    height: int | None = None
-    format: str | None = None
-    md5: str | None = None
-    notes: list[str] = field(default_factory=list)
-    signals: list[dict] = field(default_factory=list)
-    face: dict | None = None
-    face_score: float | None = None
-    checks: list[dict] | None = None
-    thresholds: dict | None = None
-    elapsed_ms: float | None = None
-    heatmap: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self, *, include_empty: bool = False) -> dict[str, Any]:
-        """JSON-safe dict; the heatmap is left out (it is an array)."""
-        data = {k: v for k, v in asdict(self).items() if k != "heatmap"}
-        if not include_empty:
-            data = {k: v for k, v in data.items() if v not in (None, [], {})}
-        return data
-
-    @classmethod
-    def failure(cls, path: str | None, error: ImageDecodeError, model: str | None = None) -> "Result":
-        return cls(path=path, error=error.message, error_code=error.code, model=model)
 
 
 class Detector:

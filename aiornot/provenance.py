@@ -61,14 +61,14 @@ from PIL import Image
 
 # open_header is the decoder's own header reader (format allow-list, bomb check, clear messages);
 # reusing it keeps one definition of "an image we accept".
-from aiornot.imageio import ImageDecodeError, open_header, open_image, read_bytes
+from aiornot.imageio import DecodedImage, ImageDecodeError, open_header, open_image, read_bytes
+from aiornot.schema import VERDICT_TEXTS, VERDICTS
 
 FOUND, NOT_FOUND, INVALID, ERROR = "found", "not_found", "invalid", "error"
 STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE = "strong_ai", "weak_ai", "weak_camera", "none"
 STATUSES = (FOUND, NOT_FOUND, INVALID, ERROR)
 #: Strongest first: AI evidence outranks camera evidence, because camera EXIF is trivially forged.
 STRENGTHS = (STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE)
-VERDICTS = ("ai", "real", "inconclusive")
 
 #: Signal names, in report order, with the labels the rule text uses (English, Korean).
 SIGNAL_LABELS: dict[str, tuple[str, str]] = {
@@ -719,9 +719,6 @@ def _device_name(make: str, model: str) -> str:
 # The combination rule
 # --------------------------------------------------------------------------------------------
 
-_VERDICT_KO = {"ai": "AI 생성", "real": "실제 사진", "inconclusive": "판단 보류"}
-
-
 def combine_verdict(pixel_verdict: str | None, pixel_score: float | None,
                     report: ProvenanceReport) -> tuple[str, str, str]:
     """Combine the pixel model's verdict with the provenance report by the stated rule.
@@ -761,7 +758,7 @@ def _pixel_rule(pixel_verdict: str | None, pixel_score: float | None) -> tuple[s
     score_ko = "" if pixel_score is None else f", 점수 {float(pixel_score):.2f}"
     return (pixel_verdict,
             f"The file does not declare AI generation, so the pixel verdict stands ({pixel_verdict}{score}).",
-            f"파일에 AI 생성 표시가 없어 픽셀 분석 결과를 따릅니다({_VERDICT_KO[pixel_verdict]}{score_ko}).")
+            f"파일에 AI 생성 표시가 없어 픽셀 분석 결과를 따릅니다({VERDICT_TEXTS[pixel_verdict].label_ko}{score_ko}).")
 
 
 def _context_notes(report: ProvenanceReport) -> Iterator[tuple[str, str]]:

@@ -301,6 +301,27 @@ def test_api_key_when_set(tiny_model_dir, jpeg):
         health = guarded.get("/healthz")  # open, so the page can learn that it must ask for a key
         assert health.status_code == 200 and health.json()["api_key_required"] is True
         assert guarded.get("/").status_code == 200
+        assert guarded.get("/v1/catalogue").status_code == 200  # open too: the page names verdicts before a key is typed
+
+
+def test_the_catalogue_names_every_verdict_in_both_languages(client, jpeg):
+    from aiornot.schema import VERDICTS
+
+    entries = client.get("/v1/catalogue").json()["verdicts"]
+    assert [entry["name"] for entry in entries] == list(VERDICTS) == ["ai", "real", "inconclusive"]
+    assert {entry["label_ko"] for entry in entries} == {"AI 생성", "실제 사진", "판단 보류"}
+    assert all(entry["label"] != entry["label_ko"] and entry["explanation"] and entry["explanation_ko"] for entry in entries)
+    assert detect(client, jpeg).json()["verdict"] in VERDICTS
+
+
+def test_the_page_script_names_no_verdict_itself():
+    """The verdict labels live once, on the server: the page's script must not restate them."""
+    from aiornot.schema import VERDICT_TEXTS
+
+    script = (Path(__file__).resolve().parents[1] / "aiornot" / "static" / "app.js").read_text()
+    assert "/v1/catalogue" in script
+    assert not [text.label_ko for text in VERDICT_TEXTS.values() if f'"{text.label_ko}"' in script]
+    assert "verdict_ai" not in script and "VERDICTS" not in script
 
 
 def test_api_key_not_needed_when_unset(client, jpeg):

@@ -1,13 +1,16 @@
-"""The typed responses of the API; they are its OpenAPI documentation."""
+"""The typed responses of the API; they are its OpenAPI documentation.
+
+The verdict on a photo is derived from the one result contract, :class:`aiornot.schema.Result`."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiornot import __version__
 from aiornot.imageio import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS
+from aiornot.schema import ThresholdsRecord, derived_model
 
 CAUTION_EN = (
     "An 'AI' verdict is a reason for a person to check the photo and the applicant, not proof. "
@@ -17,9 +20,6 @@ CAUTION_KO = (
     "'AI 생성' 판정은 담당자가 사진과 신청인을 직접 확인해야 할 이유일 뿐, 증거가 아닙니다. "
     "'실제 사진' 판정도 진본임을 보증하지 않습니다."
 )
-
-
-Verdict = Literal["ai", "real", "inconclusive"]
 
 
 class ErrorBody(BaseModel):
@@ -32,75 +32,18 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class Signal(BaseModel):
-    """One piece of provenance evidence read from the file (see aiornot.provenance)."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str = Field(description="c2pa, xmp_source_type, generator_metadata, sd_watermark or camera_exif")
-    # Plain strings, not enums: a status the provenance module adds later must not become a 500.
-    status: str = Field(description="found, not_found, invalid or error")
-    strength: str = Field(description="strong_ai, weak_ai, weak_camera or none")
-    summary: str
-    summary_ko: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class Face(BaseModel):
-    """The main face box in pixels of the decoded image (EXIF orientation applied)."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    confidence: float
-    eyes: list[list[int]] = Field(default_factory=list)
-
-
-class Check(BaseModel):
-    """One ID-photo rule. It measures usability as an ID photo, not AI generation."""
-
-    name: str
-    value: float | int | None = None
-    passed: bool
-    reason: str
-    reason_ko: str
-    threshold: str
-
-
-class ThresholdsOut(BaseModel):
-    ai: float = Field(description="score at or above which the pixel verdict is 'ai'")
-    real: float = Field(description="score below which the pixel verdict is 'real'; between: 'inconclusive'")
-    target_fpr: float
-    target_fnr: float
-
-
-class DetectResult(BaseModel):
-    """The verdict on one photo."""
-
-    verdict: Verdict = Field(description="final verdict after provenance evidence is combined by `rule`")
-    score: float = Field(ge=0, le=1, description="calibrated P(AI) from the pixels")
-    pixel_verdict: Verdict = Field(description="the verdict of the pixels alone")
-    experts: dict[str, float] = Field(description="each expert's calibrated P(AI): `semantic` (frozen CLIP features + head), `forensic` (CNN on native-resolution tiles)")
-    fusion: str = Field(description="the stated rule that combined the experts' scores into `score`")
-    fusion_ko: str
-    rule: str = Field(description="the sentence of the combination rule that decided the verdict")
-    rule_ko: str
-    model: str
-    thresholds: ThresholdsOut
-    signals: list[Signal] = Field(description="provenance evidence: C2PA, IPTC/XMP, generator metadata, watermark, camera EXIF")
-    face: Face | None = Field(None, description="ID-photo mode: the main face box (null when none was found)")
-    face_score: float | None = Field(None, description="ID-photo mode: P(AI) of the face crop alone")
-    checks: list[Check] | None = Field(None, description="ID-photo mode: the ID-photo checks")
-    md5: str
-    width: int
-    height: int
-    format: str
-    elapsed_ms: float = Field(description="time spent scoring, in milliseconds")
-    notes: list[str] = Field(default_factory=list, description="what the decoder changed, e.g. EXIF orientation applied")
-    external_id: str | None = Field(None, description="the caller's own reference, echoed back unchanged")
-    heatmap: str | None = Field(None, description="with heatmap=true: a PNG data URL of P(AI) per tile over the image")
-    caution: str = CAUTION_EN
-    caution_ko: str = CAUTION_KO
+#: The verdict on one photo: :class:`aiornot.schema.Result` without what only scan lines carry,
+#: with what a scored photo always has made required, and the API's own fields added.
+DetectResult = derived_model(
+    "DetectResult", "The verdict on one photo.",
+    drop=("path", "error", "error_code", "heatmap"),
+    required=("verdict", "score", "pixel_verdict", "experts", "fusion", "fusion_ko", "rule", "rule_ko", "model", "signals",
+              "thresholds", "md5", "width", "height", "format", "elapsed_ms"),
+    external_id=(str | None, Field(None, description="the caller's own reference, echoed back unchanged")),
+    heatmap=(str | None, Field(None, description="with heatmap=true: a PNG data URL of P(AI) per tile over the image")),
+    caution=(str, Field(CAUTION_EN)),
+    caution_ko=(str, Field(CAUTION_KO)),
+)
 
 
 class BatchItem(BaseModel):
@@ -142,7 +85,7 @@ class ModelInfo(BaseModel):
     max_tiles: int | None = Field(None, description="the forensic expert scores up to this many native-resolution tiles")
     experts: list[str] = Field(default_factory=list, description="the experts whose calibrated scores are fused")
     fusion: str | None = Field(None, description="the stated rule that fuses the experts' scores")
-    thresholds: ThresholdsOut
+    thresholds: ThresholdsRecord
     calibration: dict[str, float] = Field(description="the forensic expert's Platt calibration")
 
 

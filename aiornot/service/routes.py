@@ -1,4 +1,4 @@
-"""The endpoints: ``/v1/detect``, ``/v1/detect/batch``, ``/v1/models``, ``/healthz``, the page and ``/docs``."""
+"""The endpoints: ``/v1/detect``, ``/v1/detect/batch``, ``/v1/models``, ``/v1/catalogue``, ``/healthz``, the page and ``/docs``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from aiornot.imageio import ImageDecodeError, open_image
+from aiornot.schema import Catalogue, Result, catalogue
 from aiornot.service.errors import ApiError, decode_error, internal_error, invalid_field, missing_field, too_large
 from aiornot.service.limits import (batch_cost, check_batch_pixels, check_rate, client_id, declared_pixels, rate_limit,
                                     require_api_key, run_model)
@@ -35,14 +37,11 @@ def _score(detector: Any, data: bytes, id_photo: bool, heatmap: bool) -> tuple[A
     return result, overlay
 
 
-def _to_response(result: Any, overlay: str | None, external_id: str | None) -> DetectResult:
+def _to_response(result: Result, overlay: str | None, external_id: str | None) -> DetectResult:
     """A successful Result as the API's typed response; a failed one raises the matching 4xx."""
     if not result.ok:
         raise decode_error(result.error_code or "unreadable", result.error or "the image could not be read")
-    data = result.to_dict(include_empty=True)
-    for key in ("path", "error", "error_code", "heatmap"):
-        data.pop(key, None)
-    return DetectResult(**data, external_id=external_id, heatmap=overlay)
+    return DetectResult(**result.model_dump(exclude={"path", "error", "error_code"}), external_id=external_id, heatmap=overlay)
 
 
 def _external_id(form: Form) -> str | None:
@@ -126,6 +125,12 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
     async def models(request: Request) -> ModelsResponse:
         """What the loaded model is: name, crop size, thresholds, calibration, metrics, training data."""
         return ModelsResponse(models=[ModelInfo(**_detector(request).info())])
+
+    @app.get("/v1/catalogue", response_model=Catalogue, tags=["service"], summary="The verdict names and their messages")
+    async def verdict_catalogue() -> Catalogue:
+        """Every verdict the service returns, with its label and explanation in English and Korean
+        (the page shows these; open like ``/healthz``, since it says nothing about a photo or the model)."""
+        return catalogue()
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
