@@ -296,18 +296,24 @@ class Detector:
         id_photo: bool = False,
         provenance: bool = True,
         explain: bool = False,
+        data: bytes | None = None,
     ) -> Result:
-        """Score one image; never raises for a bad image (the Result carries ``error``)."""
+        """Score one image; never raises for a bad image (the Result carries ``error``).
+
+        ``source`` may be an image already decoded by :func:`aiornot.imageio.open_image`; pass
+        its file's bytes as ``data`` too, for the provenance signals and the md5 (the pixels are
+        then decoded once for everything, as the service does).
+        """
         started = time.perf_counter()
         label = path if path is not None else (str(source) if isinstance(source, (str, Path)) else None)
         if isinstance(source, DecodedImage):
-            data, decoded = None, source
+            decoded = source
         else:
             _, data, decoded = self._decode(source)
             if isinstance(decoded, ImageDecodeError):
                 return Result.failure(label, decoded, self.name)
         result = self._result(label, decoded, data, self.expert_scores([decoded.pixels]))
-        self._add_evidence(result, data, decoded.pixels, id_photo=id_photo, provenance=provenance)
+        self._add_evidence(result, data, decoded, id_photo=id_photo, provenance=provenance)
         if explain:
             result.heatmap = self.heatmap(decoded.pixels)
         result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -375,7 +381,7 @@ class Detector:
                 yield Result.failure(label, item, self.name)
                 continue
             result = self._result(label, item, data, next(scores))
-            self._add_evidence(result, data, item.pixels, id_photo=id_photo, provenance=provenance)
+            self._add_evidence(result, data, item, id_photo=id_photo, provenance=provenance)
             result.elapsed_ms = round(per_image_ms, 1)
             yield result
 
@@ -392,17 +398,17 @@ class Detector:
             rule="pixels only: no provenance checked", rule_ko="픽셀 분석만 사용 (출처 정보 미확인)",
         )
 
-    def _add_evidence(self, result: Result, data: bytes | None, pixels: np.ndarray, *, id_photo: bool, provenance: bool) -> None:
+    def _add_evidence(self, result: Result, data: bytes | None, decoded: DecodedImage, *, id_photo: bool, provenance: bool) -> None:
         """What follows the pixel score: provenance signals (needs the file's bytes) and the ID-photo mode."""
         if provenance and data is not None:
-            self._add_provenance(result, data)
+            self._add_provenance(result, data, decoded)
         if id_photo:
-            self._add_portrait(result, pixels)
+            self._add_portrait(result, decoded.pixels)
 
-    def _add_provenance(self, result: Result, data: bytes) -> None:
+    def _add_provenance(self, result: Result, data: bytes, decoded: DecodedImage) -> None:
         from aiornot import provenance
 
-        report = provenance.inspect(data)
+        report = provenance.inspect(data, decoded=decoded)
         result.signals = report.to_dict()["signals"]
         result.verdict, result.rule, result.rule_ko = provenance.combine_verdict(result.pixel_verdict, result.score, report)
 

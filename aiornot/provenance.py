@@ -147,13 +147,14 @@ class ProvenanceReport:
 # --------------------------------------------------------------------------------------------
 
 
-def inspect(data: bytes, *, check_watermark: bool = True) -> ProvenanceReport:
+def inspect(data: bytes, *, check_watermark: bool = True, decoded: DecodedImage | None = None) -> ProvenanceReport:
     """Read every provenance signal from an image file's bytes.
 
     Never raises for bad input: a file that is not an image gives every signal the status
     ``error`` with the decoder's message, and a check that fails on a damaged container gives that
-    one signal ``error`` (or ``invalid`` for a damaged C2PA manifest). ``check_watermark=False``
-    skips the pixel decode that the Stable Diffusion watermark needs.
+    one signal ``error`` (or ``invalid`` for a damaged C2PA manifest). The Stable Diffusion
+    watermark needs the pixels: ``decoded`` (these bytes already through
+    :func:`aiornot.imageio.open_image`) saves decoding them again; ``check_watermark=False`` skips it.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"inspect() takes the file's bytes, not {type(data).__name__}")
@@ -169,7 +170,7 @@ def inspect(data: bytes, *, check_watermark: bool = True) -> ProvenanceReport:
         "c2pa": lambda: _check_c2pa(data, str(image.format)),
         "xmp_source_type": lambda: _check_source_type(meta),
         "generator_metadata": lambda: _check_generator(meta),
-        "sd_watermark": lambda: _check_watermark(data) if check_watermark else _watermark_skipped(),
+        "sd_watermark": lambda: _check_watermark(data, decoded) if check_watermark else _watermark_skipped(),
         "camera_exif": lambda: _check_camera(meta),
     }
     return ProvenanceReport(tuple(_guarded(name, check) for name, check in checks.items()))
@@ -653,9 +654,9 @@ def _embed_max_dct() -> type:
     return module.EmbedMaxDct
 
 
-def _check_watermark(data: bytes) -> Signal:
+def _check_watermark(data: bytes, decoded: DecodedImage | None = None) -> Signal:
     try:
-        pixels = open_image(data).pixels
+        pixels = (decoded or open_image(data)).pixels
     except ImageDecodeError as error:
         return _signal("sd_watermark", ERROR, NONE, f"pixels could not be decoded: {error.message}",
                        "픽셀을 읽을 수 없어 워터마크를 확인하지 못했습니다", code=error.code)

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+
+import numpy as np
 
 #: Longest side of the heatmap overlay sent back (display only; the model saw full resolution).
 OVERLAY_MAX_SIDE = 512
 
 
-def overlay_data_url(data: bytes, heatmap: Any) -> str:
-    """The heatmap over a display-size copy of the photo, as a PNG data URL (never saved)."""
+def overlay_data_url(pixels: np.ndarray, heatmap: np.ndarray) -> str:
+    """The heatmap over a display-size copy of the decoded photo, as a PNG data URL (never saved)."""
     from PIL import Image
 
     from aiornot import plots, transforms
-    from aiornot.imageio import open_image
 
-    pixels = open_image(data).pixels
     height, width = pixels.shape[:2]
     scale = min(1.0, OVERLAY_MAX_SIDE / max(height, width))
     if scale < 1.0:

@@ -27,11 +27,18 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-def _score(detector: Any, data: bytes, id_photo: bool, heatmap: bool) -> tuple[Any, str | None]:
-    """Score one upload in a worker thread; returns the Result and the overlay data URL."""
+def _score(detector: Any, data: bytes, id_photo: bool, heatmap: bool) -> tuple[Result, str | None]:
+    """Score one upload in a worker thread; returns the Result and the overlay data URL.
+
+    The photo is decoded once, here: the experts, the provenance checks and the overlay share the pixels.
+    """
     started = time.perf_counter()
-    result = detector.predict(data, id_photo=id_photo, explain=heatmap)
-    overlay = overlay_data_url(data, result.heatmap) if result.ok and result.heatmap is not None else None
+    try:
+        decoded = open_image(data)
+    except ImageDecodeError as error:
+        return Result.failure(None, error, detector.name), None
+    result = detector.predict(decoded, data=data, id_photo=id_photo, explain=heatmap)
+    overlay = overlay_data_url(decoded.pixels, result.heatmap) if result.ok and result.heatmap is not None else None
     if result.ok:
         result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     return result, overlay
