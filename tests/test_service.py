@@ -11,7 +11,6 @@ import logging
 import sys
 import tempfile
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -357,9 +356,11 @@ def test_a_full_model_queue_gives_503_and_the_loop_stays_responsive(tiny_model_d
         original = detector.predict
         entered, release = threading.Event(), threading.Event()
 
+        held: dict = {}
+
         def held_predict(*args, **kwargs):
             entered.set()
-            release.wait(20)  # holds the only model slot until the test lets go
+            held["released"] = release.wait(20)  # holds the only model slot until the test lets go
             return original(*args, **kwargs)
 
         monkeypatch.setattr(detector, "predict", held_predict)
@@ -368,13 +369,14 @@ def test_a_full_model_queue_gives_503_and_the_loop_stays_responsive(tiny_model_d
         worker.start()
         try:
             assert entered.wait(20)
-            started = time.perf_counter()
             assert busy.get("/healthz").status_code == 200
-            assert time.perf_counter() - started < 1.0  # the model runs in a thread, not on the event loop
             second = detect(busy, jpeg)
         finally:
             release.set()
             worker.join()
+    # Both answers came while the model was held (the wait ended by release, not by its timeout):
+    # the model runs in a worker thread, and the event loop kept answering.
+    assert held["released"]
     error = assert_error(second, 503, "busy")
     assert second.headers["retry-after"] and error["message_ko"]
     assert first["response"].status_code == 200
