@@ -96,6 +96,27 @@ def test_heatmap_is_a_png_data_url_of_the_overlay(client, jpeg):
     assert overlay.format == "PNG" and overlay.size == (120, 90)
 
 
+def test_one_request_decodes_the_photo_once(client, portrait, monkeypatch):
+    """The detector, the provenance checks (watermark) and the overlay share one decode."""
+    import aiornot.detector
+    import aiornot.imageio
+    import aiornot.provenance
+    import aiornot.service.routes
+
+    decodes = []
+    original = aiornot.imageio.open_image
+
+    def counting_open_image(*args, **kwargs):
+        decodes.append(1)
+        return original(*args, **kwargs)
+
+    for module in (aiornot.imageio, aiornot.detector, aiornot.provenance, aiornot.service.routes):
+        monkeypatch.setattr(module, "open_image", counting_open_image)
+    body = detect(client, portrait, id_photo="true", heatmap="true").json()
+    assert body["heatmap"] and body["checks"] and {s["name"] for s in body["signals"]} >= {"sd_watermark"}
+    assert len(decodes) == 1
+
+
 def test_id_photo_mode_on_a_real_portrait_gives_face_and_checks(client, portrait):
     body = detect(client, portrait, name="hopper.jpg", id_photo="true").json()
     face = body["face"]
