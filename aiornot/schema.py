@@ -193,7 +193,7 @@ def derived_model(name: str, doc: str, *, drop: Collection[str] = (), required: 
             continue
         annotation, kept = info.annotation, copy.copy(info)
         if field_name in required:
-            annotation, kept.default = without_none(annotation), PydanticUndefined
+            annotation, kept.default, kept.default_factory = without_none(annotation), PydanticUndefined, None
         fields[field_name] = (annotation, kept)
     return create_model(name, __doc__=doc, **fields, **extra)
 
