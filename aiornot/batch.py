@@ -20,7 +20,6 @@ On a cluster the images and the model must therefore sit on storage every node c
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math
@@ -28,13 +27,15 @@ import os
 import re
 import socket
 import sys
+import typing
 import warnings
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
 
 from aiornot.jsonl import json_line, open_jsonl_output
-from aiornot.detector import Detector, ModelNotFoundError, Result, model_directory
+from aiornot.detector import Detector, ModelNotFoundError, model_directory
+from aiornot.schema import Result, without_none
 from aiornot.tflite_runtime import usable_cpus
 
 if TYPE_CHECKING:  # heavy or optional imports, only for annotations
@@ -47,31 +48,30 @@ CONNECT_TIMEOUT_S = 5.0
 #: Tries to start a local Ray instance (see :func:`_start_local`).
 START_ATTEMPTS = 2
 AUTH_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
-#: Result fields carried as JSON text in Ray rows: Arrow needs one fixed type per column, and
-#: these hold lists and dicts of varying shape.
-JSON_FIELDS = ("notes", "signals", "face", "checks", "thresholds")
-
-
 class BatchError(RuntimeError):
     """The batch job could not run (Ray missing, cluster unreachable, workers failed); the message says why."""
 
 
 # ------------------------------------------------------------------------------ Result ↔ row
 def _row_fields() -> list[tuple[str, str]]:
-    """(name, kind) for each Result field carried in a row; kind is ``str``, ``float``, ``int`` or ``json``.
+    """(name, kind) for each Result field carried in a row; kind is ``str``, ``float``, ``int``, ``json`` or ``path``.
 
-    Derived from the Result dataclass so that a field added there travels without a change here.
+    Derived from :class:`aiornot.schema.Result`, so a field added there travels without a change
+    here. Arrow needs one fixed type per column: lists, dicts and records travel as JSON text.
     """
     fields = []
-    for field in dataclasses.fields(Result):
-        if field.name == "heatmap":  # an array, never part of a scan line
+    for name, info in Result.model_fields.items():
+        if info.exclude:  # the heatmap: an array, never part of a scan line
             continue
-        annotation = str(field.type)
-        kind = next((k for k in ("str", "float", "int") if annotation.startswith(k)), "json")
         # The path travels as bytes: a file name that is not UTF-8 cannot be an Arrow string.
-        kind = "path" if field.name == "path" else kind
-        fields.append((field.name, "json" if field.name in JSON_FIELDS else kind))
+        fields.append((name, "path" if name == "path" else _column_kind(without_none(info.annotation))))
     return fields
+
+
+def _column_kind(annotation: Any) -> str:
+    if typing.get_origin(annotation) is typing.Literal:
+        return "str"  # a verdict name
+    return {str: "str", float: "float", int: "int"}.get(annotation, "json")
 
 
 ROW_FIELDS = _row_fields()
@@ -87,9 +87,9 @@ def row_schema() -> "pa.Schema":
 
 def result_to_row(result: Result) -> dict[str, Any]:
     """A Result as a flat row (lists and dicts as JSON text)."""
-    row = {}
+    row, record = {}, result.to_dict(include_empty=True)
     for name, kind in ROW_FIELDS:
-        value = getattr(result, name)
+        value = record[name]
         if kind == "path" and value is not None:
             value = os.fsencode(value)
         elif kind == "str" and isinstance(value, str):

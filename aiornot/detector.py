@@ -22,7 +22,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -32,12 +32,12 @@ from aiornot import paths, transforms
 from aiornot.experts import Calibration, Fusion, SemanticExpert
 from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_image, read_bytes
 from aiornot.model_config import SCHEMA_VERSION, ModelConfig, ModelConfigError, load_config, validate_config
+from aiornot.schema import VERDICTS, Result  # noqa: F401 - VERDICTS re-exported: the contract lives in aiornot.schema
 
 __all__ = ["Detector", "ModelConfigError", "ModelNotFoundError", "Result", "Thresholds", "model_directory", "update_config"]
 
 CONFIG_NAME = "detector.json"
 MODEL_NAME = "model.keras"
-VERDICTS = ("ai", "real", "inconclusive")
 #: Decoded pixels one scoring batch may hold (3 bytes each): one image at the decoder's limit fills it.
 DEFAULT_BATCH_PIXELS = 64_000_000
 
@@ -114,57 +114,6 @@ class Thresholds:
         real_threshold = min(real_threshold, ai_threshold)
         # Not rounded: rounding a threshold can move one more image across it.
         return cls(min(ai_threshold, 1.0), real_threshold, target_fpr, target_fnr)
-
-
-@dataclass
-class Result:
-    """One image's outcome — the contract of ``aiornot scan`` lines and the API's JSON.
-
-    ``score`` is the pixel evidence, calibrated P(AI): each expert's calibrated P(AI) is in
-    ``experts``, combined by the rule in ``fusion``. ``verdict`` is the final word after provenance
-    evidence is combined by the stated ``rule``; ``pixel_verdict`` is the pixels' alone.
-    ``error`` is set (and ``score``/``verdict`` are ``None``) when the image could not be read.
-    """
-
-    path: str | None = None
-    score: float | None = None
-    verdict: str | None = None
-    model: str | None = None
-    pixel_verdict: str | None = None
-    experts: dict[str, float] | None = None
-    fusion: str | None = None
-    fusion_ko: str | None = None
-    rule: str | None = None
-    rule_ko: str | None = None
-    error: str | None = None
-    error_code: str | None = None
-    width: int | None = None
-    height: int | None = None
-    format: str | None = None
-    md5: str | None = None
-    notes: list[str] = field(default_factory=list)
-    signals: list[dict] = field(default_factory=list)
-    face: dict | None = None
-    face_score: float | None = None
-    checks: list[dict] | None = None
-    thresholds: dict | None = None
-    elapsed_ms: float | None = None
-    heatmap: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self, *, include_empty: bool = False) -> dict[str, Any]:
-        """JSON-safe dict; the heatmap is left out (it is an array)."""
-        data = {k: v for k, v in asdict(self).items() if k != "heatmap"}
-        if not include_empty:
-            data = {k: v for k, v in data.items() if v not in (None, [], {})}
-        return data
-
-    @classmethod
-    def failure(cls, path: str | None, error: ImageDecodeError, model: str | None = None) -> "Result":
-        return cls(path=path, error=error.message, error_code=error.code, model=model)
 
 
 class Detector:
@@ -362,18 +311,24 @@ class Detector:
         id_photo: bool = False,
         provenance: bool = True,
         explain: bool = False,
+        data: bytes | None = None,
     ) -> Result:
-        """Score one image; never raises for a bad image (the Result carries ``error``)."""
+        """Score one image; never raises for a bad image (the Result carries ``error``).
+
+        ``source`` may be an image already decoded by :func:`aiornot.imageio.open_image`; pass
+        its file's bytes as ``data`` too, for the provenance signals and the md5 (the pixels are
+        then decoded once for everything, as the service does).
+        """
         started = time.perf_counter()
         label = path if path is not None else (str(source) if isinstance(source, (str, Path)) else None)
         if isinstance(source, DecodedImage):
-            data, decoded = None, source
+            decoded = source
         else:
             _, data, decoded = self._decode(source)
             if isinstance(decoded, ImageDecodeError):
                 return Result.failure(label, decoded, self.name)
         result = self._result(label, decoded, data, self.expert_scores([decoded.pixels]))
-        self._add_evidence(result, data, decoded.pixels, id_photo=id_photo, provenance=provenance)
+        self._add_evidence(result, data, decoded, id_photo=id_photo, provenance=provenance)
         if explain:
             result.heatmap = self.heatmap(decoded.pixels)
         result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -441,7 +396,7 @@ class Detector:
                 yield Result.failure(label, item, self.name)
                 continue
             result = self._result(label, item, data, next(scores))
-            self._add_evidence(result, data, item.pixels, id_photo=id_photo, provenance=provenance)
+            self._add_evidence(result, data, item, id_photo=id_photo, provenance=provenance)
             result.elapsed_ms = round(per_image_ms, 1)
             yield result
 
@@ -458,17 +413,17 @@ class Detector:
             rule="pixels only: no provenance checked", rule_ko="픽셀 분석만 사용 (출처 정보 미확인)",
         )
 
-    def _add_evidence(self, result: Result, data: bytes | None, pixels: np.ndarray, *, id_photo: bool, provenance: bool) -> None:
+    def _add_evidence(self, result: Result, data: bytes | None, decoded: DecodedImage, *, id_photo: bool, provenance: bool) -> None:
         """What follows the pixel score: provenance signals (needs the file's bytes) and the ID-photo mode."""
         if provenance and data is not None:
-            self._add_provenance(result, data)
+            self._add_provenance(result, data, decoded)
         if id_photo:
-            self._add_portrait(result, pixels)
+            self._add_portrait(result, decoded.pixels)
 
-    def _add_provenance(self, result: Result, data: bytes) -> None:
+    def _add_provenance(self, result: Result, data: bytes, decoded: DecodedImage) -> None:
         from aiornot import provenance
 
-        report = provenance.inspect(data)
+        report = provenance.inspect(data, decoded=decoded)
         result.signals = report.to_dict()["signals"]
         result.verdict, result.rule, result.rule_ko = provenance.combine_verdict(result.pixel_verdict, result.score, report)
 

@@ -62,7 +62,8 @@ from PIL import Image
 
 # open_header is the decoder's own header reader (format allow-list, bomb check, clear messages);
 # reusing it keeps one definition of "an image we accept".
-from aiornot.imageio import ImageDecodeError, open_header, open_image, read_bytes
+from aiornot.imageio import DecodedImage, ImageDecodeError, open_header, open_image, read_bytes
+from aiornot.schema import VERDICT_TEXTS, VERDICTS
 
 FOUND, NOT_FOUND, INVALID, ERROR, UNAVAILABLE = "found", "not_found", "invalid", "error", "unavailable"
 STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE = "strong_ai", "weak_ai", "weak_camera", "none"
@@ -71,7 +72,6 @@ STATUSES = (FOUND, NOT_FOUND, INVALID, ERROR, UNAVAILABLE)
 WATERMARK_INSTALL = "pip install --no-deps invisible-watermark==0.2.0 PyWavelets==1.9.0"
 #: Strongest first: AI evidence outranks camera evidence, because camera EXIF is trivially forged.
 STRENGTHS = (STRONG_AI, WEAK_AI, WEAK_CAMERA, NONE)
-VERDICTS = ("ai", "real", "inconclusive")
 
 #: Signal names, in report order, with the labels the rule text uses (English, Korean).
 SIGNAL_LABELS: dict[str, tuple[str, str]] = {
@@ -150,13 +150,14 @@ class ProvenanceReport:
 # --------------------------------------------------------------------------------------------
 
 
-def inspect(data: bytes, *, check_watermark: bool = True) -> ProvenanceReport:
+def inspect(data: bytes, *, check_watermark: bool = True, decoded: DecodedImage | None = None) -> ProvenanceReport:
     """Read every provenance signal from an image file's bytes.
 
     Never raises for bad input: a file that is not an image gives every signal the status
     ``error`` with the decoder's message, and a check that fails on a damaged container gives that
-    one signal ``error`` (or ``invalid`` for a damaged C2PA manifest). ``check_watermark=False``
-    skips the pixel decode that the Stable Diffusion watermark needs.
+    one signal ``error`` (or ``invalid`` for a damaged C2PA manifest). The Stable Diffusion
+    watermark needs the pixels: ``decoded`` (these bytes already through
+    :func:`aiornot.imageio.open_image`) saves decoding them again; ``check_watermark=False`` skips it.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"inspect() takes the file's bytes, not {type(data).__name__}")
@@ -172,7 +173,7 @@ def inspect(data: bytes, *, check_watermark: bool = True) -> ProvenanceReport:
         "c2pa": lambda: _check_c2pa(data, str(image.format)),
         "xmp_source_type": lambda: _check_source_type(meta),
         "generator_metadata": lambda: _check_generator(meta),
-        "sd_watermark": lambda: _check_watermark(data) if check_watermark else _watermark_skipped(),
+        "sd_watermark": lambda: _check_watermark(data, decoded) if check_watermark else _watermark_skipped(),
         "camera_exif": lambda: _check_camera(meta),
     }
     return ProvenanceReport(tuple(_guarded(name, check) for name, check in checks.items()))
@@ -655,7 +656,7 @@ def _embed_max_dct() -> type:
     return module.EmbedMaxDct
 
 
-def _check_watermark(data: bytes) -> Signal:
+def _check_watermark(data: bytes, decoded: DecodedImage | None = None) -> Signal:
     try:
         decoder = _embed_max_dct()
     except ModuleNotFoundError as error:  # an optional dependency: its absence is not a failed check
@@ -663,7 +664,7 @@ def _check_watermark(data: bytes) -> Signal:
                        f"({WATERMARK_INSTALL})", "워터마크 검사 모듈이 설치되지 않아 확인하지 못했습니다",
                        checked=False, missing=error.name)
     try:
-        pixels = open_image(data).pixels
+        pixels = (decoded or open_image(data)).pixels
     except ImageDecodeError as error:
         return _signal("sd_watermark", ERROR, NONE, f"pixels could not be decoded: {error.message}",
                        "픽셀을 읽을 수 없어 워터마크를 확인하지 못했습니다", code=error.code)
@@ -727,9 +728,6 @@ def _device_name(make: str, model: str) -> str:
 # The combination rule
 # --------------------------------------------------------------------------------------------
 
-_VERDICT_KO = {"ai": "AI 생성", "real": "실제 사진", "inconclusive": "판단 보류"}
-
-
 def combine_verdict(pixel_verdict: str | None, pixel_score: float | None,
                     report: ProvenanceReport) -> tuple[str, str, str]:
     """Combine the pixel model's verdict with the provenance report by the stated rule.
@@ -769,7 +767,7 @@ def _pixel_rule(pixel_verdict: str | None, pixel_score: float | None) -> tuple[s
     score_ko = "" if pixel_score is None else f", 점수 {float(pixel_score):.2f}"
     return (pixel_verdict,
             f"The file does not declare AI generation, so the pixel verdict stands ({pixel_verdict}{score}).",
-            f"파일에 AI 생성 표시가 없어 픽셀 분석 결과를 따릅니다({_VERDICT_KO[pixel_verdict]}{score_ko}).")
+            f"파일에 AI 생성 표시가 없어 픽셀 분석 결과를 따릅니다({VERDICT_TEXTS[pixel_verdict].label_ko}{score_ko}).")
 
 
 def _context_notes(report: ProvenanceReport) -> Iterator[tuple[str, str]]:

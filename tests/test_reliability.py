@@ -491,10 +491,10 @@ def test_healthz_head_docs_offline_and_no_absolute_paths(tiny_model_dir, tmp_pat
 
 
 def test_every_setting_is_documented_in_the_readme():
-    from aiornot.service import _ENV_VARIABLES
+    from aiornot.service.settings import ENV_VARIABLES
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [variable for variable, _ in _ENV_VARIABLES.values() if variable not in readme]
+    missing = [variable for variable, _ in ENV_VARIABLES.values() if variable not in readme]
     assert missing == [], missing
 
 

@@ -1,0 +1,75 @@
+"""What FastAPI cannot derive: the multipart request bodies (read by hand, see
+:mod:`aiornot.service.multipart`), the error responses, and ``/docs`` served offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from aiornot.service.errors import FORMATS_TEXT
+from aiornot.service.responses import ErrorResponse
+from aiornot.service.settings import MAX_EXTERNAL_ID
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "empty file or malformed form", 401: "API key missing or wrong", 413: "file, request or pixel count too large",
+        415: "not an image, unsupported format, or not multipart/form-data", 422: "missing or invalid field, damaged image",
+        429: "rate limit; see Retry-After", 503: "no model loaded, or busy; see Retry-After",
+    }
+    return {status: {"model": ErrorResponse, "description": descriptions[status]} for status in statuses}
+
+
+def _form_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_OPTION_FIELDS: dict[str, Any] = {
+    "id_photo": {"type": "boolean", "default": False, "description": "ID-photo (증명사진) mode: face box, face score, ID checks"},
+    "external_id": {"type": "string", "maxLength": MAX_EXTERNAL_ID, "description": "your reference, echoed back"},
+}
+DETECT_BODY = _form_body({
+    "image": {"type": "string", "format": "binary", "description": f"the photo ({FORMATS_TEXT})"},
+    **_OPTION_FIELDS,
+    "heatmap": {"type": "boolean", "default": False, "description": "add a PNG data URL of the heatmap overlay"},
+}, ["image"])
+
+
+def batch_body(max_files: int) -> dict[str, Any]:
+    images = {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1, "maxItems": max_files,
+              "description": f"up to {max_files} photos; a bad file gets its own error, the rest are scored"}
+    return _form_body({"images": images, **_OPTION_FIELDS}, ["images"])
+
+
+def register_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from files served here, never from a CDN (offline, nothing leaks to a third party).
+
+    The assets come from the pinned ``fastapi-offline`` wheel (only its static files are used).
+    Without it ``/docs`` says where the schema is instead of loading anything from elsewhere.
+    """
+    assets = _swagger_assets()
+    if assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        if assets is None:
+            return JSONResponse({"openapi": "/openapi.json", "note": "Swagger UI assets are not installed (pip install fastapi-offline)"})
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="aiornot API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png")
+
+
+def _swagger_assets() -> Path | None:
+    import importlib.util
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
