@@ -364,6 +364,48 @@ def subsample(frame: pd.DataFrame, max_images: int | None, *, seed: int = 42) ->
     return frame.iloc[parts.validation].reset_index(drop=True)
 
 
+def prepare_split(
+    path: str | Path,
+    max_images: int | None,
+    seed: int = 42,
+    *,
+    saved_splits: str | Path | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The notebooks' prologue: load, subsample, check every image, split three ways.
+
+    Returns ``(labelled, skipped)``: the readable rows with their ``split`` column
+    (:func:`three_way_split`) and the unreadable ones (:func:`check_images`). With
+    ``saved_splits`` (the ``splits.csv`` notebook 02 writes), the split is compared with it row
+    by row and a :class:`DatasetError` says so when they differ — a notebook must not evaluate
+    rows its model trained on.
+    """
+    frame = subsample(load(path), max_images, seed=seed)
+    frame, skipped = check_images(frame, progress=progress)
+    labelled = three_way_split(frame, seed=seed)
+    if saved_splits is not None:
+        check_saved_split(labelled, saved_splits)
+    return labelled, skipped
+
+
+def check_saved_split(labelled: pd.DataFrame, saved_splits: str | Path) -> None:
+    """Raise :class:`DatasetError` unless ``labelled`` has the rows and ``split`` of ``saved_splits``."""
+    saved_path = Path(saved_splits)
+    if not saved_path.is_file():
+        raise DatasetError(f"{saved_path} does not exist; run notebook 02 (it writes splits.csv) with the same output_dir first")
+    saved = pd.read_csv(saved_path)
+    advice = "run notebook 02 again, or pass the data_path, max_images and seed it was run with"
+    if "split" not in saved.columns:
+        raise DatasetError(f"{saved_path}: no 'split' column; it is not a splits.csv written by notebook 02")
+    if len(saved) != len(labelled):
+        raise DatasetError(f"the split differs from the saved one in {saved_path}: {len(labelled)} rows here, "
+                           f"{len(saved)} saved; {advice}")
+    differ = int((labelled["split"].to_numpy() != saved["split"].to_numpy()).sum())
+    if differ:
+        raise DatasetError(f"the split differs from the saved one in {saved_path}: {differ} of {len(saved)} rows "
+                           f"are on another side; {advice}")
+
+
 def class_balance(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The seed's balance table: images, class 0 %, class 1 % for each named split."""
     rows = []

@@ -147,3 +147,48 @@ def test_split_holds_out_every_stratum_of_each_class():
     assert held_out[(held_out["label"] == 1) & held_out["portrait"]].shape[0] >= 4
     assert three.groupby("source")["split"].nunique().max() == 1
     del rng
+
+
+def _folder_dataset(root, per_class=12, broken=1):
+    """real/ and ai/ folders of small photos, plus ``broken`` unreadable files in real/."""
+    for folder, label in (("real", 0), ("ai", 1)):
+        (root / folder).mkdir()
+        for i in range(per_class):
+            photo_like(10 * label + i, size=(48, 40)).save(root / folder / f"{i}.png")
+    for i in range(broken):
+        (root / "real" / f"broken{i}.png").write_bytes(b"not an image at all")
+    return root
+
+
+def test_prepare_split_subsamples_checks_and_splits(tmp_path):
+    root = _folder_dataset(tmp_path, per_class=12, broken=3)
+    labelled, skipped = data.prepare_split(root, 16, seed=3, progress=False)
+    expected = data.subsample(data.load(root), 16, seed=3)
+    broken = int(expected["path"].str.contains("broken").sum())
+    assert len(expected) == 16 and broken >= 1 and len(skipped) == broken
+    # The readable rows of that subsample, split three ways, and the unreadable ones listed with a code.
+    assert len(labelled) + len(skipped) == 16
+    assert set(labelled["split"]) == {"train", "validation", "test"}
+    assert list(labelled["path"]) == [p for p in expected["path"] if "broken" not in p]
+    assert skipped["path"].str.contains("broken").all() and skipped["code"].notna().all()
+    assert {"width", "height", "format"} <= set(labelled.columns)
+    again, _ = data.prepare_split(root, 16, seed=3, progress=False)
+    assert list(again["split"]) == list(labelled["split"])
+
+
+def test_prepare_split_accepts_its_own_saved_split_and_rejects_another(tmp_path):
+    (tmp_path / "data").mkdir()
+    root = _folder_dataset(tmp_path / "data", per_class=12, broken=0)
+    labelled, _ = data.prepare_split(root, None, seed=5, progress=False)
+    saved = tmp_path / "splits.csv"
+    labelled.drop(columns=["image_bytes"]).to_csv(saved, index=False)
+    same, _ = data.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
+    assert list(same["split"]) == list(labelled["split"])
+    with pytest.raises(DatasetError, match=r"differs from the saved one.*rows here"):
+        data.prepare_split(root, 16, seed=5, saved_splits=saved, progress=False)
+    moved = labelled.drop(columns=["image_bytes"]).assign(split=labelled["split"].map({"train": "test", "test": "train", "validation": "validation"}))
+    moved.to_csv(saved, index=False)
+    with pytest.raises(DatasetError, match=r"differs from the saved one.*another side"):
+        data.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
+    with pytest.raises(DatasetError, match="run notebook 02"):
+        data.prepare_split(root, None, seed=5, saved_splits=tmp_path / "missing.csv", progress=False)
