@@ -33,6 +33,9 @@ from typing import Literal
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from aiornot import transforms
 
 # --- detection -------------------------------------------------------------------------------
 #: Faces are searched on a copy whose longer side is at most this many pixels; boxes are mapped
@@ -265,11 +268,8 @@ def detect_faces(pixels: np.ndarray) -> list[Face]:
     """
     grey = _as_grey(pixels)
     height, width = grey.shape
-    scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
-    small = grey
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    small = transforms.fit_within(grey, DETECT_MAX_SIDE, Image.Resampling.BOX)  # area averaging, as cv2.INTER_AREA
+    scale = small.shape[1] / width
     min_side = max(MIN_FACE_PX, int(MIN_FACE_FRACTION * min(small.shape)))
     if min(small.shape) < min_side:
         return []

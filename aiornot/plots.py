@@ -16,9 +16,7 @@ if TYPE_CHECKING:  # the service imports this module for overlay(): pandas and m
 
 def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
     """A square-padded thumbnail for display only (never for scoring)."""
-    height, width = pixels.shape[:2]
-    scale = side / max(height, width)
-    small = transforms.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))))
+    small = transforms.fit_within(pixels, side, enlarge=True)
     canvas = np.full((side, side, 3), 255, np.uint8)
     top, left = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
     canvas[top : top + small.shape[0], left : left + small.shape[1]] = small

@@ -7,7 +7,7 @@ import io
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 Transform = Callable[[np.ndarray], np.ndarray]
 
@@ -46,6 +46,15 @@ def rescale(pixels: np.ndarray, factor: float, resample: Image.Resampling = Imag
 def resize(pixels: np.ndarray, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BICUBIC) -> np.ndarray:
     """Resize to ``size`` = (width, height)."""
     return np.asarray(Image.fromarray(pixels).resize(size, resample))
+
+
+def fit_within(pixels: np.ndarray, max_side: int, resample: Image.Resampling = Image.Resampling.BICUBIC, *,
+               enlarge: bool = False) -> np.ndarray:
+    """``pixels`` resized so the longest side is ``max_side``, the aspect ratio kept (Pillow's
+    ``ImageOps.contain``). An image that already fits is returned as it is unless ``enlarge``."""
+    if max(pixels.shape[:2]) <= max_side and not enlarge:
+        return pixels
+    return np.asarray(ImageOps.contain(Image.fromarray(pixels), (max_side, max_side), resample))
 
 
 def resized_images(images: Sequence[np.ndarray], size: int) -> np.ndarray:

@@ -65,3 +65,15 @@ def test_resized_images_is_the_seed_input_scaled_to_unit_range() -> None:
     batch = transforms.resized_images([np.full((10, 20, 3), 255, np.uint8), np.zeros((40, 30, 3), np.uint8)], 16)
     assert batch.shape == (2, 16, 16, 3) and batch.dtype == np.float32
     assert batch[0].min() == 1.0 and batch[1].max() == 0.0
+
+
+def test_fit_within_shrinks_the_longest_side_and_keeps_the_ratio():
+    wide = np.random.default_rng(0).integers(0, 255, (300, 1000, 3), dtype=np.uint8)
+    assert transforms.fit_within(wide, 500).shape == (150, 500, 3)
+    assert transforms.fit_within(wide.transpose(1, 0, 2), 500).shape == (500, 150, 3)
+    assert transforms.fit_within(wide[:, :, 0], 250).shape == (75, 250)  # grey too
+    assert transforms.fit_within(wide, 1000) is wide  # fits already: untouched, never enlarged
+    assert transforms.fit_within(wide, 2000, enlarge=True).shape == (600, 2000, 3)
+    # A flat colour stays that colour: a resize, not a crop or a pad.
+    flat = np.full((90, 120, 3), 77, np.uint8)
+    assert (transforms.fit_within(flat, 60) == 77).all()

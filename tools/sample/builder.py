@@ -947,12 +947,11 @@ def _load_ncnn(folder: Path, param: bytes, model: bytes) -> Any:
 def _upscale(net: Any, data: bytes, long_side: int) -> bytes:
     import ncnn
     import numpy as np
-    from PIL import Image
 
-    image = open_image(data).to_pil()
-    scale = long_side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    small = np.ascontiguousarray(np.asarray(image.resize(size, Image.Resampling.BICUBIC)))
+    from aiornot import transforms
+
+    small = np.ascontiguousarray(transforms.fit_within(open_image(data).pixels, long_side, enlarge=True))
+    size = (small.shape[1], small.shape[0])
     tensor = ncnn.Mat.from_pixels(small, ncnn.Mat.PixelType.PIXEL_RGB, size[0], size[1])
     tensor.substract_mean_normalize([], [1 / 255.0] * 3)  # the network expects RGB in [0, 1]
     extractor = net.create_extractor()
