@@ -31,6 +31,7 @@ import numpy as np
 from aiornot import paths, transforms
 from aiornot.experts import Calibration, Fusion, SemanticExpert
 from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_image, read_bytes
+from aiornot.jsonsafe import json_safe
 from aiornot.model_config import SCHEMA_VERSION, ModelConfig, ModelConfigError, load_config, validate_config
 from aiornot.schema import VERDICTS, Result  # noqa: F401 - VERDICTS re-exported: the contract lives in aiornot.schema
 
@@ -443,21 +444,9 @@ class Detector:
 def _write_config(path: Path, config: dict[str, Any]) -> None:
     """Validate ``config`` (with this schema's version) and write it; a bad key leaves the file as it was."""
     config = {"schema_version": SCHEMA_VERSION, **config}
-    text = json.dumps(config, indent=2, ensure_ascii=False, default=_json_default)
+    text = json.dumps(json_safe(config), indent=2, ensure_ascii=False)  # keeps NaN; an unknown type raises
     validate_config(json.loads(text), str(path))  # as it will be read back: numpy values become plain numbers
     path.write_text(text)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
 # ------------------------------------------------------------------------------- model card

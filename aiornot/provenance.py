@@ -48,9 +48,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
-import itertools
 import json
-import math
 import numbers
 import re
 from collections.abc import Callable, Iterator
@@ -63,6 +61,7 @@ from PIL import Image
 # open_header is the decoder's own header reader (format allow-list, bomb check, clear messages);
 # reusing it keeps one definition of "an image we accept".
 from aiornot.imageio import DecodedImage, ImageDecodeError, open_header, open_image, read_bytes
+from aiornot.jsonsafe import json_safe
 from aiornot.schema import VERDICT_TEXTS, VERDICTS
 
 FOUND, NOT_FOUND, INVALID, ERROR, UNAVAILABLE = "found", "not_found", "invalid", "error", "unavailable"
@@ -126,7 +125,8 @@ class Signal:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
         if self.strength not in STRENGTHS:
             raise ValueError(f"strength must be one of {STRENGTHS}, not {self.strength!r}")
-        object.__setattr__(self, "details", _json_safe(dict(self.details)))
+        object.__setattr__(self, "details", json_safe(dict(self.details), finite=True, max_text=_MAX_TEXT, max_items=50,
+                                                       max_depth=8, strict=False))
 
 
 @dataclass(frozen=True)
@@ -791,23 +791,3 @@ def _context_notes(report: ProvenanceReport) -> Iterator[tuple[str, str]]:
 def _describe(error: BaseException) -> str:
     message = str(error).strip() or type(error).__name__
     return message[:_MAX_TEXT]
-
-
-def _json_safe(value: Any, depth: int = 0) -> Any:
-    """Turn metadata values (bytes, EXIF rationals, tuples, NaN) into JSON-safe ones."""
-    if depth > 8:
-        return str(value)[:_MAX_TEXT]
-    if value is None or isinstance(value, (bool, int)):
-        return value
-    if isinstance(value, numbers.Real):  # float, numpy numbers, EXIF IFDRational
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, str):
-        return value[:_MAX_TEXT]
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value[:_MAX_TEXT]).decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_json_safe(v, depth + 1) for v in itertools.islice(value, 50)]
-    return str(value)[:_MAX_TEXT]
