@@ -51,3 +51,29 @@ def test_balancing_without_strata_is_a_clear_error(skewed) -> None:
     config = train.TrainConfig(epochs=1, batch_size=8, balance_strata=True, steps_per_epoch=1)
     with pytest.raises(ValueError, match="train_strata"):
         train.fit(images, labels, images, labels, config, verbose=False)
+
+
+def test_fit_returns_the_best_epochs_weights_not_the_last(monkeypatch) -> None:
+    """Validation AUC is scripted to peak at epoch 2 of 3: the returned model must hold epoch 2's weights."""
+    keras = train.keras
+    scripted = iter([0.6, 0.9, 0.7])
+    snapshots: list[list[np.ndarray]] = []
+
+    class ScriptedEarlyStopping(keras.callbacks.EarlyStopping):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_auc"] = next(scripted)
+            snapshots.append([w.copy() for w in self.model.get_weights()])
+            super().on_epoch_end(epoch, logs)
+
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping", ScriptedEarlyStopping)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (40, 40, 3), dtype=np.uint8) for _ in range(16)]
+    labels = np.array([0, 1] * 8)
+    config = train.TrainConfig(epochs=3, batch_size=8, crop_size=16, steps_per_epoch=2, augment=False, patience=5,
+                               learning_rate=1e-2, model_options={"widths": (8,), "stem_width": 4})
+    result = train.fit(images, labels, images, labels, config, verbose=False)
+    assert len(snapshots) == 3 and len(result.history) == 3  # patience 5: all three epochs ran
+    assert result.best_epoch == 2
+    weights = result.model.get_weights()
+    assert all(np.array_equal(got, best) for got, best in zip(weights, snapshots[1]))
+    assert not all(np.array_equal(got, last) for got, last in zip(weights, snapshots[2]))  # training moved them
