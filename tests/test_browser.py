@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from aiornot.schema import VERDICT_TEXTS
 from conftest import encode, photo_like
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-KOREAN_VERDICTS = {"AI 생성", "실제 사진", "판단 보류"}
 ENGLISH_VERDICTS = {"AI-generated", "Real photo", "Inconclusive"}
 WAIT_S = 60
 
@@ -93,6 +93,17 @@ def _upload(browser, path: Path, *, id_photo: bool = False) -> str:
     return browser.find_element(By.ID, "verdict-text").text.strip()
 
 
+def _api_result(server: str, path: Path, *, id_photo: bool = False) -> dict:
+    """``POST /v1/detect`` with ``path``, straight to the server (never via a proxy)."""
+    import httpx
+
+    with httpx.Client(trust_env=False, timeout=WAIT_S) as client:
+        response = client.post(f"{server}/v1/detect", files={"image": (path.name, path.read_bytes(), "image/jpeg")},
+                               data={"id_photo": str(id_photo).lower()})
+    response.raise_for_status()
+    return response.json()
+
+
 def test_upload_shows_a_korean_verdict_score_and_evidence(browser, server, photo_file):
     from selenium.webdriver.common.by import By
 
@@ -100,10 +111,11 @@ def test_upload_shows_a_korean_verdict_score_and_evidence(browser, server, photo
     assert browser.find_element(By.TAG_NAME, "h1").text == "AI 생성 사진 판별"
     assert browser.execute_script("return document.documentElement.lang") == "ko"
     verdict = _upload(browser, photo_file)
-    assert verdict in KOREAN_VERDICTS
-    assert float(browser.find_element(By.ID, "score-value").text) == pytest.approx(0.5, abs=0.5)
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#signals-body tr")) >= 1
-    assert browser.find_element(By.ID, "rule-text").text.strip()
+    expected = _api_result(server, photo_file)  # what the API answers for the same file
+    assert verdict == VERDICT_TEXTS[expected["verdict"]].label_ko
+    assert browser.find_element(By.ID, "score-value").text == f"{expected['score']:.2f}"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#signals-body tr")) == len(expected["signals"]) >= 1
+    assert browser.find_element(By.ID, "rule-text").text == expected["rule_ko"].strip()
     expert_rows = browser.find_elements(By.CSS_SELECTOR, "#experts-body tr")
     assert expert_rows and "포렌식" in expert_rows[-1].text  # each expert's score is on the page
     assert browser.find_element(By.ID, "fusion-text").text.startswith("결합 규칙: P(AI) = σ(")
@@ -115,10 +127,12 @@ def test_english_switch_changes_the_strings_and_is_remembered(browser, server, p
     from selenium.webdriver.common.by import By
 
     _open_fresh(browser, server)
-    _upload(browser, photo_file)
+    korean = _upload(browser, photo_file)
     browser.find_element(By.CSS_SELECTOR, "button[data-lang='en']").click()
     assert browser.find_element(By.TAG_NAME, "h1").text == "AI-generated photo check"
-    assert browser.find_element(By.ID, "verdict-text").text in ENGLISH_VERDICTS
+    english = browser.find_element(By.ID, "verdict-text").text
+    assert english in ENGLISH_VERDICTS
+    assert next(v.label for v in VERDICT_TEXTS.values() if v.label_ko == korean) == english  # the same verdict, translated
     assert browser.execute_script("return document.documentElement.lang") == "en"
     browser.refresh()
     assert browser.find_element(By.TAG_NAME, "h1").text == "AI-generated photo check"
@@ -133,10 +147,13 @@ def test_id_photo_mode_draws_the_face_box_and_the_checks(browser, server, tmp_pa
     portrait = tmp_path / "portrait.jpg"
     portrait.write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
     _open_fresh(browser, server)
-    assert _upload(browser, portrait, id_photo=True) in KOREAN_VERDICTS
-    assert browser.find_element(By.ID, "face-box").is_displayed()
+    verdict = _upload(browser, portrait, id_photo=True)
+    expected = _api_result(server, portrait, id_photo=True)
+    assert verdict == VERDICT_TEXTS[expected["verdict"]].label_ko
+    assert expected["face"]["w"] > 100 and browser.find_element(By.ID, "face-box").is_displayed()  # Grace Hopper's face, 512×600 photo
     rows = browser.find_elements(By.CSS_SELECTOR, "#checks-body tr")
-    assert rows and all(row.find_element(By.CSS_SELECTOR, ".tag").text in ("통과", "미통과") for row in rows)
+    tags = [row.find_element(By.CSS_SELECTOR, ".tag").text for row in rows]
+    assert tags and tags == ["통과" if check["passed"] else "미통과" for check in expected["checks"]]
 
 
 def test_the_page_loads_nothing_from_other_hosts(browser, server):
