@@ -100,3 +100,83 @@ def test_bad_layouts_are_clear_errors(tmp_path):
     write_shard(tmp_path / "labels.parquet", ["a"], [b"x"], [7])
     with pytest.raises(DatasetError, match="labels must be 0"):
         stream.open_table(tmp_path / "labels.parquet")
+
+
+# ----------------------------------------------------------------------------- streaming
+def image_shard(tmp_path, count=24, *, corrupt=(5,), row_group_size=4, labels=True):
+    images = [encode(photo_like(i, (96, 80)), "JPEG", quality=90) for i in range(count)]
+    for index in corrupt:
+        images[index] = images[index][:200]  # truncated: the decoder must say so
+    ids = [f"img{i:03d}.jpg" for i in range(count)]
+    folder = tmp_path / "hf"
+    folder.mkdir(exist_ok=True)
+    return write_shard(folder / "train-00000-of-00001.parquet", ids, images, [i % 2 for i in range(count)] if labels else None,
+                       row_group_size=row_group_size)
+
+
+def test_batches_are_decoded_through_the_safe_decoder_and_bad_images_reported(tmp_path):
+    table = stream.open_table(image_shard(tmp_path))
+    assert table.is_parquet and len(np.unique(table.units)) == 6
+    batches = list(stream.decode_batches(table, batch_size=8, progress=False))
+    assert [len(b.rows) + len(b.skipped) for b in batches] == [8, 8, 8]
+    skipped = [s for b in batches for s in b.skipped]
+    assert [(s.id, s.code) for s in skipped] == [("img005.jpg", "corrupt")]
+    assert all(p.shape == (80, 96, 3) and p.dtype == np.uint8 for b in batches for p in b.images)
+    assert "1 skipped (1 corrupt)" == __import__("aiornot.data", fromlist=["x"]).skipped_summary(stream.skipped_frame(skipped))
+
+
+def test_streaming_never_holds_more_than_one_batch_of_pixels(tmp_path, monkeypatch):
+    table = stream.open_table(image_shard(tmp_path, 40, corrupt=()))
+    live: list[weakref.ref] = []
+    decode = stream.open_image
+
+    def counted(source):
+        decoded = decode(source)
+        live.append(weakref.ref(decoded.pixels))
+        return decoded
+
+    monkeypatch.setattr(stream, "open_image", counted)
+    peak = 0
+    for batch in stream.decode_batches(table, batch_size=6, progress=False):
+        gc.collect()
+        peak = max(peak, sum(ref() is not None for ref in live))
+        del batch
+    assert len(live) == 40 and 0 < peak <= 6
+
+
+def test_image_folders_are_listed_lazily_and_unlabelled_folders_accepted(tmp_path, monkeypatch):
+    for name, label in (("real", 0), ("ai", 1)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "data" / name / f"{i}.png").write_bytes(encode(photo_like(i + 10 * label), "PNG"))
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "x.jpg").write_bytes(encode(photo_like(3), "JPEG"))
+    forbid_decoding(monkeypatch)
+    table = stream.open_table(tmp_path / "data")
+    assert sorted(table.labels["label"]) == [0, 0, 0, 1, 1, 1] and table.labels["id"].is_unique
+    assert all(isinstance(s, str) for s in table.sources([0, 5]))
+    unlabelled = stream.open_table(tmp_path / "test")
+    assert unlabelled.labels["id"].tolist() == ["x.jpg"] and not unlabelled.labelled
+
+
+def test_scores_stream_to_parquet_and_resume_by_id(tmp_path, tiny_model_dir):
+    from aiornot.detector import Detector
+
+    table = stream.open_table(image_shard(tmp_path, 12, corrupt=(2,)))
+    detector = Detector.load(tiny_model_dir)
+    out = tmp_path / "scores"
+    first = stream.score_table(table, detector, out, rows=np.arange(5), batch_size=4, progress=False)
+    assert (first.scored, first.failed, first.resumed) == (4, 1, 0)
+    second = stream.score_table(table, detector, out, batch_size=4, progress=False)
+    assert (second.scored, second.failed, second.resumed) == (7, 0, 5)
+    scores = stream.read_scores(out)
+    assert len(scores) == 12 and scores["id"].is_unique
+    bad = scores.set_index("id").loc["img002.jpg"]
+    assert bad["error_code"] == "corrupt" and pd.isna(bad["score"])
+    good = scores.dropna(subset=["score"])
+    assert good["sha256"].str.len().eq(64).all() and good["score_forensic"].between(0, 1).all()
+    # The streamed scores are the detector's own scores for the same bytes.
+    direct = next(detector.predict_many([table.sources([0])[0]]))
+    assert scores.set_index("id").loc["img000.jpg", "score"] == pytest.approx(direct.score, abs=1e-6)
+    with pytest.raises(DatasetError, match="no score files"):
+        stream.read_scores(tmp_path / "nothing")
