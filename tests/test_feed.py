@@ -79,3 +79,22 @@ def test_one_streamed_step_trains_under_jax(tmp_path):
     done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(shard)], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "seed_cnn ok" in done.stdout and "forensic_detector ok" in done.stdout
+
+
+@pytest.mark.slow
+def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
+    from aiornot import full_run
+
+    train = image_shard(tmp_path, 16, corrupt=())
+    (tmp_path / "test").mkdir()
+    test = image_shard(tmp_path / "test", 6, corrupt=(1,), labels=False)
+    out = tmp_path / "run"
+    code = full_run.main([str(train), "--test", str(test), "--out", str(out), "--epochs", "1", "--seed-epochs", "1",
+                          "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet"])
+    assert code == 0
+    summary = __import__("json").loads((out / "summary.json").read_text())
+    assert summary["split"] == {"train": 11, "validation": 5}
+    assert "roc_auc" in summary["validation_seed_cnn"] and "roc_auc" in summary["validation_detector"]
+    assert "no labels" in summary["test_detector"]["reason"]
+    assert (out / "submission_test.csv").read_text().splitlines()[0] == "id,label"
+    assert (out / "detector" / "model.keras").is_file() and (out / "seed_cnn.keras").is_file()
