@@ -49,6 +49,8 @@ LABEL_COLUMNS = ("id", "label", "source", "generator")
 UNLABELLED = -1
 #: Parquet row groups each :class:`ImageTable` keeps in memory (compressed bytes, not pixels).
 DEFAULT_CACHE_UNITS = 16
+#: Parquet shards each :class:`ImageTable` keeps open at once.
+OPEN_SHARDS = 2
 
 
 # ----------------------------------------------------------------------------- the label table
@@ -139,6 +141,9 @@ class ImageTable:
 
         shard = self._shards[index]
         if shard.file is None or shard.pid != os.getpid():  # a forked worker opens its own handle
+            # An open reader keeps its last row group's buffers: keep a few open, not one per shard.
+            for other in [s for s in self._shards if s.file is not None][: -(OPEN_SHARDS - 1) or None]:
+                other.file = None
             shard.file, shard.pid = pq.ParquetFile(shard.path), os.getpid()
         return shard.file
 
