@@ -305,7 +305,7 @@ def verdicts(results: dict[str, dict[str, dict]], sizes: list[int]) -> dict:
         "rss_under_4gb": "PASS" if max(peaks.values()) < TARGET_RSS_MB else "FAIL",
         "stream_to_memory_throughput": round(ratio, 3),
         "stream_to_memory_throughput_note": "paired: alternating blocks of the same images, same process, same load "
-                                            "(the smaller of the sizes); the whole-set figure compares runs minutes apart",
+                                            "(the lower of the two sizes); the whole-set figure compares runs minutes apart",
         "stream_to_memory_throughput_whole_set": round(whole_set_ratio, 3),
         "streaming_scoring": "PASS" if ratio >= TARGET_STREAM_RATIO else "FAIL",
     }
