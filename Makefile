@@ -91,6 +91,17 @@ bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size
 	$(PY) benchmarks/soak.py  # after bench.py, which rewrites benchmark.json: the soak merges its key in
 	@test ! -f models/default/detector.json || $(PY) -m aiornot.model_card readme README.md models/default reports/benchmark.json
 
+# --- full size: streamed, bounded memory (README "Full-size run") ------------------
+.PHONY: bench-scale full-run
+
+bench-scale: $(ENV_STAMP)  ## synthetic 5k/20k-image Parquet set: peak RSS, images/s per stage (reports/benchmark_scale.json)
+	$(PY) benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
+
+# make full-run DATA=data/aiornot/train [TEST=data/aiornot/test] [OUT=reports/full_run] [KERAS_BACKEND=jax] [FULL_RUN_ARGS=--mixed-precision]
+full-run: $(ENV_STAMP)  ## the seed study at full size, streamed: DATA=/path/to/aiornot [TEST=…] [KERAS_BACKEND=jax]
+	@test -n "$(DATA)" || { echo "usage: make full-run DATA=/path/to/aiornot/train [TEST=/path/to/aiornot/test] [KERAS_BACKEND=jax]"; exit 2; }
+	$(PY) -m aiornot.full_run $(DATA) $(if $(TEST),--test $(TEST)) --out $(or $(OUT),reports/full_run) $(FULL_RUN_ARGS)
+
 goldens: $(ENV_STAMP)  ## rewrite tests/golden/scores.json from models/default (after retraining, same commit)
 	$(PY) tests/golden/update.py
 

@@ -1,0 +1,166 @@
+"""The seed study at its real size, streamed: ``python -m aiornot.full_run DATA [--test TEST]`` (``make full-run``).
+
+Reads the Hugging Face ``competitions/aiornot`` train split (or any layout :func:`aiornot.stream.open_table`
+reads), and in bounded memory — pixels are decoded a batch at a time, never all at once:
+
+1. splits it as the seed did, from the labels alone (18,618 → 13,032 / 5,586, class ratio kept);
+2. trains the seed's CNN and our forensic CNN with :func:`aiornot.feed.fit_stream` (any Keras
+   backend: ``KERAS_BACKEND=jax`` on a GPU; ``--mixed-precision`` for float16 compute there);
+3. calibrates the forensic detector on the validation split (logits streamed, then fitted);
+4. scores the validation split with both, streaming, and writes the seed's per-class table and ROC
+   AUC for each; with ``--test``, scores the test split into Parquet and writes the seed's table if
+   it has labels, else the competition's submission CSV and the reason no metric is shown.
+
+Everything lands in ``--out`` (default ``reports/full_run``): models, training curves, score
+Parquet folders, tables, the submission and ``summary.json``. The semantic expert at full size is
+``python -m aiornot.ray_embed`` (embeddings on Ray Data); its head is fitted from that store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from aiornot.data import DatasetError
+
+
+def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m aiornot.full_run", description="the seed study at full size, streamed")
+    parser.add_argument("data", help="training data: Parquet shards (Hugging Face layout), a CSV manifest or a real/ai folder")
+    parser.add_argument("--test", help="the test split (labelled or not) to score and report")
+    parser.add_argument("--out", default="reports/full_run")
+    parser.add_argument("--epochs", type=int, default=30, help="forensic CNN epochs (early stopping on validation AUC)")
+    parser.add_argument("--seed-epochs", type=int, default=10, help="seed CNN epochs (the seed trained 10)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps-per-epoch", type=int, help="cap training batches per epoch (smoke runs)")
+    parser.add_argument("--validation-steps", type=int, help="cap validation batches per epoch (smoke runs)")
+    parser.add_argument("--workers", type=int, help="decoding workers per feed (default: CPUs, at most 4)")
+    parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
+    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
+    parser.add_argument("--target-fpr", type=float, default=0.05)
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(list(argv) if argv is not None else None)
+
+
+def train_models(table, parts, args) -> dict:
+    """Both CNNs trained on the streamed training split; saved with their curves under ``args.out``."""
+    from aiornot import feed
+    from aiornot.train import TrainConfig, save_run
+
+    runs = {}
+    for name, epochs in (("seed_cnn", args.seed_epochs), ("forensic_detector", args.epochs)):
+        config = TrainConfig(model=name, epochs=epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch)
+        result = feed.fit_stream(table, parts.train, parts.validation, config, validation_steps=args.validation_steps,
+                                 workers=args.workers, use_multiprocessing=args.multiprocessing, verbose=not args.quiet)
+        save_run(result, args.out, name=name)
+        runs[name] = result
+    return runs
+
+
+def calibrated_detector(model, table, rows, args):
+    """The forensic CNN as a :class:`~aiornot.detector.Detector`, calibrated on streamed validation logits."""
+    from aiornot import stream
+    from aiornot.detector import Detector, Thresholds
+    from aiornot.experts import Calibration
+
+    detector = Detector(model, {"name": "aiornot-full-run", "crop_size": 64, "max_tiles": 64})
+    logits, labels = [], []
+    for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, progress=not args.quiet,
+                                       description="validation logits"):
+        logits.append(detector.logits(batch.images))
+        labels.append(batch.labels)
+    logits, labels = np.concatenate(logits), np.concatenate(labels)
+    detector.calibration = Calibration.fit(logits, labels)
+    detector.thresholds = Thresholds.choose(detector.calibration(logits), labels, args.target_fpr)
+    return detector
+
+
+def seed_scores(model, table, rows, args) -> np.ndarray:
+    """The seed CNN's P(AI) per row (NaN where unreadable), whole images resized to 256², streamed."""
+    from aiornot import stream, transforms
+
+    scores = np.full(len(rows), np.nan)
+    position = {row: i for i, row in enumerate(rows)}
+    resize = lambda pixels: transforms.resize(pixels, (256, 256))  # noqa: E731 — the seed's input
+    for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, transform=resize, progress=not args.quiet,
+                                       description="seed CNN scores"):
+        if batch.images:
+            values = np.asarray(model.predict_on_batch(np.stack(batch.images).astype(np.float32) / 255.0)).ravel()
+            scores[[position[r] for r in batch.rows]] = values
+    return scores
+
+
+def report(name: str, ids, scores, labels, out: Path, threshold: float) -> dict:
+    """The seed's table (CSV) and ROC AUC, or the submission; the figures for ``summary.json``."""
+    from aiornot.testset import seed_test_report
+
+    result = seed_test_report(ids, scores, labels, submission=out / f"submission_{name}.csv", threshold=threshold)
+    if result.labelled:
+        result.table.to_csv(out / f"table_{name}.csv")
+        return {"images": result.n, "roc_auc": round(result.roc_auc, 4), "notes": result.notes,
+                "accuracy": round(float(result.table.loc["accuracy", "f1-score"]), 4)}
+    return {"images": result.n, "submission": str(result.submission), "reason": result.reason, "notes": result.notes}
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The whole run; returns (and writes) the summary."""
+    import keras
+
+    from aiornot import stream
+
+    started, out = time.perf_counter(), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    table = stream.open_table(args.data)
+    parts = stream.split_labels(table.labels)
+    runs = train_models(table, parts, args)
+    detector = calibrated_detector(runs["forensic_detector"].model, table, parts.validation, args)
+    detector.save(out / "detector")
+    summary = {"backend": keras.backend.backend(), "images": len(table),
+               "split": {"train": len(parts.train), "validation": len(parts.validation)}}
+    validation_ids = table.labels["id"].to_numpy()[parts.validation]
+    validation_labels = table.labels["label"].to_numpy()[parts.validation]
+    summary["validation_seed_cnn"] = report("validation_seed_cnn", validation_ids, seed_scores(runs["seed_cnn"].model, table, parts.validation, args),
+                                            validation_labels, out, 0.5)
+    scored = stream.score_table(table, detector, out / "scores_validation", rows=parts.validation, batch_size=args.batch_size,
+                                progress=not args.quiet)
+    frame = stream.read_scores(scored.output, columns=["id", "label", "score"])
+    summary["validation_detector"] = report("validation_detector", frame["id"], frame["score"], frame["label"], out,
+                                            detector.thresholds.ai)
+    if args.test:
+        summary["test_detector"] = score_test(detector, args, out)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def score_test(detector, args, out: Path) -> dict:
+    """The test split scored into Parquet, then the seed's table if it has labels, else the submission."""
+    from aiornot import stream
+
+    scored = stream.score_table(stream.open_table(args.test), detector, out / "scores_test", batch_size=args.batch_size,
+                                progress=not args.quiet)
+    frame = stream.read_scores(scored.output, columns=["id", "label", "score"])
+    return report("test", frame["id"], frame["score"], frame["label"], out, detector.thresholds.ai)
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    args = _arguments(argv)
+    try:
+        summary = run(args)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

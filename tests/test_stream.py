@@ -1,0 +1,182 @@
+"""Streaming datasets: the split from labels alone, batches in bounded memory, scores to Parquet."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from aiornot import imageio, stream
+from aiornot.data import DatasetError
+from conftest import encode, photo_like
+
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+def write_shard(path, ids, images, labels=None, *, row_group_size=None, extra=None):
+    """One Parquet shard in the Hugging Face ``competitions/aiornot`` layout."""
+    columns = {"id": ids, "image": pa.array([{"bytes": b, "path": i} for i, b in zip(ids, images)], type=IMAGE_TYPE)}
+    if labels is not None:
+        columns["label"] = labels
+    columns.update(extra or {})
+    pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
+    return path
+
+
+def forbid_decoding(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image was decoded")
+
+    for module in (imageio, stream):
+        monkeypatch.setattr(module, "open_image", refuse)
+    monkeypatch.setattr(stream.ImageTable, "_row_group", refuse)
+
+
+# ------------------------------------------------------------------------------ the split
+def seed_rows(tmp_path, *, sources=None):
+    """18,618 label rows as two shards whose image bytes are not images (they would raise if decoded)."""
+    labels = np.array([0] * 8285 + [1] * 10333)
+    np.random.default_rng(0).shuffle(labels)
+    ids = [f"{i}.jpg" for i in range(len(labels))]
+    half = len(labels) // 2
+    for index, part in enumerate((slice(0, half), slice(half, None))):
+        extra = {"source": sources[part]} if sources is not None else None
+        write_shard(tmp_path / f"train-{index:05d}-of-00002.parquet", ids[part], [b"%PDF not an image"] * len(ids[part]),
+                    labels[part].tolist(), row_group_size=1000, extra=extra)
+    return labels
+
+
+def test_seed_split_from_labels_alone_decodes_nothing(tmp_path, monkeypatch):
+    labels = seed_rows(tmp_path)
+    forbid_decoding(monkeypatch)
+    table = stream.open_table(tmp_path)
+    parts = stream.split_labels(table.labels)
+    assert (len(parts.train), len(parts.validation)) == (13032, 5586)
+    assert not set(parts.train) & set(parts.validation)
+    np.testing.assert_array_equal(table.labels["label"].to_numpy(), labels)
+    for side in (parts.train, parts.validation):
+        assert abs(labels[side].mean() - labels.mean()) < 0.001
+
+
+def test_grouped_seed_split_is_exact_and_never_splits_a_source(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    # Sources of 1 to 12 images; each source is of one class (a camera roll, a generator batch).
+    sizes = rng.integers(1, 13, 4000)
+    sources = np.repeat(np.arange(len(sizes)), sizes)[:18618].astype(str)
+    labels = seed_rows(tmp_path, sources=sources)
+    frame = pd.DataFrame({"label": labels, "source": sources})
+    frame["label"] = frame.groupby("source")["label"].transform("first")  # one class per source
+    forbid_decoding(monkeypatch)
+    parts = stream.split_labels(frame)
+    assert (len(parts.train), len(parts.validation)) == (13032, 5586)
+    assert not set(sources[parts.train]) & set(sources[parts.validation])
+    values = frame["label"].to_numpy()
+    assert abs(values[parts.validation].mean() - values.mean()) < 0.001
+    again = stream.split_labels(frame)
+    np.testing.assert_array_equal(parts.validation, again.validation)
+
+
+def test_split_of_unlabelled_rows_is_a_clear_error(tmp_path):
+    write_shard(tmp_path / "test.parquet", ["a.jpg", "b.jpg"], [b"x", b"y"])
+    table = stream.open_table(tmp_path / "test.parquet")
+    assert not table.labelled and set(table.labels["label"]) == {stream.UNLABELLED}
+    with pytest.raises(DatasetError, match="no label"):
+        stream.split_labels(table.labels)
+
+
+def test_bad_layouts_are_clear_errors(tmp_path):
+    pq.write_table(pa.table({"id": ["a"], "pixels": [b"x"]}), tmp_path / "wrong.parquet")
+    with pytest.raises(DatasetError, match="no 'image' column"):
+        stream.open_table(tmp_path / "wrong.parquet")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="no images found"):
+        stream.open_table(empty)
+    write_shard(tmp_path / "labels.parquet", ["a"], [b"x"], [7])
+    with pytest.raises(DatasetError, match="labels must be 0"):
+        stream.open_table(tmp_path / "labels.parquet")
+
+
+# ----------------------------------------------------------------------------- streaming
+def image_shard(tmp_path, count=24, *, corrupt=(5,), row_group_size=4, labels=True):
+    images = [encode(photo_like(i, (96, 80)), "JPEG", quality=90) for i in range(count)]
+    for index in corrupt:
+        images[index] = images[index][:200]  # truncated: the decoder must say so
+    ids = [f"img{i:03d}.jpg" for i in range(count)]
+    folder = tmp_path / "hf"
+    folder.mkdir(exist_ok=True)
+    return write_shard(folder / "train-00000-of-00001.parquet", ids, images, [i % 2 for i in range(count)] if labels else None,
+                       row_group_size=row_group_size)
+
+
+def test_batches_are_decoded_through_the_safe_decoder_and_bad_images_reported(tmp_path):
+    table = stream.open_table(image_shard(tmp_path))
+    assert table.is_parquet and len(np.unique(table.units)) == 6
+    batches = list(stream.decode_batches(table, batch_size=8, progress=False))
+    assert [len(b.rows) + len(b.skipped) for b in batches] == [8, 8, 8]
+    skipped = [s for b in batches for s in b.skipped]
+    assert [(s.id, s.code) for s in skipped] == [("img005.jpg", "corrupt")]
+    assert all(p.shape == (80, 96, 3) and p.dtype == np.uint8 for b in batches for p in b.images)
+    assert "1 skipped (1 corrupt)" == __import__("aiornot.data", fromlist=["x"]).skipped_summary(stream.skipped_frame(skipped))
+
+
+def test_streaming_never_holds_more_than_one_batch_of_pixels(tmp_path, monkeypatch):
+    table = stream.open_table(image_shard(tmp_path, 40, corrupt=()))
+    live: list[weakref.ref] = []
+    decode = stream.open_image
+
+    def counted(source):
+        decoded = decode(source)
+        live.append(weakref.ref(decoded.pixels))
+        return decoded
+
+    monkeypatch.setattr(stream, "open_image", counted)
+    peak = 0
+    for batch in stream.decode_batches(table, batch_size=6, progress=False):
+        gc.collect()
+        peak = max(peak, sum(ref() is not None for ref in live))
+        del batch
+    assert len(live) == 40 and 0 < peak <= 6
+
+
+def test_image_folders_are_listed_lazily_and_unlabelled_folders_accepted(tmp_path, monkeypatch):
+    for name, label in (("real", 0), ("ai", 1)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(3):
+            (tmp_path / "data" / name / f"{i}.png").write_bytes(encode(photo_like(i + 10 * label), "PNG"))
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "x.jpg").write_bytes(encode(photo_like(3), "JPEG"))
+    forbid_decoding(monkeypatch)
+    table = stream.open_table(tmp_path / "data")
+    assert sorted(table.labels["label"]) == [0, 0, 0, 1, 1, 1] and table.labels["id"].is_unique
+    assert all(isinstance(s, str) for s in table.sources([0, 5]))
+    unlabelled = stream.open_table(tmp_path / "test")
+    assert unlabelled.labels["id"].tolist() == ["x.jpg"] and not unlabelled.labelled
+
+
+def test_scores_stream_to_parquet_and_resume_by_id(tmp_path, tiny_model_dir):
+    from aiornot.detector import Detector
+
+    table = stream.open_table(image_shard(tmp_path, 12, corrupt=(2,)))
+    detector = Detector.load(tiny_model_dir)
+    out = tmp_path / "scores"
+    first = stream.score_table(table, detector, out, rows=np.arange(5), batch_size=4, progress=False)
+    assert (first.scored, first.failed, first.resumed) == (4, 1, 0)
+    second = stream.score_table(table, detector, out, batch_size=4, progress=False)
+    assert (second.scored, second.failed, second.resumed) == (7, 0, 5)
+    scores = stream.read_scores(out)
+    assert len(scores) == 12 and scores["id"].is_unique
+    bad = scores.set_index("id").loc["img002.jpg"]
+    assert bad["error_code"] == "corrupt" and pd.isna(bad["score"])
+    good = scores.dropna(subset=["score"])
+    assert good["sha256"].str.len().eq(64).all() and good["score_forensic"].between(0, 1).all()
+    # The streamed scores are the detector's own scores for the same bytes.
+    direct = next(detector.predict_many([table.sources([0])[0]]))
+    assert scores.set_index("id").loc["img000.jpg", "score"] == pytest.approx(direct.score, abs=1e-6)
+    with pytest.raises(DatasetError, match="no score files"):
+        stream.read_scores(tmp_path / "nothing")
