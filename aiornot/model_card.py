@@ -432,6 +432,7 @@ def readme_block(config: ModelConfig | dict[str, Any], benchmark: dict[str, Any]
     for text, value in (("Against the seed's CNN", evaluation.comparison), ("Laundered test copy", evaluation.laundered)):
         if value:
             lines += [f"- **{text}:** {value}"]
+    lines += _backbone_line(evaluation)
     if benchmark:
         lines += _speed_lines(benchmark)
     if config.id_photo_case_study:
@@ -440,6 +441,34 @@ def readme_block(config: ModelConfig | dict[str, Any], benchmark: dict[str, Any]
     if evaluation.warning:
         lines += ["", f"> ⚠️ {evaluation.warning}"]
     return "\n".join(lines)
+
+
+#: The backbone comparison's figure the README quotes for each backbone.
+BACKBONE_HEADLINE = "modern generators: mean AUC"
+
+
+def _backbone_figures(evaluation: Evaluation) -> dict[str, float]:
+    """Each compared backbone's mean AUC on the held-out modern generators (semantic expert alone, re-encoded)."""
+    comparison = evaluation.backbones
+    if comparison is None:
+        return {}
+    return {name: values[BACKBONE_HEADLINE] for name, values in comparison.summary.items() if values.get(BACKBONE_HEADLINE) is not None}
+
+
+def _backbone_line(evaluation: Evaluation) -> list[str]:
+    figures = _backbone_figures(evaluation)
+    if not figures:
+        return []
+    return ["- **Backbones** (semantic expert alone, the same leave-out folds, re-encoded; mean AUC on the held-out modern generators): "
+            + ", ".join(f"{name} {_fmt(value)}" for name, value in figures.items()) + "; table in `models/MODEL_CARD.md`."]
+
+
+def _backbone_line_ko(evaluation: Evaluation) -> list[str]:
+    figures = _backbone_figures(evaluation)
+    if not figures:
+        return []
+    return ["- 백본 비교(의미 전문가 단독, 같은 제외 검증, 재인코딩 기준, 학습에서 뺀 최신 생성기의 평균 ROC AUC): "
+            + ", ".join(f"{name} {_fmt(value)}" for name, value in figures.items()) + "."]
 
 
 def _study_line(study: IdPhotoCaseStudy) -> str:
@@ -488,7 +517,7 @@ def readme_block_ko(config: ModelConfig | dict[str, Any]) -> str:
     if evaluation is None:
         return "_기본 모델이 아직 평가되지 않았습니다. `make reports`를 실행하십시오._"
     lines = [f"_`make reports`가 {_fmt(config.created)}에 자동 생성한 샘플 데이터 결과입니다(손으로 쓴 숫자 없음)._", ""]
-    lines += _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _real_portrait_lines_ko(evaluation)
+    lines += _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _backbone_line_ko(evaluation) + _real_portrait_lines_ko(evaluation)
     if config.id_photo_case_study:
         study = config.id_photo_case_study
         shares = ", ".join(f"{_VIEW_KO.get(view, view)} {_percent(share)}" for view, share in study.real_flagged.items())

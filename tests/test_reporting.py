@@ -184,3 +184,16 @@ def test_ece_matches_its_bins_and_the_reliability_diagram_uses_the_same_bins() -
     share, predicted, observed = evaluate.calibration_bins(labels, scores, bins=10)
     assert np.allclose(share, [0.2, 0.2, 0.2, 0.4]) and np.allclose(predicted, [0.05, 0.15, 0.55, 0.935]) and np.allclose(observed, [0, 0, 1, 1])
     assert evaluate.expected_calibration_error(labels, scores) == pytest.approx(0.2 * 0.05 + 0.2 * 0.15 + 0.2 * 0.45 + 0.4 * 0.065)
+
+
+def test_the_backbone_comparison_reaches_the_card_and_both_readme_blocks():
+    config = {"name": "m", "architecture": "a", "thresholds": {"ai": 0.7, "real": 0.3, "target_fpr": 0.05, "target_fnr": 0.05},
+              "evaluation": {"backbones": {"folds": 18, "summary": {
+                  "clip_vit_b16 (embeds)": {"modern generators: mean AUC": 0.966, "StyleGAN2 held out: TPR @ 5% FPR": 0.061},
+                  "vgg16_hed (block3)": {"modern generators: mean AUC": 0.731, "StyleGAN2 held out: TPR @ 5% FPR": None}}}}}
+    card = model_card.render(config)
+    assert "## Backbones under the leave-out protocol" in card and "same 18 folds" in card
+    assert "| StyleGAN2 held out: TPR @ 5% FPR | 0.061 | not measured |" in card
+    assert "clip_vit_b16 (embeds) 0.966, vgg16_hed (block3) 0.731" in model_card.readme_block(config, None)
+    assert "vgg16_hed (block3) 0.731" in model_card.readme_block_ko(config)
+    assert "Backbones" not in model_card.readme_block({**config, "evaluation": {}}, None)
