@@ -30,8 +30,9 @@ import sys
 import typing
 import warnings
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Collection, Iterator, Sequence, TextIO
 
 from aiornot.jsonl import json_line, open_jsonl_output
 from aiornot.detector import Detector, ModelNotFoundError, model_directory
@@ -128,31 +129,74 @@ class _ScoreBatch:
         import pyarrow as pa
 
         labels = [os.fsdecode(label) for label in batch.column("path").to_pylist()]
-        rows = [result_to_row(result) for result in self.score(labels)]
-        return pa.Table.from_pylist(rows, schema=self.schema)
-
-    def score(self, labels: list[str]) -> list[Result]:
-        """One Result per path, in order; no exception escapes (one failure must not fail the job)."""
-        try:
-            return self._predict(labels)
-        except Exception:  # noqa: BLE001 — find the one image that broke the batch, score the rest
-            return [self._predict_one(label) for label in labels]
-
-    def _predict(self, labels: list[str]) -> list[Result]:
         # Relative paths are resolved against the driver's folder (a worker's may differ), but
         # each line keeps the path as given: it is the resume key the local engine writes too.
         files = [label if os.path.isabs(label) else str(self.base_dir / label) for label in labels]
-        results = list(self.detector.predict_many(files, batch_size=self.batch_size, id_photo=self.id_photo))
+        rows = [result_to_row(result) for result in self.score(labels, files)]
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+    def score(self, labels: list[str], sources: Sequence[str | bytes]) -> list[Result]:
+        """One Result per source (a path or an image's bytes), labelled as given, in order.
+
+        No exception escapes: one failure must not fail the job.
+        """
+        try:
+            return self._predict(labels, sources)
+        except Exception:  # noqa: BLE001 — find the one image that broke the batch, score the rest
+            return [self._predict_one(label, source) for label, source in zip(labels, sources)]
+
+    def _predict(self, labels: list[str], sources: Sequence[str | bytes]) -> list[Result]:
+        results = list(self.detector.predict_many(sources, batch_size=self.batch_size, id_photo=self.id_photo))
         for result, label in zip(results, labels):
             result.path = label
         return results
 
-    def _predict_one(self, label: str) -> Result:
+    def _predict_one(self, label: str, source: str | bytes) -> Result:
         try:
-            return self._predict([label])[0]
+            return self._predict([label], [source])[0]
         except Exception as error:  # noqa: BLE001 — reported in the line, like a decode error
             return Result(path=label, model=self.detector.name, error_code="scoring_failed",
                           error=f"could not score this image ({type(error).__name__}: {error})")
+
+
+class _ScoreImages(_ScoreBatch):
+    """Ray Data callable class for Parquet rows (``id``, ``image`` struct, ``label``): bytes in, scored rows out.
+
+    The same rows as :class:`_ScoreBatch` (the ``path`` field holds the row's ``id``, the row key),
+    plus ``id`` and ``label`` columns (:data:`~aiornot.stream.UNLABELLED` where the data has none).
+    The bytes are decoded by the Detector through :func:`aiornot.imageio.open_image`; a missing or
+    unreadable image gets a row with ``error`` and ``error_code``, like a bad file.
+    """
+
+    def __call__(self, batch: "pa.Table") -> "pa.Table":
+        import pyarrow as pa
+
+        from aiornot.stream import UNLABELLED
+
+        ids, sources = image_sources(batch)
+        rows = [result_to_row(result) for result in self.score(ids, sources)]
+        labels = batch.column("label").to_pylist() if "label" in batch.column_names else [None] * len(ids)
+        table = pa.Table.from_pylist(rows, schema=self.schema)
+        table = table.append_column("id", pa.array(ids, pa.string()))
+        return table.append_column("label", pa.array([UNLABELLED if v is None else int(v) for v in labels], pa.int64()))
+
+
+def image_sources(batch: "pa.Table") -> tuple[list[str], list[bytes | str]]:
+    """Ids and decoder inputs of a batch with an ``image`` struct column (Parquet) or a ``path`` column.
+
+    A Parquet row's input is its image's bytes (``b""`` when missing: the decoder then reports it
+    as empty); its id is the ``id`` column, else the image's stored ``path``.
+    """
+    names = batch.column_names
+    if "image" in names:
+        images = batch.column("image").to_pylist()
+        sources = [(value or {}).get("bytes") or b"" if isinstance(value, dict) else (value or b"") for value in images]
+        fallback = [(value or {}).get("path") if isinstance(value, dict) else None for value in images]
+    else:
+        sources = [os.fsdecode(p) for p in batch.column("path").to_pylist()]
+        fallback = list(sources)
+    ids = batch.column("id").to_pylist() if "id" in names else fallback
+    return [str(i) for i in ids], sources
 
 
 def _limit_threads(cpus: float) -> None:
@@ -176,28 +220,33 @@ def score_dataset(
     batch_size: int = 32,
     num_workers: int = 1,
     cpus_per_worker: float = 1.0,
+    source: str = "path",
 ) -> "ray.data.Dataset":
-    """Score a Ray Dataset with a ``path`` column; lazily, one row per path (see :data:`ROW_FIELDS`).
+    """Score a Ray Dataset lazily, one row out per row in (see :data:`ROW_FIELDS`).
 
+    ``source="path"``: the dataset has a ``path`` column of image files. ``source="image"``:
+    Parquet rows in the Hugging Face layout (``id``, an ``image`` struct with ``bytes``, optionally
+    ``label``), as :func:`parquet_dataset` reads them; rows then also carry ``id`` and ``label``.
     The building block of :func:`scan_with_ray`, for notebooks on a cluster, e.g.
     ``score_dataset(ds).write_parquet("s3://…")``. ``num_workers`` actors each load the model once.
     """
-    import ray.data
-
+    workers = {"path": _ScoreBatch, "image": _ScoreImages}
+    if source not in workers:
+        raise ValueError(f"source must be 'path' or 'image', not {source!r}")
     # max_restarts (below) is still accepted only as a "ray_remote_args" keyword, which Ray 2.60
     # marks as deprecated; the pin is 2.60, so that one warning is hidden here (revisit at 2.64).
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
-        return _map_batches(dataset, model_dir=model_dir, id_photo=id_photo, batch_size=batch_size,
+        return _map_batches(dataset, workers[source], model_dir=model_dir, id_photo=id_photo, batch_size=batch_size,
                             num_workers=num_workers, cpus_per_worker=cpus_per_worker)
 
 
-def _map_batches(dataset: "ray.data.Dataset", *, model_dir: str | Path | None, id_photo: bool, batch_size: int,
-                 num_workers: int, cpus_per_worker: float) -> "ray.data.Dataset":
+def _map_batches(dataset: "ray.data.Dataset", worker: type, *, model_dir: str | Path | None, id_photo: bool,
+                 batch_size: int, num_workers: int, cpus_per_worker: float) -> "ray.data.Dataset":
     import ray.data
 
     return dataset.map_batches(
-        _ScoreBatch,
+        worker,
         fn_constructor_kwargs=dict(model_dir=str(model_directory(model_dir)), id_photo=id_photo, batch_size=batch_size,
                                    base_dir=os.getcwd(), cpus=cpus_per_worker),
         batch_size=batch_size,
@@ -248,16 +297,130 @@ def scan_with_ray(
     if not paths:  # nothing to do (e.g. a resumed scan that is complete): do not start Ray for it
         return 0, 0
     model_path = model_directory(model_dir)
-    try:
-        import ray  # noqa: F401 — an optional dependency
-    except ImportError as error:
-        raise BatchError("Ray is not installed; install it with: pip install 'aiornot[ray]'") from error
+    _require_ray()
     with ray_session(address, num_cpus=num_workers), _quiet_ray_data():
         workers = _worker_count(num_workers)
         dataset = score_dataset(paths_dataset(paths, num_workers=workers, batch_size=batch_size), model_dir=model_path,
                                 id_photo=id_photo, batch_size=batch_size, num_workers=workers)
         with contextlib.nullcontext(sink) if sink is not None else open_jsonl_output(output) as out:
             return _run(dataset, out, total=len(paths), progress=progress, workers=workers)
+
+
+def _require_ray() -> None:
+    try:
+        import ray  # noqa: F401 — an optional dependency
+    except ImportError as error:
+        raise BatchError("Ray is not installed; install it with: pip install 'aiornot[ray]'") from error
+
+
+# ------------------------------------------------------------------- Parquet image bytes
+#: Columns read from a Parquet dataset in the Hugging Face layout (``label`` only where present).
+PARQUET_COLUMNS = ("id", "image", "label")
+
+
+def is_parquet_dataset(path: str | Path) -> bool:
+    """Whether ``path`` is a ``.parquet`` file or a folder holding Parquet shards (as :func:`aiornot.stream.open_table` decides)."""
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() == ".parquet"
+    return path.is_dir() and next(path.rglob("*.parquet"), None) is not None
+
+
+@dataclass(frozen=True)
+class ParquetPlan:
+    """What a Parquet scan reads: the shards, their columns, and how many rows are left to do or done."""
+
+    shards: list[Path]
+    columns: list[str]
+    todo: int
+    skipped: int
+
+
+def plan_parquet(data: str | Path, *, done: Collection[str] = ()) -> ParquetPlan:
+    """Check Parquet shards in the Hugging Face layout and count their rows, reading the label table alone.
+
+    Raises :class:`~aiornot.data.DatasetError` for a missing ``image`` or ``id`` column or no rows.
+    """
+    from aiornot.data import DatasetError
+    from aiornot.stream import open_table
+
+    table = open_table(data)
+    if not table.is_parquet:
+        raise DatasetError(f"{data}: not Parquet shards; pass a .parquet file or a folder of them")
+    skipped = int(table.labels["id"].isin(list(done)).sum()) if done else 0
+    return ParquetPlan(table.shard_paths, _parquet_columns(table.shard_paths), len(table) - skipped, skipped)
+
+
+def parquet_dataset(data: str | Path | ParquetPlan, *, done: Collection[str] = ()) -> "ray.data.Dataset":
+    """The rows of Parquet shards (Hugging Face layout) less the ids in ``done``, for ``score_dataset(source="image")``.
+
+    Only ``id``, ``image`` and (where every shard has it) ``label`` are read, by the workers; rows
+    already done are dropped as they are read, before any decoding. Needs a Ray session.
+    """
+    import ray.data
+
+    plan = data if isinstance(data, ParquetPlan) else plan_parquet(data, done=done)
+    dataset = ray.data.read_parquet([str(shard) for shard in plan.shards], columns=plan.columns)
+    if done:
+        dataset = dataset.map_batches(_without_ids, fn_kwargs=dict(done=sorted(done)), batch_format="pyarrow")
+    return dataset
+
+
+def _parquet_columns(shards: Sequence[Path]) -> list[str]:
+    """The columns to read; every shard must have ``id`` (the row key) and ``image``."""
+    import pyarrow.parquet as pq
+
+    from aiornot.data import DatasetError
+
+    names = set(PARQUET_COLUMNS)
+    for shard in shards:
+        present = pq.read_schema(shard).names
+        missing = [c for c in ("id", "image") if c not in present]
+        if missing:
+            raise DatasetError(f"{shard}: no {' or '.join(repr(c) for c in missing)} column; columns are {present} "
+                               "(expected the Hugging Face layout: id, image, label); the id is each line's key for resuming")
+        names &= set(present) | {"id", "image"}
+    return [c for c in PARQUET_COLUMNS if c in names]
+
+
+def _without_ids(batch: "pa.Table", done: Sequence[str]) -> "pa.Table":
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return batch.filter(pc.invert(pc.is_in(batch.column("id").cast(pa.string()), value_set=pa.array(done, pa.string()))))
+
+
+def scan_parquet_with_ray(
+    data: str | Path,
+    *,
+    output: Path | None,
+    sink: TextIO | None = None,
+    done: Collection[str] = (),
+    model_dir: str | Path | None = None,
+    id_photo: bool = False,
+    batch_size: int = 32,
+    num_workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+) -> tuple[int, int, int]:
+    """Score the images inside Parquet shards (Hugging Face layout) on Ray Data, as JSON lines.
+
+    Like :func:`scan_with_ray`, with each line's ``path`` being the row's ``id``; rows whose id is
+    in ``done`` (the ``path`` values of an earlier output) are skipped, so a re-run resumes.
+    Returns (scored, failed, skipped). Raises :class:`BatchError`,
+    :class:`~aiornot.data.DatasetError` or :class:`ModelNotFoundError` with a clear message.
+    """
+    model_path = model_directory(model_dir)
+    plan = plan_parquet(data, done=done)  # before Ray starts: a wrong column costs no start-up time
+    if not plan.todo:
+        return 0, 0, plan.skipped
+    _require_ray()
+    with ray_session(address, num_cpus=num_workers), _quiet_ray_data():
+        workers = _worker_count(num_workers)
+        dataset = score_dataset(parquet_dataset(plan, done=done), model_dir=model_path, id_photo=id_photo,
+                                batch_size=batch_size, num_workers=workers, source="image")
+        with contextlib.nullcontext(sink) if sink is not None else open_jsonl_output(output) as out:
+            return (*_run(dataset, out, total=plan.todo, progress=progress, workers=workers), plan.skipped)
 
 
 def _run(dataset: "ray.data.Dataset", sink: TextIO, *, total: int, progress: bool, workers: int) -> tuple[int, int]:

@@ -88,9 +88,16 @@ def scan(args: argparse.Namespace) -> int:
     from aiornot.detector import Detector, ModelConfigError, ModelNotFoundError, Result, model_directory
     from aiornot.imageio import ImageDecodeError
 
+    from aiornot.batch import is_parquet_dataset
+
+    parquet = [path for path in args.paths if is_parquet_dataset(path)]
+    if parquet and args.engine == "ray":
+        return scan_parquet(args, parquet)
     listed = list(iter_image_paths(args.paths, all_files=args.all_files))
     if not listed:
-        print(f"error: no image files found in {', '.join(args.paths)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})", file=sys.stderr)
+        hint = "; Parquet datasets are scanned with --engine ray" if parquet else ""
+        print(f"error: no image files found in {', '.join(args.paths)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}){hint}",
+              file=sys.stderr)
         return EXIT_NOTHING_SCORED
     try:  # before the model: a wrong -o must not cost the model's start-up time
         sink = ResultFile(Path(args.output)) if args.output else None
@@ -127,6 +134,36 @@ def scan(args: argparse.Namespace) -> int:
                                                          progress=not args.quiet, total=len(todo),
                                                          max_batch_pixels=int(args.batch_megapixels * 1e6)), out)
     scored, failed = scored + counts[0], failed + counts[1]
+    print(f"scored {scored}, failed {failed}" + (f", skipped {skipped} already done" if skipped else ""), file=sys.stderr)
+    return EXIT_OK if scored or (skipped and not failed) else EXIT_NOTHING_SCORED
+
+
+def scan_parquet(args: argparse.Namespace, parquet: list[str]) -> int:
+    """``aiornot scan --engine ray DATA`` for Parquet shards: one line per row, its ``path`` the row's ``id``.
+
+    A re-run with the same ``--output`` skips the ids already in it.
+    """
+    from aiornot import batch
+    from aiornot.data import DatasetError
+    from aiornot.detector import ModelNotFoundError
+
+    if len(args.paths) > 1:
+        print(f"error: {parquet[0]} is a Parquet dataset; scan it on its own (got {len(args.paths)} inputs)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        sink = ResultFile(Path(args.output)) if args.output else None
+    except OutputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    with contextlib.closing(sink) if sink else contextlib.nullcontext():
+        try:
+            scored, failed, skipped = batch.scan_parquet_with_ray(
+                parquet[0], output=None, sink=sink.handle if sink else sys.stdout, done=sink.keys if sink else (),
+                model_dir=args.model, id_photo=args.id_photo, batch_size=args.batch_size, num_workers=args.workers,
+                address=args.ray_address, progress=not args.quiet)
+        except (batch.BatchError, DatasetError, ModelNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     print(f"scored {scored}, failed {failed}" + (f", skipped {skipped} already done" if skipped else ""), file=sys.stderr)
     return EXIT_OK if scored or (skipped and not failed) else EXIT_NOTHING_SCORED
 
@@ -195,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiornot", description="Tell AI-generated photos from camera photos (ID photos first).")
     commands = parser.add_subparsers(dest="command", required=True)
     scan_parser = commands.add_parser("scan", help="score image files and folders; one JSON line per image")
-    scan_parser.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
+    scan_parser.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively); "
+                             "with --engine ray also Parquet shards in the Hugging Face layout (id, image, label)")
     scan_parser.add_argument("--output", "-o", help="append JSON lines to this file (re-runs skip paths already in it)")
     scan_parser.add_argument("--model", help="model directory (default: models/default)")
     scan_parser.add_argument("--id-photo", action="store_true", help="ID-photo mode: add face box, face-crop score and ID checks")

@@ -45,7 +45,9 @@ class ResultFile:
         self.repaired = False
         self._raw = self._open_locked(path)
         self._repair_tail()
-        self.done = self._paths_done()
+        #: The ``path`` of every line, as written (a Parquet scan's row ids); ``done`` holds them as absolute paths.
+        self.keys = self._paths_written()
+        self.done = {resume_key(path) for path in self.keys}
         self.handle: TextIO = open(self._raw.fileno(), "a", encoding="utf-8", closefd=False)  # noqa: SIM115
 
     def close(self) -> None:
@@ -107,9 +109,9 @@ class ResultFile:
             end = start
         return 0
 
-    def _paths_done(self) -> set[str]:
+    def _paths_written(self) -> set[str]:
         self._raw.seek(0)
-        return {resume_key(path) for path in (_parse_line(line) for line in self._raw) if path is not None}
+        return {path for path in (_parse_line(line) for line in self._raw) if path is not None}
 
 
 def _parse_line(line: bytes) -> str | None:

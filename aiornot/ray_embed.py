@@ -98,9 +98,10 @@ class _EmbedBatch:
     def __call__(self, batch: "pa.Table") -> "pa.Table":
         import pyarrow as pa
 
+        from aiornot.batch import image_sources
         from aiornot.encoders import pixel_key
 
-        ids, sources = _batch_sources(batch)
+        ids, sources = image_sources(batch)
         keys, errors, todo = [None] * len(ids), [(None, None)] * len(ids), []
         for position, source in enumerate(sources):
             try:
@@ -124,20 +125,6 @@ class _EmbedBatch:
         return pa.table(columns)
 
 
-def _batch_sources(batch: "pa.Table") -> tuple[list[str], list[bytes | str]]:
-    """Ids and decoder inputs of a batch with an ``image`` struct column (Parquet) or a ``path`` column."""
-    names = batch.column_names
-    if "image" in names:
-        images = batch.column("image").to_pylist()
-        sources = [(value or {}).get("bytes") or b"" if isinstance(value, dict) else (value or b"") for value in images]
-        fallback = [(value or {}).get("path") if isinstance(value, dict) else None for value in images]
-    else:
-        sources = [os.fsdecode(p) for p in batch.column("path").to_pylist()]
-        fallback = list(sources)
-    ids = batch.column("id").to_pylist() if "id" in names else fallback
-    return [str(i) for i in ids], sources
-
-
 # ------------------------------------------------------------------------------ the pipeline
 def source_dataset(data: str | Path, *, limit: int | None = None, block_rows: int = 256) -> "ray.data.Dataset":
     """The images of a dataset as a Ray Dataset, read by the workers (Parquet) or by path (files)."""
@@ -148,7 +135,7 @@ def source_dataset(data: str | Path, *, limit: int | None = None, block_rows: in
 
     table = open_table(data)
     if table.is_parquet:
-        shards = [str(shard.path) for shard in table._shards]
+        shards = [str(shard) for shard in table.shard_paths]
         columns = ["image"] + (["id"] if _has_id(shards[0]) else [])
         dataset = ray.data.read_parquet(shards, columns=columns)
     else:

@@ -93,6 +93,11 @@ class ImageTable:
         self._lock = threading.Lock()
 
     @property
+    def shard_paths(self) -> list[Path]:
+        """The Parquet shards this table reads (none for image files)."""
+        return [shard.path for shard in self._shards]
+
+    @property
     def is_parquet(self) -> bool:
         return self._locations is not None
 
@@ -190,7 +195,8 @@ def _shard_labels(shard: Path, index: int) -> tuple[pd.DataFrame, np.ndarray]:
     table = handle.read(columns=wanted + ([path_field] if path_field else []))
     frame = pd.DataFrame({c: table.column(c).to_numpy(zero_copy_only=False) for c in wanted})
     if "id" not in frame:
-        paths = table.column(path_field).to_pylist() if path_field else [None] * table.num_rows
+        # Read as a nested column, the path comes back as an `image` struct holding only `path`.
+        paths = table.column("image").combine_chunks().field("path").to_pylist() if path_field else [None] * table.num_rows
         frame["id"] = [p or f"{shard.stem}-{i}" for i, p in enumerate(paths)]
     sizes = [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)]
     groups = np.repeat(np.arange(len(sizes)), sizes)

@@ -217,3 +217,81 @@ def test_a_private_local_ray_listens_on_loopback_only() -> None:
     assert probe["node_ip"] == "127.0.0.1"
     assert probe["listening"], "Ray's processes listen on no port at all?"
     assert all(loopback(ip) for ip in probe["listening"]), probe["listening"]
+
+
+# ------------------------------------------------------------------ Parquet image bytes
+def hf_parquet(folder: Path, *, with_id: bool = True) -> Path:
+    """Four images in the Hugging Face layout (id, image struct, label), the third one truncated."""
+    from test_stream import write_shard
+
+    images = [encode(photo_like(i, (90, 70)), "JPEG", quality=90) for i in range(4)]
+    images[2] = images[2][:200]
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"row{i}" for i in range(4)]
+    shard = write_shard(folder / "train-00000-of-00001.parquet", ids, images, [0, 1, 0, 1])
+    if not with_id:
+        import pyarrow.parquet as pq
+
+        pq.write_table(pq.read_table(shard).drop_columns(["id"]), shard)
+    return folder
+
+
+def test_parquet_worker_scores_bytes_keyed_by_id_and_reports_bad_rows(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(hf_parquet(tmp_path / "hf") / "train-00000-of-00001.parquet", columns=["id", "image", "label"])
+    worker = batch._ScoreImages(str(tiny_model_dir), id_photo=False, batch_size=4, base_dir=str(tmp_path))
+    out = worker(table)
+    assert out.column_names == [name for name, _ in batch.ROW_FIELDS] + ["id", "label"]
+    assert out.column("id").to_pylist() == ["row0", "row1", "row2", "row3"] and out.column("label").to_pylist() == [0, 1, 0, 1]
+    records = [batch.row_to_record(row) for row in out.to_pylist()]
+    assert [r["path"] for r in records] == ["row0", "row1", "row2", "row3"]
+    assert records[2]["error_code"] == "corrupt" and "score" not in records[2]
+    expected = list(worker.detector.predict_many(table.column("image").combine_chunks().field("bytes").to_pylist()))
+    assert [r.get("score") for r in records] == [e.score for e in expected]
+
+
+def test_parquet_without_an_id_column_is_a_clear_error_before_ray_starts(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
+    data = hf_parquet(tmp_path / "hf", with_id=False)
+    code = cli.main(["scan", str(data), "--engine", "ray", "--model", str(tiny_model_dir), "-q"])
+    assert code == cli.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert "no 'id' column" in error and "Traceback" not in error
+
+
+def test_resumed_rows_are_dropped_by_id() -> None:
+    import pyarrow as pa
+
+    kept = batch._without_ids(pa.table({"id": ["a", "b", "c"], "label": [0, 1, 0]}), ["b"])
+    assert kept.column("id").to_pylist() == ["a", "c"]
+
+
+@pytest.mark.slow
+def test_ray_scores_parquet_image_bytes_and_resumes_by_id(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
+    from aiornot.detector import Detector
+
+    data, output = hf_parquet(tmp_path / "hf"), tmp_path / "scores.jsonl"
+    import pyarrow.parquet as pq
+
+    images = pq.read_table(data / "train-00000-of-00001.parquet").column("image").combine_chunks().field("bytes").to_pylist()
+    local = list(Detector.load(tiny_model_dir).predict_many(images))
+    for index, result in enumerate(local):
+        result.path = f"row{index}"
+    output.write_text(jsonl.json_line(local[0].to_dict()))  # row0 was scored before: a re-run must skip it
+
+    common = ["scan", str(data), "--engine", "ray", "--model", str(tiny_model_dir), "-o", str(output), "-q"]
+    run = run_python(SCAN_THEN_CHECK_SHUTDOWN, *common, "--workers", "1", "--batch-size", "2")
+    assert run.returncode == cli.EXIT_OK, run.stderr
+    assert "scored 2, failed 1, skipped 1 already done" in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+    remote = read_lines(output)
+    assert set(remote) == {"row0", "row1", "row2", "row3"}  # one line per row, keyed by id, the bad one included
+    strip = lambda record: {k: v for k, v in record.items() if k not in VOLATILE}  # noqa: E731
+    for result in local:
+        assert strip(remote[result.path]) == strip(result.to_dict())  # every field, in the same order
+    assert remote["row2"]["error_code"] == "corrupt"
+
+    before = output.read_text()
+    capsys.readouterr()
+    assert cli.main(common) == cli.EXIT_OK
+    assert output.read_text() == before and "skipped 4 already done" in capsys.readouterr().err
