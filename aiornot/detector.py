@@ -275,14 +275,26 @@ class Detector:
     def calibrate(self, images: Sequence[np.ndarray], labels: np.ndarray, *, target_fpr: float = 0.05, target_fnr: float = 0.05) -> None:
         """On held-out validation images (never the test set): calibrate each expert, fit the fusion
         rule, and choose the thresholds on the fused score."""
-        labels = np.asarray(labels)
-        logits = self.logits(images)
-        self.calibration = Calibration.fit(logits, labels)
-        scores = {"forensic": self.calibration(logits)}
+        logits = {"forensic": self.logits(images)}
         if self.semantic:
-            semantic_logits = self.semantic.logits(images)
-            self.semantic.calibration = Calibration.fit(semantic_logits, labels)
-            scores["semantic"] = self.semantic.calibration(semantic_logits)
+            logits["semantic"] = self.semantic.logits(images)
+        self.calibrate_from_logits(logits, labels, target_fpr=target_fpr, target_fnr=target_fnr)
+
+    def calibrate_from_logits(self, logits: dict[str, np.ndarray], labels: np.ndarray, *, target_fpr: float = 0.05,
+                              target_fnr: float = 0.05) -> None:
+        """:meth:`calibrate` from each expert's uncalibrated logits, already computed (e.g. streamed batch by batch).
+
+        ``logits`` has one array per expert of :attr:`expert_names`, aligned with ``labels``.
+        """
+        missing = [name for name in self.expert_names if name not in logits]
+        if missing:
+            raise KeyError(f"calibration needs the logits of every expert; missing {missing}")
+        labels = np.asarray(labels)
+        self.calibration = Calibration.fit(logits["forensic"], labels)
+        scores = {"forensic": self.calibration(logits["forensic"])}
+        if self.semantic:
+            self.semantic.calibration = Calibration.fit(logits["semantic"], labels)
+            scores["semantic"] = self.semantic.calibration(logits["semantic"])
         self.fusion = Fusion.fit(scores, labels) if len(scores) > 1 else Fusion({"forensic": 1.0}, 0.0, len(labels))
         self.thresholds = Thresholds.choose(self.fusion(scores), labels, target_fpr, target_fnr)
 

@@ -6,14 +6,18 @@ reads), and in bounded memory — pixels are decoded a batch at a time, never al
 1. splits it as the seed did, from the labels alone (18,618 → 13,032 / 5,586, class ratio kept);
 2. trains the seed's CNN and our forensic CNN with :func:`aiornot.feed.fit_stream` (any Keras
    backend: ``KERAS_BACKEND=jax`` on a GPU; ``--mixed-precision`` for float16 compute there);
-3. calibrates the forensic detector on the validation split (logits streamed, then fitted);
-4. scores the validation split with both, streaming, and writes the seed's per-class table and ROC
+3. fits the semantic expert's head on frozen encoder features of the training split (and their
+   re-encoded copies, made batch by batch), reading what the feature store already holds —
+   ``python -m aiornot.ray_embed`` fills it on Ray Data — and computing the rest in batches;
+4. calibrates both experts, fits the fusion rule and chooses thresholds on the validation split
+   (each expert's logits streamed batch by batch, then fitted; ``--no-semantic``: forensic only);
+5. scores the validation split with both, streaming, and writes the seed's per-class table and ROC
    AUC for each; with ``--test``, scores the test split into Parquet and writes the seed's table if
    it has labels, else the competition's submission CSV and the reason no metric is shown.
 
 Everything lands in ``--out`` (default ``reports/full_run``): models, training curves, score
-Parquet folders, tables, the submission and ``summary.json``. The semantic expert at full size is
-``python -m aiornot.ray_embed`` (embeddings on Ray Data); its head is fitted from that store.
+Parquet folders, tables, the submission and ``summary.json``. Features are looked up by the sha256
+of the decoded picture, so a store filled by ``python -m aiornot.ray_embed`` is reused as it is.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -44,6 +48,9 @@ def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
     parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
     parser.add_argument("--target-fpr", type=float, default=0.05)
+    parser.add_argument("--no-semantic", action="store_true", help="the forensic expert alone (no encoder needed)")
+    parser.add_argument("--store", help="feature-store folder (default: data/cache/features/<encoder id>, "
+                                        "where python -m aiornot.ray_embed writes)")
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(list(argv) if argv is not None else None)
 
@@ -63,22 +70,65 @@ def train_models(table, parts, args) -> dict:
     return runs
 
 
-def calibrated_detector(model, table, rows, args):
-    """The forensic CNN as a :class:`~aiornot.detector.Detector`, calibrated on streamed validation logits."""
+def semantic_expert(table, rows, args, encoder, recipe):
+    """The semantic expert, its head fitted on the training rows' features, streamed batch by batch.
+
+    Each batch is decoded, re-encoded where the recipe asks (:func:`aiornot.train.with_reencoded`)
+    and embedded through the feature store (what is stored is read, the rest computed and stored);
+    only the features are kept, never the pixels. Returns (expert, summary figures).
+    """
+    from aiornot import encoders, stream
+    from aiornot.experts import SemanticExpert
+    from aiornot.train import fit_semantic_head, with_reencoded
+
+    store = encoders.FeatureStore(Path(args.store) if args.store else encoders.FEATURE_STORE_DIR / encoder.id)
+    features, labels, skipped = [], [], 0
+    for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, progress=not args.quiet,
+                                       description="semantic features"):
+        skipped += len(batch.skipped)
+        if batch.images:
+            views, view_labels = with_reencoded(batch.images, batch.labels, enabled=recipe.reencoded_views)
+            features.append(encoders.embed_with_store(encoder, views, store, kind=recipe.semantic_feature, progress=False))
+            labels.append(view_labels)
+    if not features:
+        raise DatasetError("no training image could be decoded: the semantic head has nothing to learn from")
+    labels = np.concatenate(labels)
+    head = fit_semantic_head(np.concatenate(features), labels, None, recipe)
+    expert = SemanticExpert(head, feature=recipe.semantic_feature, encoder=encoder, store=store, encoder_id=encoder.id)
+    return expert, {"views": len(labels), "skipped": skipped, "store": str(store.directory)}
+
+
+def calibrated_detector(model, table, rows, args, *, semantic=None, reencoded: bool = False):
+    """The forensic CNN (and ``semantic``) as a :class:`~aiornot.detector.Detector`, calibrated on validation.
+
+    Each expert's logits are computed batch by batch (with each image's re-encoded copy when
+    ``reencoded``), then calibration, fusion and thresholds are fitted on the collected logits.
+    """
     from aiornot import stream
-    from aiornot.detector import Detector, Thresholds
-    from aiornot.experts import Calibration
+    from aiornot.detector import Detector
+    from aiornot.train import with_reencoded
 
     detector = Detector(model, {"name": "aiornot-full-run", "crop_size": 64, "max_tiles": 64})
-    logits, labels = [], []
+    detector.semantic = semantic
+    logits: dict[str, list[np.ndarray]] = {name: [] for name in detector.expert_names}
+    labels = []
     for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, progress=not args.quiet,
                                        description="validation logits"):
-        logits.append(detector.logits(batch.images))
-        labels.append(batch.labels)
-    logits, labels = np.concatenate(logits), np.concatenate(labels)
-    detector.calibration = Calibration.fit(logits, labels)
-    detector.thresholds = Thresholds.choose(detector.calibration(logits), labels, args.target_fpr)
+        views, view_labels = with_reencoded(batch.images, batch.labels, enabled=reencoded)
+        for name, values in _expert_logits(detector, views).items():
+            logits[name].append(values)
+        labels.append(view_labels)
+    detector.calibrate_from_logits({name: np.concatenate(parts) for name, parts in logits.items()}, np.concatenate(labels),
+                                   target_fpr=args.target_fpr)
     return detector
+
+
+def _expert_logits(detector, images) -> dict[str, np.ndarray]:
+    """Each expert's uncalibrated logit per image (what calibration is fitted on)."""
+    logits = {"forensic": detector.logits(images)}
+    if detector.semantic:
+        logits["semantic"] = detector.semantic.logits(images)
+    return logits
 
 
 def seed_scores(model, table, rows, args) -> np.ndarray:
@@ -108,11 +158,15 @@ def report(name: str, ids, scores, labels, out: Path, threshold: float) -> dict:
     return {"images": result.n, "submission": str(result.submission), "reason": result.reason, "notes": result.notes}
 
 
-def run(args: argparse.Namespace) -> dict:
-    """The whole run; returns (and writes) the summary."""
+def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
+    """The whole run; returns (and writes) the summary.
+
+    ``encoder``: the semantic expert's frozen encoder (default: the offline CLIP tower).
+    """
     import keras
 
     from aiornot import stream
+    from aiornot.train import DetectorRecipe
 
     started, out = time.perf_counter(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,10 +175,15 @@ def run(args: argparse.Namespace) -> dict:
     table = stream.open_table(args.data)
     parts = stream.split_labels(table.labels)
     runs = train_models(table, parts, args)
-    detector = calibrated_detector(runs["forensic_detector"].model, table, parts.validation, args)
-    detector.save(out / "detector")
     summary = {"backend": keras.backend.backend(), "images": len(table),
                "split": {"train": len(parts.train), "validation": len(parts.validation)}}
+    recipe, semantic = DetectorRecipe(target_fpr=args.target_fpr), None
+    if not args.no_semantic:
+        semantic, summary["semantic"] = semantic_expert(table, parts.train, args, encoder or _default_encoder(), recipe)
+    detector = calibrated_detector(runs["forensic_detector"].model, table, parts.validation, args, semantic=semantic,
+                                   reencoded=semantic is not None and recipe.reencoded_views)
+    detector.save(out / "detector")
+    summary["fusion"] = detector.fusion.rule
     validation_ids = table.labels["id"].to_numpy()[parts.validation]
     validation_labels = table.labels["label"].to_numpy()[parts.validation]
     summary["validation_seed_cnn"] = report("validation_seed_cnn", validation_ids, seed_scores(runs["seed_cnn"].model, table, parts.validation, args),
@@ -151,11 +210,19 @@ def score_test(detector, args, out: Path) -> dict:
     return report("test", frame["id"], frame["score"], frame["label"], out, detector.thresholds.ai)
 
 
+def _default_encoder():
+    from aiornot import encoders
+
+    return encoders.open_encoder()
+
+
 def main(argv: Iterable[str] | None = None) -> int:
+    from aiornot.encoders import EncoderUnavailable
+
     args = _arguments(argv)
     try:
         summary = run(args)
-    except DatasetError as error:
+    except (DatasetError, EncoderUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2, default=str))

@@ -295,16 +295,27 @@ def fit_semantic(images: Sequence[np.ndarray], labels: np.ndarray, strata: np.nd
                  *, store=None, encoder=None, progress: bool = True, reencoded: Sequence[np.ndarray] | None = None):
     """The semantic expert's head, fitted on the training images (and their re-encoded copies, given or made)."""
     from aiornot import encoders
-    from aiornot.experts import LinearHead, SemanticExpert, balanced_weights
+    from aiornot.experts import SemanticExpert
 
     encoder = encoder or encoders.OnnxImageEncoder()
     views, view_labels, view_strata = with_reencoded(images, labels, np.zeros(len(labels)) if strata is None else strata,
                                                      enabled=recipe.reencoded_views, copies=reencoded)
     features = encoders.embed_with_store(encoder, views, store, kind=recipe.semantic_feature, progress=progress,
                                          description="semantic features")
-    weights = balanced_weights(view_labels, view_strata) if recipe.balance_portraits else None
-    head = LinearHead.fit(features, view_labels, sample_weight=weights, C=recipe.semantic_C)
+    head = fit_semantic_head(features, view_labels, view_strata, recipe)
     return SemanticExpert(head, feature=recipe.semantic_feature, encoder=encoder, store=store, encoder_id=encoder.id)
+
+
+def fit_semantic_head(features: np.ndarray, labels: np.ndarray, strata: np.ndarray | None, recipe: DetectorRecipe):
+    """The semantic head on features already computed (one row per view), weighted as the recipe says.
+
+    With ``recipe.balance_portraits`` each (class, stratum) cell weighs the same (see
+    :func:`aiornot.experts.balanced_weights`); the full-size run streams its features into this.
+    """
+    from aiornot.experts import LinearHead, balanced_weights
+
+    weights = balanced_weights(labels, strata) if recipe.balance_portraits else None
+    return LinearHead.fit(features, labels, sample_weight=weights, C=recipe.semantic_C)
 
 
 def fit_detector(

@@ -90,11 +90,48 @@ def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
     test = image_shard(tmp_path / "test", 6, corrupt=(1,), labels=False)
     out = tmp_path / "run"
     code = full_run.main([str(train), "--test", str(test), "--out", str(out), "--epochs", "1", "--seed-epochs", "1",
-                          "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet"])
+                          "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--no-semantic"])
     assert code == 0
     summary = __import__("json").loads((out / "summary.json").read_text())
     assert summary["split"] == {"train": 11, "validation": 5}
+    assert "semantic" not in summary and "logit(semantic)" not in summary["fusion"]  # --no-semantic: forensic only
     assert "roc_auc" in summary["validation_seed_cnn"] and "roc_auc" in summary["validation_detector"]
     assert "no labels" in summary["test_detector"]["reason"]
     assert (out / "submission_test.csv").read_text().splitlines()[0] == "id,label"
     assert (out / "detector" / "model.keras").is_file() and (out / "seed_cnn.keras").is_file()
+
+
+@pytest.mark.slow
+def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp_path):
+    import json
+
+    from aiornot import encoders, full_run, ray_embed
+    from test_experts import FakeEncoder
+
+    train = image_shard(tmp_path, 16, corrupt=())
+    table, store = stream.open_table(train), tmp_path / "store"
+    parts = stream.split_labels(table.labels)
+    # The training originals already embedded, as `python -m aiornot.ray_embed` stores them (keyed by pixel sha256).
+    originals = [p for b in stream.decode_batches(table, parts.train, progress=False) for p in b.images]
+    ray_embed.write_features(store, [encoders.pixel_key(p) for p in originals], FakeEncoder().embed(originals))
+
+    class Counting(FakeEncoder):
+        batches: list[int] = []
+
+        def embed(self, images):
+            self.batches.append(len(images))
+            return super().embed(images)
+
+    encoder, out = Counting(), tmp_path / "run"
+    args = full_run._arguments([str(train), "--out", str(out), "--epochs", "1", "--seed-epochs", "1", "--batch-size", "4",
+                                "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--store", str(store)])
+    summary = full_run.run(args, encoder=encoder)
+
+    assert summary["semantic"] == {"views": 22, "skipped": 0, "store": str(store)}  # 11 images and their re-encoded copies
+    # Stored originals are not embedded again: only the 11 re-encoded training copies and the 5 + 5 validation views,
+    # never more than a batch (4 images, 8 views) at once; scoring the validation split then reads the store.
+    assert encoder.seen == 21 and max(encoder.batches) <= 8
+    config = json.loads((out / "detector" / "detector.json").read_text())
+    assert config["semantic"]["encoder"] == "fake-encoder" and len(config["semantic"]["head"]["coef"]) == 3
+    assert set(config["fusion"]["weights"]) == {"forensic", "semantic"} and config["fusion"]["fitted_on"] == 10
+    assert "roc_auc" in summary["validation_detector"]
