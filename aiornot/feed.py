@@ -1,6 +1,6 @@
 """Keras input pipelines that stream a dataset from disk: decode and crop in workers, never all at once.
 
-:func:`aiornot.train.fit` takes decoded images in memory, which is right for the 782-image sample
+:func:`aiornot.train.fit` takes decoded images in memory, which is right for the sample (about a thousand images)
 and about 30 GB for the seed's 18,618 images. The :class:`keras.utils.PyDataset` classes here read
 an :class:`~aiornot.stream.ImageTable` a batch at a time instead, decoding through the one safe
 decoder in Keras' worker threads (``workers``) or processes (``use_multiprocessing``):

@@ -1,7 +1,7 @@
 """Datasets of any size in bounded memory: labels without pixels, pixels batch by batch, scores to Parquet.
 
 :func:`aiornot.data.load` hands back one DataFrame, which for Parquet holds every image's bytes.
-That is fine for the 782-image sample and not for the seed's 18,618 + 43,442 images. This module
+That is fine for the sample (about a thousand images) and not for the seed's 18,618 + 43,442 images. This module
 keeps the pixels on disk:
 
 * :func:`open_table` reads a dataset's *label table* only — ``id``, ``label``, ``source``,
