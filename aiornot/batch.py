@@ -32,7 +32,7 @@ import warnings
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Collection, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Sequence, TextIO
 
 from aiornot.jsonl import json_line, open_jsonl_output
 from aiornot.detector import Detector, ModelNotFoundError, model_directory
@@ -297,13 +297,22 @@ def scan_with_ray(
     if not paths:  # nothing to do (e.g. a resumed scan that is complete): do not start Ray for it
         return 0, 0
     model_path = model_directory(model_dir)
+    return _score_on_ray(lambda workers: paths_dataset(paths, num_workers=workers, batch_size=batch_size), total=len(paths),
+                         output=output, sink=sink, model_path=model_path, id_photo=id_photo, batch_size=batch_size,
+                         num_workers=num_workers, address=address, progress=progress)
+
+
+def _score_on_ray(make_input: Callable[[int], "ray.data.Dataset"], *, total: int, output: Path | None, sink: TextIO | None,
+                  model_path: Path, id_photo: bool, batch_size: int, num_workers: int | None, address: str | None,
+                  progress: bool, source: str = "path") -> tuple[int, int]:
+    """Start (or join) Ray, score the dataset ``make_input(workers)`` builds, and stream its JSON lines out."""
     _require_ray()
     with ray_session(address, num_cpus=num_workers), _quiet_ray_data():
         workers = _worker_count(num_workers)
-        dataset = score_dataset(paths_dataset(paths, num_workers=workers, batch_size=batch_size), model_dir=model_path,
-                                id_photo=id_photo, batch_size=batch_size, num_workers=workers)
+        dataset = score_dataset(make_input(workers), model_dir=model_path, id_photo=id_photo, batch_size=batch_size,
+                                num_workers=workers, source=source)
         with contextlib.nullcontext(sink) if sink is not None else open_jsonl_output(output) as out:
-            return _run(dataset, out, total=len(paths), progress=progress, workers=workers)
+            return _run(dataset, out, total=total, progress=progress, workers=workers)
 
 
 def _require_ray() -> None:
@@ -414,13 +423,10 @@ def scan_parquet_with_ray(
     plan = plan_parquet(data, done=done)  # before Ray starts: a wrong column costs no start-up time
     if not plan.todo:
         return 0, 0, plan.skipped
-    _require_ray()
-    with ray_session(address, num_cpus=num_workers), _quiet_ray_data():
-        workers = _worker_count(num_workers)
-        dataset = score_dataset(parquet_dataset(plan, done=done), model_dir=model_path, id_photo=id_photo,
-                                batch_size=batch_size, num_workers=workers, source="image")
-        with contextlib.nullcontext(sink) if sink is not None else open_jsonl_output(output) as out:
-            return (*_run(dataset, out, total=plan.todo, progress=progress, workers=workers), plan.skipped)
+    scored, failed = _score_on_ray(lambda workers: parquet_dataset(plan, done=done), total=plan.todo, output=output, sink=sink,
+                                   model_path=model_path, id_photo=id_photo, batch_size=batch_size, num_workers=num_workers,
+                                   address=address, progress=progress, source="image")
+    return scored, failed, plan.skipped
 
 
 def _run(dataset: "ray.data.Dataset", sink: TextIO, *, total: int, progress: bool, workers: int) -> tuple[int, int]:

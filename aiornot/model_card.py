@@ -456,19 +456,19 @@ def _backbone_figures(evaluation: Evaluation) -> dict[str, float]:
 
 
 def _backbone_line(evaluation: Evaluation) -> list[str]:
-    figures = _backbone_figures(evaluation)
-    if not figures:
-        return []
+    figures = _backbone_figures_text(evaluation)
     return ["- **Backbones** (semantic expert alone, the same leave-out folds, re-encoded; mean AUC on the held-out modern generators): "
-            + ", ".join(f"{name} {_fmt(value)}" for name, value in figures.items()) + "; table in `models/MODEL_CARD.md`."]
+            f"{figures}; table in `models/MODEL_CARD.md`."] if figures else []
 
 
 def _backbone_line_ko(evaluation: Evaluation) -> list[str]:
-    figures = _backbone_figures(evaluation)
-    if not figures:
-        return []
-    return ["- 백본 비교(의미 전문가 단독, 같은 제외 검증, 재인코딩 기준, 학습에서 뺀 최신 생성기의 평균 ROC AUC): "
-            + ", ".join(f"{name} {_fmt(value)}" for name, value in figures.items()) + "."]
+    figures = _backbone_figures_text(evaluation)
+    return [f"- 백본 비교(의미 전문가 단독, 같은 제외 검증, 재인코딩 기준, 학습에서 뺀 최신 생성기의 평균 ROC AUC): {figures}."] if figures else []
+
+
+def _backbone_figures_text(evaluation: Evaluation) -> str:
+    """``name value, name value …`` for the README lines; empty when no comparison is stored."""
+    return ", ".join(f"{name} {_fmt(value)}" for name, value in _backbone_figures(evaluation).items())
 
 
 def _study_line(study: IdPhotoCaseStudy) -> str:
