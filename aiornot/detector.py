@@ -41,6 +41,8 @@ CONFIG_NAME = "detector.json"
 MODEL_NAME = "model.keras"
 #: Decoded pixels one scoring batch may hold (3 bytes each): one image at the decoder's limit fills it.
 DEFAULT_BATCH_PIXELS = 64_000_000
+# Images whose tiles are cut and scored together: bounds the tiles in memory (16 × 64 tiles).
+IMAGES_PER_PASS = 16
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -235,12 +237,13 @@ class Detector:
 
     def logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """The forensic expert's mean tile logit per image (uncalibrated)."""
-        if not len(images):
-            return np.zeros(0)
-        per_image = [self.crops(p) for p in images]
-        logits = self.crop_logits(np.concatenate(per_image))
-        bounds = np.cumsum([len(c) for c in per_image])[:-1]
-        return np.array([part.mean() for part in np.split(logits, bounds)])
+        means = []
+        for start in range(0, len(images), IMAGES_PER_PASS):  # a pass at a time: memory of a batch, not of the list
+            per_image = [self.crops(p) for p in images[start : start + IMAGES_PER_PASS]]
+            logits = self.crop_logits(np.concatenate(per_image))
+            bounds = np.cumsum([len(c) for c in per_image])[:-1]
+            means.extend(part.mean() for part in np.split(logits, bounds))
+        return np.array(means, dtype=np.float64) if means else np.zeros(0)
 
     def crop_logits(self, crops: np.ndarray, chunk: int = 64) -> np.ndarray:
         """The network's logit for each crop, in chunks padded to a power of two (at most ``chunk``).

@@ -328,14 +328,19 @@ class FeatureStore:
     """Embeddings on disk, one Parquet part file per extraction chunk, keyed by :func:`pixel_key`.
 
     Parts are written atomically (temporary name, then rename), so a crash loses at most the chunk
-    being computed; :meth:`compact` merges the parts into one.
+    being computed; :meth:`compact` merges the parts into one. Opening a store reads only the keys;
+    a feature kind is read from the parts the first time it is asked for, so a head that reads
+    ``embeds`` (512 floats an image) does not hold the ``cls`` and ``patches`` columns as well.
     """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self._index: dict[str, int] = {}
-        self._features: dict[str, np.ndarray] = {}
-        self._load()
+        self._index: dict[str, int] = {}  # key → stored row (a key stored twice keeps its first row)
+        self._parts: list[Path] = []  # part files in stored-row order
+        self._kinds: set[str] = set()
+        self._features: dict[str, np.ndarray] = {}  # the kinds read so far, every stored row
+        self._rows = 0
+        self._load_keys()
 
     def __len__(self) -> int:
         return len(self._index)
@@ -351,9 +356,7 @@ class FeatureStore:
         absent = [k for k in keys if k not in self._index]
         if absent:
             raise KeyError(f"{len(absent)} images have no stored features (first: {absent[0][:12]}…)")
-        if kind not in self._features:
-            raise KeyError(f"no {kind!r} features in {self.directory}; stored: {sorted(self._features)}")
-        return self._features[kind][[self._index[k] for k in keys]]
+        return self._kind(kind)[[self._index[k] for k in keys]]
 
     def add(self, keys: Sequence[str], features: dict[str, np.ndarray]) -> None:
         """Store new rows (keys already present are ignored) as one new part file."""
@@ -364,47 +367,64 @@ class FeatureStore:
         fresh = [i for i, k in enumerate(keys) if k not in self._index and first[k] == i]
         if not fresh:
             return
+        values = {kind: np.asarray(v, np.float32)[fresh] for kind, v in features.items()}
         columns = {"key": pa.array([keys[i] for i in fresh])}
-        for kind, values in features.items():
-            values = np.asarray(values, np.float32)[fresh]
-            columns[kind] = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+        for kind, rows in values.items():
+            columns[kind] = pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), rows.shape[1])
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"part-{time.time_ns()}.parquet"
         temporary = target.with_suffix(".tmp")
         pq.write_table(pa.table(columns), temporary)
         os.replace(temporary, target)
-        self._append({keys[i]: None for i in fresh}, {kind: np.asarray(v, np.float32)[fresh] for kind, v in features.items()})
+        self._register(target, [keys[i] for i in fresh], set(values))
+        for kind in list(self._features):  # kinds already read grow with the new rows; others are read when asked
+            if kind in values:
+                self._features[kind] = np.concatenate([self._features[kind], values[kind]])
+            else:
+                del self._features[kind]  # read again (and refused) if asked for: the new part lacks it
 
     def compact(self) -> None:
         """Merge every part into one file (fewer files to open next time)."""
         parts = sorted(self.directory.glob("part-*.parquet"))
         if len(parts) < 2:
             return
-        keys = list(self._index)
-        features = dict(self._features)
-        self._index, self._features = {}, {}
-        self.add(keys, features)
+        order = sorted(self._index, key=self._index.get)
+        features = {kind: self._kind(kind)[[self._index[k] for k in order]] for kind in sorted(self._kinds)}
+        self._index, self._parts, self._kinds, self._features, self._rows = {}, [], set(), {}, 0
+        self.add(order, features)
         newest = max(self.directory.glob("part-*.parquet"), key=lambda p: p.stat().st_mtime_ns)
         for part in parts:
             if part != newest:
                 part.unlink()
 
-    def _load(self) -> None:
+    def _load_keys(self) -> None:
         import pyarrow.parquet as pq
 
         for part in sorted(self.directory.glob("part-*.parquet")) if self.directory.is_dir() else []:
-            table = pq.read_table(part)
-            keys = table.column("key").to_pylist()
-            features = {name: _fixed_list_to_numpy(table.column(name)) for name in table.column_names if name != "key"}
-            self._append(dict.fromkeys(keys), features)
+            kinds = {name for name in pq.read_schema(part).names if name != "key"}
+            self._register(part, pq.read_table(part, columns=["key"]).column("key").to_pylist(), kinds)
 
-    def _append(self, keys: dict[str, None], features: dict[str, np.ndarray]) -> None:
-        # Offsets count stored rows, not keys: a key stored twice (two parts) keeps its first row.
-        offset = len(next(iter(self._features.values()))) if self._features else 0
+    def _register(self, part: Path, keys: list[str], kinds: set[str]) -> None:
         for position, key in enumerate(keys):
-            self._index.setdefault(key, offset + position)
-        for kind, values in features.items():
-            self._features[kind] = np.concatenate([self._features[kind], values]) if kind in self._features else values
+            self._index.setdefault(key, self._rows + position)
+        self._parts.append(part)
+        self._kinds |= kinds
+        self._rows += len(keys)
+
+    def _kind(self, kind: str) -> np.ndarray:
+        """Every stored row's ``kind`` features, read from the parts once."""
+        import pyarrow.parquet as pq
+
+        if kind not in self._features:
+            if kind not in self._kinds:
+                raise KeyError(f"no {kind!r} features in {self.directory}; stored: {sorted(self._kinds)}")
+            columns = []
+            for part in self._parts:
+                if kind not in pq.read_schema(part).names:
+                    raise KeyError(f"{part} has no {kind!r} features; embed again without a store, or into a new one")
+                columns.append(_fixed_list_to_numpy(pq.read_table(part, columns=[kind]).column(kind)))
+            self._features[kind] = np.concatenate(columns)
+        return self._features[kind]
 
 
 def _fixed_list_to_numpy(column) -> np.ndarray:

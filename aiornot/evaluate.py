@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from aiornot import transforms
+from aiornot import lazy, transforms
 from aiornot.detector import threshold_at_fpr
 
 Scorer = Callable[[Sequence[np.ndarray]], np.ndarray]
@@ -192,7 +192,7 @@ def robustness(images: Sequence[np.ndarray], labels: np.ndarray, scorers: dict[s
 
     rows = []
     for condition, transform in tqdm(conditions.items(), desc="robustness", unit="condition"):
-        changed = [transform(p) for p in images]
+        changed = lazy.mapped(images, transform)  # lazy images stay lazy: one batch at a time
         for name, scorer in scorers.items():
             threshold = (thresholds or {}).get(name, 0.5)
             rows.append({"model": name, "condition": condition, **summary(labels, scorer(changed), threshold)})

@@ -812,3 +812,10 @@ def analyse_portrait(pixels: np.ndarray, *, level: bool = True, pad: PadMode = "
         crop, crop_notes = _id_frame(rgb, primary, output_size=None, level=level, pad=pad)
         notes.extend(crop_notes)
     return PortraitAnalysis(tuple(faces), primary, tuple(checks), crop, tuple(notes))
+
+
+def face_or_whole(pixels: np.ndarray, *, pad: PadMode = "none") -> np.ndarray:
+    """The ID-frame crop around the largest face (not levelled, as the detector's ID-photo mode cuts
+    it), or the whole photo when no face is found: what an ID-photo check scores."""
+    crop = analyse_portrait(pixels, level=False, pad=pad).crop
+    return pixels if crop is None else crop

@@ -25,6 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from aiornot import evaluate
+from aiornot.lazy import take
 
 
 @dataclass(frozen=True)
@@ -96,19 +97,18 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
     from aiornot import data, train
 
     rows = fold_rows(frame, held)
-    take = lambda mask: [pixels[i] for i in np.flatnonzero(mask)]  # noqa: E731
     labels = frame["label"].to_numpy()
     strata = data.content_strata(frame)
-    take_copies = lambda mask: [reencoded[i] for i in np.flatnonzero(mask)]  # noqa: E731
-    detector, _ = train.fit_detector(take(rows["train"]), labels[rows["train"]], strata[rows["train"]],
-                                     take(rows["validation"]), labels[rows["validation"]], recipe,
+    # Views, not copies: with lazy images (aiornot.lazy) a fold decodes a batch at a time.
+    detector, _ = train.fit_detector(take(pixels, rows["train"]), labels[rows["train"]], strata[rows["train"]],
+                                     take(pixels, rows["validation"]), labels[rows["validation"]], recipe,
                                      store=store, encoder=encoder, verbose=False, name=f"without {held.name}",
-                                     train_reencoded=take_copies(rows["train"]), val_reencoded=take_copies(rows["validation"]))
+                                     train_reencoded=take(reencoded, rows["train"]), val_reencoded=take(reencoded, rows["validation"]))
     test = np.flatnonzero(rows["test"])
     groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
     results = []
     for view, images in (("raw", pixels), ("re-encoded", reencoded)):
-        experts = detector.expert_scores([images[i] for i in test])
+        experts = detector.expert_scores(take(images, test))
         scores = detector.fuse(experts)
         results.append(_fold_row(held, view, labels[test], scores, experts, strata[test], groups, detector.thresholds.ai, rounds, seed))
     return results

@@ -1,7 +1,9 @@
 """Training for both networks: data feeding, early stopping on validation AUC, history and curves.
 
 The seed's CNN sees whole images resized to 256×256 (as the seed did); our detector sees random
-native-resolution crops with blur/JPEG/rescale augmentation and class-balanced batches.
+native-resolution crops with blur/JPEG/rescale augmentation and class-balanced batches. Both read
+their images one batch at a time, so a :class:`~aiornot.lazy.LazyImages` view trains in the memory
+of a batch (:mod:`aiornot.feed` streams an :class:`~aiornot.stream.ImageTable` the same way).
 """
 
 from __future__ import annotations
@@ -20,13 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from aiornot import transforms
-from aiornot.data import image_source
-from aiornot.imageio import open_image
-
-# Larger images are cut to a centred window this size when cached: crops come from native
-# resolution either way, and a 24-megapixel photo need not sit whole in memory.
-CACHE_MAX_SIDE = 1536
+from aiornot import lazy, transforms
 
 
 @dataclass
@@ -55,24 +51,6 @@ def set_seeds(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
-
-
-def decode_all(frame: pd.DataFrame, *, max_side: int | None = CACHE_MAX_SIDE, progress: bool = True) -> list[np.ndarray]:
-    """Decode every row once (through the one safe decoder); rows must be readable.
-
-    Use :func:`aiornot.data.check_images` first to drop and report unreadable rows.
-    """
-    images = []
-    for _, row in tqdm(frame.iterrows(), total=len(frame), desc="decoding", disable=not progress, unit="img"):
-        pixels = open_image(image_source(row)).pixels
-        images.append(_centre_window(pixels, max_side) if max_side else pixels)
-    return images
-
-
-def _centre_window(pixels: np.ndarray, max_side: int) -> np.ndarray:
-    height, width = pixels.shape[:2]
-    top, left = max(0, (height - max_side) // 2), max(0, (width - max_side) // 2)
-    return pixels[top : top + max_side, left : left + max_side]
 
 
 class CropBatches(keras.utils.PyDataset):
@@ -125,6 +103,33 @@ class CropBatches(keras.utils.PyDataset):
         return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
+class ResizedBatches(keras.utils.PyDataset):
+    """The seed CNN's batches: whole images resized to ``size``², in [0, 1], resized a batch at a time.
+
+    ``seed``: shuffle the order each epoch (training); ``None`` keeps it (validation). Only one
+    batch is resized at once, so a dataset of any size trains in the memory of a batch.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], labels: np.ndarray, size: int, batch_size: int, *, seed: int | None) -> None:
+        super().__init__()
+        self.images, self.labels = images, np.asarray(labels, np.float32)[:, None]
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images for {len(self.labels)} labels")
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return max(1, math.ceil(len(self.labels) / self.batch_size))
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        order = np.arange(len(self.labels)) if self.seed is None else np.random.default_rng((self.seed, self.epoch)).permutation(len(self.labels))
+        rows = order[index * self.batch_size : (index + 1) * self.batch_size]
+        return transforms.resized_images(lazy.take(self.images, rows), self.size), self.labels[rows]
+
+
 def validation_crops(images: Sequence[np.ndarray], crop_size: int) -> np.ndarray:
     """One centred native-resolution crop per validation image (a cheap, fixed early-stopping set)."""
     return np.stack([transforms.crop_grid(p, crop_size, 1)[0] for p in images]).astype(np.float32)
@@ -163,8 +168,8 @@ def fit(
     model = models.build(config.model, **config.model_options)
     is_seed = config.model == "seed_cnn"
     if is_seed:
-        train_data = (transforms.resized_images(train_images, config.image_size), np.asarray(train_labels, np.float32)[:, None])
-        val_data = (transforms.resized_images(val_images, config.image_size), np.asarray(val_labels, np.float32)[:, None])
+        train_data = ResizedBatches(train_images, train_labels, config.image_size, config.batch_size, seed=config.seed)
+        val_data = ResizedBatches(val_images, val_labels, config.image_size, config.batch_size, seed=None)
         loss, auc = keras.losses.BinaryCrossentropy(), keras.metrics.AUC(name="auc")
     else:
         steps = config.steps_per_epoch or max(1, math.ceil(len(train_images) / config.batch_size))
@@ -181,13 +186,8 @@ def fit(
         ProgressBar(config.epochs, disable=not verbose),
     ]
     started = time.perf_counter()
-    if is_seed:
-        history = model.fit(*train_data, validation_data=val_data, epochs=config.epochs, batch_size=config.batch_size,
-                            shuffle=True, callbacks=callbacks, verbose=0)
-        seen = len(train_images)
-    else:
-        history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
-        seen = len(train_data) * config.batch_size
+    history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
+    seen = len(train_images) if is_seed else len(train_data) * config.batch_size
     seconds = time.perf_counter() - started
     frame = pd.DataFrame(history.history)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
@@ -279,16 +279,18 @@ def with_reencoded(images: Sequence[np.ndarray], *arrays: np.ndarray, enabled: b
     """``images`` followed by their re-encoded copies, and each array repeated to match.
 
     ``copies``: the re-encoded copies when the caller already has them (the leave-out protocol
-    re-encodes every image once, not once per fold).
+    re-encodes every image once, not once per fold). A :class:`~aiornot.lazy.LazyImages` stays lazy: the
+    result is a view (images, then their copies, re-encoded when read), nothing is decoded now.
     """
+    is_lazy = isinstance(images, lazy.LazyImages)
     if not enabled:
-        return (list(images), *[np.asarray(a) for a in arrays])
+        return (images if is_lazy else list(images), *[np.asarray(a) for a in arrays])
     if copies is None:
-        copies = [transforms.reencode_like_upload(p) for p in images]
+        copies = lazy.mapped(images, transforms.reencode_like_upload)
     elif len(copies) != len(images):
         raise ValueError(f"{len(copies)} re-encoded copies for {len(images)} images")
-    copies = list(copies)
-    return (list(images) + copies, *[np.concatenate([np.asarray(a), np.asarray(a)]) for a in arrays])
+    views = lazy.chain(images, copies) if is_lazy else list(images) + list(copies)
+    return (views, *[np.concatenate([np.asarray(a), np.asarray(a)]) for a in arrays])
 
 
 def fit_semantic(images: Sequence[np.ndarray], labels: np.ndarray, strata: np.ndarray | None, recipe: DetectorRecipe,

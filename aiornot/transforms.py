@@ -78,6 +78,13 @@ def launder(pixels: np.ndarray, size: int = LAUNDER_SIZE) -> bytes:
     return buffer.getvalue()
 
 
+def laundered(pixels: np.ndarray, size: int = LAUNDER_SIZE) -> np.ndarray:
+    """The pixels of :func:`launder`'s PNG, read back through the one safe decoder."""
+    from aiornot.imageio import open_image
+
+    return open_image(launder(pixels, size)).pixels
+
+
 def print_and_scan(pixels: np.ndarray, seed: int = 0) -> np.ndarray:
     """A print-and-scan-like degradation: slight blur, sensor noise, then JPEG quality 85."""
     rng = np.random.default_rng(seed)

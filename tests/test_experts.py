@@ -60,6 +60,22 @@ def test_feature_store_resumes_after_an_interrupted_extraction(tmp_path):
     assert encoder.seen == 2  # the first chunk was kept; only the lost one is recomputed
 
 
+def test_feature_store_reads_a_kind_only_when_asked_and_keeps_it_current(tmp_path):
+    images = pictures(6)
+    encoder = FakeEncoder()
+    encoders.embed_with_store(encoder, images[:4], encoders.FeatureStore(tmp_path), chunk=2, progress=False)
+    reopened = encoders.FeatureStore(tmp_path)
+    assert len(reopened) == 4 and reopened._features == {}  # opening read the keys only
+    keys = [encoders.pixel_key(p) for p in images]
+    assert np.allclose(reopened.get(keys[:4]), encoder.embed(images[:4])["embeds"])
+    assert set(reopened._features) == {"embeds"}  # `cls` is still on disk only
+    reopened.add(keys[4:], encoder.embed(images[4:]))  # a kind already read grows with the new rows
+    assert np.allclose(reopened.get(keys, "embeds"), encoder.embed(images)["embeds"])
+    assert np.allclose(reopened.get(keys, "cls"), encoder.embed(images)["cls"])
+    with pytest.raises(KeyError, match="no 'patches' features"):
+        reopened.get(keys, "patches")
+
+
 def test_compact_merges_parts_and_keeps_every_row(tmp_path):
     images = pictures(5)
     store = encoders.FeatureStore(tmp_path)
