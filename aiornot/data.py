@@ -8,25 +8,43 @@
 3. a CSV manifest ``path,label[,source,generator]`` (the sample dataset's ``manifest.csv`` too).
 
 Every loader returns the same columns (see :data:`COLUMNS`): ``label`` (0 = camera, 1 = AI),
-``path`` or ``image_bytes``, and ``source``/``generator``/``family`` when known. Wrong layouts
+``path`` or ``parquet_location``, and ``source``/``generator``/``family`` when known. Wrong layouts
 raise :class:`DatasetError` naming the path and what was expected.
+
+A Parquet dataset's frame holds no image bytes, only where each image lives
+(``parquet_location``, ``"<shard>::<row group>::<offset>"``) and its size in bytes
+(``file_size``); :func:`image_source` reads the bytes on demand, a row group at a time through a
+small cache, so a frame of the seed's 62k images stays megabytes, not gigabytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from aiornot.imageio import ImageDecodeError, open_image
+from aiornot.parquet_images import RowGroupReader, format_location, image_columns, image_field, parse_location
 
-#: Columns every loaded dataset has (``None`` where unknown).
-COLUMNS = ("path", "image_bytes", "label", "source", "generator", "family", "id")
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
+#: Columns every loaded dataset has (``None`` where unknown). ``parquet_location`` is where a
+#: Parquet row's image bytes live (see :func:`image_source`); ``path`` is a file on disk, or for
+#: Parquet the original file name the shard recorded.
+COLUMNS = ("path", "parquet_location", "label", "source", "generator", "family", "id")
+#: Columns read from a Parquet shard besides ``image`` (those present).
+PARQUET_COLUMNS = ("id", "label", "source", "generator")
+#: Row groups :func:`image_source` keeps in memory, and about how many bytes of them at most
+#: (encoded image files, not pixels), so memory stays bounded whatever the dataset's size.
+PARQUET_CACHE_UNITS = 4
+PARQUET_CACHE_BYTES = 256 * 2**20
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 # Folder names for the two classes, in the conventions users bring (CNNDetection/UnivFD: 0_real/1_fake).
 REAL_DIRS = ("real", "0_real", "camera", "human")
@@ -97,43 +115,62 @@ def _load_folder(root: Path) -> pd.DataFrame:
 
 
 def _load_parquet(shards: Sequence[Path]) -> pd.DataFrame:
-    parts = []
-    for shard in shards:
-        try:
-            table = pd.read_parquet(shard)
-        except Exception as error:  # pyarrow raises several types for a broken file
-            raise DatasetError(f"{shard}: not a readable Parquet file ({error})") from error
-        parts.append(_parquet_rows(table, shard))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat([_parquet_rows(shard) for shard in shards], ignore_index=True)
 
 
-def _parquet_rows(table: pd.DataFrame, shard: Path) -> pd.DataFrame:
-    if "image" not in table.columns:
-        raise DatasetError(f"{shard}: no 'image' column; columns are {list(table.columns)} (expected id, image, label)")
-    if "label" not in table.columns:
+def open_parquet_shard(shard: Path, *, need_label: bool = False) -> "pq.ParquetFile":
+    """An open Parquet shard with an ``image`` column (and ``label`` when ``need_label``).
+
+    Raises :class:`DatasetError` naming the shard when it is not Parquet or lacks a column.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        handle = pq.ParquetFile(shard)
+    except Exception as error:  # pyarrow raises several types for a broken file
+        raise DatasetError(f"{shard}: not a readable Parquet file ({error})") from error
+    names = handle.schema_arrow.names
+    if "image" not in names:
+        raise DatasetError(f"{shard}: no 'image' column; columns are {names} (expected id, image, label)")
+    if need_label and "label" not in names:
         raise DatasetError(f"{shard}: no 'label' column (the aiornot test split is unlabelled and cannot be evaluated)")
-    images = table["image"]
-    image_bytes = [_struct_field(value, "bytes") for value in images]
-    image_paths = [_struct_field(value, "path") for value in images]
-    ids = table["id"].astype(str) if "id" in table.columns else pd.Series(image_paths).astype(str)
-    return pd.DataFrame(
-        {
-            "image_bytes": image_bytes,
-            "path": image_paths,
-            "label": table["label"].to_numpy(),
-            "id": ids.to_numpy(),
-            "source": table["source"].to_numpy() if "source" in table.columns else None,
-            "generator": table["generator"].to_numpy() if "generator" in table.columns else None,
-        }
-    )
+    return handle
 
 
-def _struct_field(value: object, field: str) -> object:
-    if isinstance(value, dict):
-        return value.get(field)
-    if isinstance(value, (bytes, bytearray)) and field == "bytes":
-        return bytes(value)
-    return None
+def _parquet_rows(shard: Path) -> pd.DataFrame:
+    """One shard's rows: metadata, the image's original path and size, and where its bytes live.
+
+    Read a row group at a time, so at most one row group's image bytes are in memory (they are
+    read only to measure each image, then dropped).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    handle = open_parquet_shard(shard, need_label=True)
+    wanted = [c for c in PARQUET_COLUMNS if c in handle.schema_arrow.names]
+    bytes_column, path_column = image_columns(handle.schema_arrow)
+    # Absolute, so the location still works after a notebook or worker changes directory.
+    where = os.path.abspath(shard)
+    pieces, locations = [], []
+    for group in range(handle.num_row_groups):
+        try:
+            table = handle.read_row_group(group, columns=wanted + [c for c in (bytes_column, path_column) if c])
+        except Exception as error:  # a damaged row group: say so now, not halfway through training
+            raise DatasetError(f"{shard}: row group {group} is not a readable Parquet row group ({error})") from error
+        images, paths = image_field(table, bytes_column), image_field(table, path_column)
+        sizes = pc.fill_null(pc.binary_length(images), 0) if images is not None else pa.repeat(0, table.num_rows)
+        pieces.append(pa.table({**{c: table.column(c) for c in wanted},
+                                "path": paths if paths is not None else pa.nulls(table.num_rows, pa.string()),
+                                "file_size": sizes.cast(pa.int64())}))
+        locations.extend(format_location(where, group, offset) for offset in range(table.num_rows))
+        del table, images  # the bytes go before the next row group is read
+    if not pieces:
+        return pd.DataFrame(columns=[*wanted, "path", "file_size", "parquet_location"])
+    frame = pa.concat_tables(pieces).to_pandas()
+    frame["parquet_location"] = locations
+    if "id" not in frame:  # as stream.open_table names them: the original file name, else shard and row
+        frame["id"] = [p or f"{shard.stem}-{i}" for i, p in enumerate(frame["path"])]
+    return frame
 
 
 def _load_csv(manifest: Path) -> pd.DataFrame:
@@ -210,15 +247,52 @@ def _normalise(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------- checking
+#: Reads Parquet rows' image bytes for :func:`image_source`: one per process, shared by threads.
+_PARQUET_IMAGES = RowGroupReader(cache_units=PARQUET_CACHE_UNITS, cache_bytes=PARQUET_CACHE_BYTES)
+
+
 def image_source(row: pd.Series | dict) -> bytes | str:
-    """What to hand to :func:`aiornot.imageio.open_image` for one dataset row."""
-    data = row.get("image_bytes") if hasattr(row, "get") else None
-    if isinstance(data, (bytes, bytearray)) and data:
-        return bytes(data)
-    path = row.get("path")
-    if not path:
-        raise ImageDecodeError("no_image", "the row has neither image bytes nor a path")
-    return str(path)
+    """What to hand to :func:`aiornot.imageio.open_image` for one dataset row: bytes or a path.
+
+    A Parquet row (``parquet_location`` set) gives its image's bytes, read from the shard through
+    a small row-group cache. A row with no image — no bytes and no existing file at ``path`` —
+    raises :class:`~aiornot.imageio.ImageDecodeError` with code ``no_image``.
+    """
+    location, path = _text(row.get("parquet_location")), _text(row.get("path"))
+    if location is not None:
+        data = parquet_image(location)
+        if data:
+            return data
+        # Hugging Face may store a local file's path instead of its bytes; use it when it exists.
+        if path is not None and os.path.isfile(path):
+            return path
+        raise ImageDecodeError("no_image", f"the Parquet row {location} has no image bytes")
+    if path is None:
+        raise ImageDecodeError("no_image", "the row has neither a Parquet location nor a path")
+    return path
+
+
+def parquet_image(location: str) -> bytes:
+    """The image bytes at a ``parquet_location`` (``b""`` when the row has none).
+
+    Raises :class:`~aiornot.imageio.ImageDecodeError` when the shard is gone or unreadable, so
+    :func:`check_images` reports the row rather than stopping.
+    """
+    shard, group, offset = parse_location(location)
+    try:
+        return _PARQUET_IMAGES.image(shard, group, offset)
+    except FileNotFoundError as error:
+        raise ImageDecodeError("not_found", f"no such Parquet shard: {shard}") from error
+    except (OSError, ValueError, IndexError) as error:  # pyarrow's errors derive from these
+        raise ImageDecodeError("corrupt", f"cannot read {location}: {error}") from error
+
+
+def _text(value: object) -> str | None:
+    """A non-empty string, or ``None`` for missing values (``None``, NaN after a CSV round trip, "")."""
+    if value is None or (np.ndim(value) == 0 and not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = str(value)
+    return text or None
 
 
 def check_images(frame: pd.DataFrame, *, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:

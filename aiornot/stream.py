@@ -1,6 +1,7 @@
 """Datasets of any size in bounded memory: labels without pixels, pixels batch by batch, scores to Parquet.
 
-:func:`aiornot.data.load` hands back one DataFrame, which for Parquet holds every image's bytes.
+:func:`aiornot.data.load` hands back one DataFrame (for Parquet, each row's location, not its image bytes),
+and the notebooks' training then decodes every image into memory (:func:`aiornot.train.decode_all`).
 That is fine for the sample (about a thousand images) and not for the seed's 18,618 + 43,442 images. This module
 keeps the pixels on disk:
 
@@ -25,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -35,8 +34,9 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from aiornot.data import IMAGE_SUFFIXES, SEED_VALIDATION_FRACTION, DatasetError, Split
+from aiornot.data import IMAGE_SUFFIXES, SEED_VALIDATION_FRACTION, DatasetError, Split, open_parquet_shard
 from aiornot.imageio import ImageDecodeError, open_image, read_bytes
+from aiornot.parquet_images import RowGroupReader, image_columns, image_field, row_positions
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,13 +54,6 @@ OPEN_SHARDS = 2
 
 
 # ----------------------------------------------------------------------------- the label table
-@dataclass
-class _ParquetShard:
-    path: Path
-    file: object | None = None  # pyarrow.parquet.ParquetFile, opened lazily (and again after a fork)
-    pid: int = 0
-
-
 class ImageTable:
     """A dataset's label table, plus where each row's image lives; the pixels stay on disk.
 
@@ -73,29 +66,20 @@ class ImageTable:
                  root: Path | None = None, cache_units: int = DEFAULT_CACHE_UNITS) -> None:
         self.labels = labels.reset_index(drop=True)
         self.root = root
-        self._shards = [_ParquetShard(Path(p)) for p in shards]
+        self._shards = [Path(p) for p in shards]
         # (shard, row group, offset in the group) per row; None for image files.
         self._locations = locations
         self.cache_units = max(1, cache_units)
-        self._cache: OrderedDict[tuple[int, int], "pa.Array"] = OrderedDict()
-        self._lock = threading.Lock()  # PyDataset workers may be threads sharing one table
+        # The row-group cache and the open shards; it pickles without them and re-opens after a fork.
+        self._reader = RowGroupReader(cache_units=self.cache_units, open_files=OPEN_SHARDS)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.update(_cache=OrderedDict(), _lock=None, _shards=[_ParquetShard(s.path) for s in self._shards])
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
     @property
     def shard_paths(self) -> list[Path]:
         """The Parquet shards this table reads (none for image files)."""
-        return [shard.path for shard in self._shards]
+        return list(self._shards)
 
     @property
     def is_parquet(self) -> bool:
@@ -128,29 +112,8 @@ class ImageTable:
         return result
 
     def _row_group(self, shard: int, group: int) -> "pa.Array":
-        key = (shard, group)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        column = self._parquet(shard).read_row_group(group, columns=["image"]).column("image").combine_chunks()
-        images = column.field("bytes") if hasattr(column, "field") and column.type.num_fields else column
-        with self._lock:
-            self._cache[key] = images
-            while len(self._cache) > self.cache_units:
-                self._cache.popitem(last=False)
-        return images
-
-    def _parquet(self, index: int):
-        import pyarrow.parquet as pq
-
-        shard = self._shards[index]
-        if shard.file is None or shard.pid != os.getpid():  # a forked worker opens its own handle
-            # An open reader keeps its last row group's buffers: keep a few open, not one per shard.
-            for other in [s for s in self._shards if s.file is not None][: -(OPEN_SHARDS - 1) or None]:
-                other.file = None
-            shard.file, shard.pid = pq.ParquetFile(shard.path), os.getpid()
-        return shard.file
+        """The image bytes of row group ``group`` of shard number ``shard`` (cached)."""
+        return self._reader.row_group(self._shards[shard], group)
 
 
 def open_table(path: str | Path, *, cache_units: int = DEFAULT_CACHE_UNITS) -> ImageTable:
@@ -181,32 +144,18 @@ def _parquet_table(shards: Sequence[Path], cache_units: int) -> ImageTable:
 
 def _shard_labels(shard: Path, index: int) -> tuple[pd.DataFrame, np.ndarray]:
     """One shard's label columns (the image column's bytes are not read) and each row's location."""
-    import pyarrow.parquet as pq
-
-    try:
-        handle = pq.ParquetFile(shard)
-    except Exception as error:  # pyarrow raises several types for a broken file
-        raise DatasetError(f"{shard}: not a readable Parquet file ({error})") from error
+    handle = open_parquet_shard(shard)
     names = handle.schema_arrow.names
-    if "image" not in names:
-        raise DatasetError(f"{shard}: no 'image' column; columns are {names} (expected id, image, label)")
     wanted = [c for c in LABEL_COLUMNS if c in names]
-    path_field = _image_path_field(handle)
-    table = handle.read(columns=wanted + ([path_field] if path_field else []))
+    _, path_column = image_columns(handle.schema_arrow)
+    table = handle.read(columns=wanted + ([path_column] if path_column else []))
     frame = pd.DataFrame({c: table.column(c).to_numpy(zero_copy_only=False) for c in wanted})
     if "id" not in frame:
-        # Read as a nested column, the path comes back as an `image` struct holding only `path`.
-        paths = table.column("image").combine_chunks().field("path").to_pylist() if path_field else [None] * table.num_rows
+        paths = image_field(table, path_column)
+        paths = paths.to_pylist() if paths is not None else [None] * table.num_rows
         frame["id"] = [p or f"{shard.stem}-{i}" for i, p in enumerate(paths)]
-    sizes = [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)]
-    groups = np.repeat(np.arange(len(sizes)), sizes)
-    offsets = np.concatenate([np.arange(n) for n in sizes]) if sizes else np.zeros(0, int)
+    groups, offsets = row_positions(handle)
     return frame, np.column_stack([np.full(len(groups), index), groups, offsets]).astype(np.int64)
-
-
-def _image_path_field(handle) -> str | None:
-    image = handle.schema_arrow.field("image").type
-    return "image.path" if getattr(image, "num_fields", 0) and image.get_field_index("path") >= 0 else None
 
 
 def _file_table(root: Path) -> ImageTable:

@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from aiornot import data
 from aiornot.data import DatasetError
+from aiornot.imageio import ImageDecodeError
+from aiornot.parquet_images import parse_location
 from conftest import encode, photo_like
+
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 
 
 def write_hf_parquet(path, rows):
@@ -29,7 +39,11 @@ def test_hugging_face_parquet_layout(tmp_path):
     write_hf_parquet(shard / "train-00000-of-00001.parquet", rows)
     frame = data.load(tmp_path)
     assert len(frame) == 6 and list(frame["label"]) == [0, 1, 0, 1, 0, 1]
-    assert frame["image_bytes"].map(len).gt(100).all() and frame["id"].tolist()[0] == "0.jpg"
+    # No bytes in the frame: each row says where its image lives, and how large it is.
+    assert "image_bytes" not in frame and frame["file_size"].tolist() == [len(r[1]) for r in rows]
+    assert [loc.rsplit("::", 2)[1:] for loc in frame["parquet_location"]] == [["0", str(i)] for i in range(6)]
+    assert frame["id"].tolist()[0] == "0.jpg" and frame["path"].tolist()[0] == "0.jpg"
+    assert data.image_source(frame.iloc[3]) == rows[3][1]
     checked, skipped = data.check_images(frame, progress=False)
     assert len(checked) == 6 and skipped.empty and set(checked["format"]) == {"JPEG"}
 
@@ -181,14 +195,131 @@ def test_prepare_split_accepts_its_own_saved_split_and_rejects_another(tmp_path)
     root = _folder_dataset(tmp_path / "data", per_class=12, broken=0)
     labelled, _ = data.prepare_split(root, None, seed=5, progress=False)
     saved = tmp_path / "splits.csv"
-    labelled.drop(columns=["image_bytes"]).to_csv(saved, index=False)
+    assert "image_bytes" not in labelled  # nothing to drop: the frame holds no image bytes
+    labelled.to_csv(saved, index=False)
     same, _ = data.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
     assert list(same["split"]) == list(labelled["split"])
     with pytest.raises(DatasetError, match=r"differs from the saved one.*rows here"):
         data.prepare_split(root, 16, seed=5, saved_splits=saved, progress=False)
-    moved = labelled.drop(columns=["image_bytes"]).assign(split=labelled["split"].map({"train": "test", "test": "train", "validation": "validation"}))
+    moved = labelled.assign(split=labelled["split"].map({"train": "test", "test": "train", "validation": "validation"}))
     moved.to_csv(saved, index=False)
     with pytest.raises(DatasetError, match=r"differs from the saved one.*another side"):
         data.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
     with pytest.raises(DatasetError, match="run notebook 02"):
         data.prepare_split(root, None, seed=5, saved_splits=tmp_path / "missing.csv", progress=False)
+
+
+# --------------------------------------------------------------------- Parquet without the bytes
+def noise_png(seed, size=(186, 184)):
+    """A PNG of random noise (incompressible): about 100 KB at the default size."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return encode(Image.fromarray(pixels), "PNG")
+
+
+def write_shards(folder, images, *, shards=3, row_group_size=4):
+    """Hugging Face shards of ``images`` (``None`` = a row without bytes); label = row number % 2."""
+    folder.mkdir(parents=True, exist_ok=True)
+    per_shard = -(-len(images) // shards)
+    for index in range(shards):
+        part = range(index * per_shard, min(len(images), (index + 1) * per_shard))
+        table = pa.table({
+            "id": [f"{i}.png" for i in part],
+            "image": pa.array([{"bytes": images[i], "path": f"{i}.png"} for i in part], type=IMAGE_TYPE),
+            "label": [i % 2 for i in part],
+            "source": [f"s{i}" for i in part],
+        })
+        pq.write_table(table, folder / f"train-{index:05d}-of-{shards:05d}.parquet", row_group_size=row_group_size)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def noise_images():
+    return [noise_png(i) for i in range(30)]
+
+
+def test_a_parquet_frame_holds_locations_not_image_bytes(tmp_path, noise_images):
+    total = sum(map(len, noise_images))
+    assert total > 30 * 90_000
+    frame = data.load(write_shards(tmp_path / "hf", noise_images))
+    assert len(frame) == 30 and frame["file_size"].sum() == total
+    assert frame.memory_usage(deep=True).sum() < 0.10 * total
+    for column in frame.columns:
+        assert not frame[column].map(lambda v: isinstance(v, (bytes, bytearray, memoryview))).any(), column
+    assert frame["parquet_location"].is_unique and set(data.COLUMNS) <= set(frame.columns)
+
+
+def test_image_source_reads_the_original_bytes_from_every_shard_and_row_group(tmp_path):
+    images = [encode(photo_like(i, (64, 48)), "JPEG") for i in range(30)]
+    frame = data.load(write_shards(tmp_path / "hf", images, shards=3, row_group_size=3))
+    # Three shards of 10 rows in row groups of 3: rows come from 12 different row groups.
+    groups = {tuple(loc.rsplit("::", 2)[:2]) for loc in frame["parquet_location"]}
+    assert len({shard for shard, _ in groups}) == 3 and len(groups) == 12
+    order = np.random.default_rng(0).permutation(len(frame))  # random access, not only storage order
+    for row in order:
+        assert data.image_source(frame.iloc[row]) == images[row]
+    assert data.image_source(frame.iloc[7].to_dict()) == images[7]
+
+
+def test_check_images_and_prepare_split_on_parquet_report_rows_without_bytes(tmp_path):
+    images = [encode(photo_like(i, (64, 48)), "JPEG") for i in range(30)]
+    images[4], images[11] = None, b""  # a null and an empty image: skipped as no_image, not decoded
+    root = write_shards(tmp_path / "hf", images, row_group_size=4)
+    frame = data.load(root)
+    assert frame.loc[[4, 11], "file_size"].tolist() == [0, 0]
+    with pytest.raises(ImageDecodeError) as raised:
+        data.image_source(frame.iloc[4])
+    assert raised.value.code == "no_image"
+    checked, skipped = data.check_images(frame, progress=False)
+    assert len(checked) == 28 and skipped["code"].tolist() == ["no_image", "no_image"]
+    assert skipped["path"].tolist() == ["4.png", "11.png"] and set(checked["format"]) == {"JPEG"}
+    assert checked["file_size"].tolist() == [len(b) for b in images if b]
+    labelled, skipped = data.prepare_split(root, None, seed=1, progress=False)
+    assert len(labelled) == 28 and len(skipped) == 2 and set(labelled["split"]) == {"train", "validation", "test"}
+    assert labelled.groupby("source")["split"].nunique().max() == 1
+    # The labelled frame is small enough to save as it is, and reads back as the same split.
+    saved = tmp_path / "splits.csv"
+    labelled.to_csv(saved, index=False)
+    again = pd.read_csv(saved)
+    assert again["parquet_location"].tolist() == labelled["parquet_location"].tolist()
+    assert data.image_source(again.iloc[0]) == data.image_source(labelled.iloc[0])
+    data.prepare_split(root, None, seed=1, saved_splits=saved, progress=False)
+
+
+def test_threads_share_the_parquet_reader_safely(tmp_path):
+    # A loader's worker threads share the module's reader; one ParquetFile read by two threads at
+    # once crashes the process, so this reads many row groups of the same shards concurrently.
+    images = [noise_png(i, size=(64, 64)) for i in range(24)]
+    frame = data.load(write_shards(tmp_path / "hf", images, shards=2, row_group_size=2))
+    rows = [frame.iloc[i] for i in range(len(frame))]
+    with ThreadPoolExecutor(8) as threads:
+        for _ in range(50):
+            data._PARQUET_IMAGES.clear()
+            assert list(threads.map(data.image_source, rows)) == images
+
+
+def _digest_of_row(row):
+    return hashlib.sha256(data.image_source(row)).hexdigest()
+
+
+def test_locations_survive_pickling_and_work_in_a_forked_worker(tmp_path):
+    images = [encode(photo_like(i, (64, 48)), "PNG") for i in range(12)]
+    frame = data.load(write_shards(tmp_path / "hf", images, shards=2, row_group_size=2))
+    data.image_source(frame.iloc[0])  # the parent has a shard open and a row group cached before forking
+    copy = pickle.loads(pickle.dumps(frame))
+    assert copy["parquet_location"].tolist() == frame["parquet_location"].tolist()
+    data._PARQUET_IMAGES.clear()  # as in a fresh process: nothing cached, nothing open
+    assert [data.image_source(copy.iloc[i]) for i in range(12)] == images
+    reader = pickle.loads(pickle.dumps(data._PARQUET_IMAGES))
+    assert reader.image(*parse_location(copy.loc[5, "parquet_location"])) == images[5]
+    expected = [hashlib.sha256(b).hexdigest() for b in images]
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map_async(_digest_of_row, [copy.iloc[i] for i in range(12)]).get(timeout=120) == expected
+
+
+def test_a_damaged_parquet_shard_is_a_clear_error(tmp_path):
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(DatasetError, match="not a readable Parquet file"):
+        data.load(tmp_path / "broken.parquet")
+    pq.write_table(pa.table({"id": ["a"], "pixels": [b"x"], "label": [0]}), tmp_path / "wrong.parquet")
+    with pytest.raises(DatasetError, match="no 'image' column"):
+        data.load(tmp_path / "wrong.parquet")
