@@ -17,7 +17,7 @@ REPORT_PARAMS := reports/params
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 REPORT_HTML := $(patsubst notebooks/%.ipynb,reports/%.html,$(NOTEBOOKS))
 # The modules the notebooks run through: editing the service or the CLI does not retrain anything.
-PIPELINE_SOURCES := $(addprefix aiornot/,imageio.py data.py audit.py models.py train.py transforms.py evaluate.py detector.py experts.py encoders.py protocol.py faces.py plots.py)
+PIPELINE_SOURCES := $(addprefix aiornot/,imageio.py data.py audit.py models.py train.py transforms.py evaluate.py detector.py experts.py encoders.py protocol.py faces.py plots.py lazy.py parquet_images.py)
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KERAS_BACKEND ?= tensorflow

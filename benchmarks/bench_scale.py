@@ -5,7 +5,8 @@ of ``id``, ``image`` {bytes, path}, ``label``; 512×512 JPEGs of gradients, nois
 AI class with up-sampled noise as generators leave it), made in worker processes one row group at a
 time. Then, for each size, each stage runs in a **fresh process** so its peak RSS is its own:
 
-    load (every image decoded, streaming) → split (labels only) → one capped epoch of the seed CNN
+    load (every image decoded, streaming) → split (labels only) → the notebooks' prologue and lazy
+    views (every image checked, then read once) → one capped epoch of the seed CNN
     → one capped epoch of the forensic CNN → embeddings (CLIP, capped) → scoring of the whole set
     (streaming to Parquet) and, for comparison, the detector on images already in memory.
 
@@ -41,7 +42,7 @@ TARGET_STREAM_RATIO = 0.80
 SHARD_ROWS = 1000
 ROW_GROUP_ROWS = 100  # what the Hugging Face `datasets` library writes for image columns
 AI_SHARE = 10333 / 18618  # the seed's class ratio
-STAGES = ("load", "split", "train_seed_cnn", "train_forensic", "embed", "score_stream", "score_memory")
+STAGES = ("load", "split", "notebook_views", "train_seed_cnn", "train_forensic", "embed", "score_stream", "score_memory")
 
 
 # -------------------------------------------------------------------------- the synthetic set
@@ -159,6 +160,18 @@ def stage_split(table, args) -> dict:
     return {"images": len(table), "train": len(parts.train), "validation": len(parts.validation),
             "ai_share_train": round(float(labels[parts.train].mean()), 4),
             "ai_share_validation": round(float(labels[parts.validation].mean()), 4)}
+
+
+def stage_notebook_views(table, args) -> dict:
+    """The notebooks' path: their prologue (``data.prepare_split``: load, check every image, split) and
+    one read of every image through a lazy view, as notebooks 02–04 read them."""
+    from aiornot import data, lazy
+
+    labelled, skipped = data.prepare_split(args.data, None, progress=False)
+    view = lazy.images(labelled)
+    read = sum(1 for pixels in view if pixels.size)  # one image at a time; the shared cache stays within its budget
+    return {"images": read, "skipped": len(skipped), "test": int((labelled["split"] == "test").sum()),
+            "cache_mb": round(lazy.PIXEL_CACHE.bytes_held / 2**20, 1), "cache_budget_mb": round(lazy.PIXEL_CACHE.budget_bytes / 2**20)}
 
 
 def _train(table, args, model: str) -> dict:
