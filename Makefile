@@ -96,6 +96,7 @@ bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size
 
 bench-scale: $(ENV_STAMP)  ## synthetic 5k/20k-image Parquet set: peak RSS, images/s per stage (reports/benchmark_scale.json)
 	$(PY) benchmarks/bench_scale.py $(BENCH_SCALE_ARGS)
+	$(PY) benchmarks/scale_readme.py README.md reports/benchmark_scale.json
 
 # make full-run DATA=data/aiornot/train [TEST=data/aiornot/test] [OUT=reports/full_run] [KERAS_BACKEND=jax] [FULL_RUN_ARGS=--mixed-precision]
 full-run: $(ENV_STAMP)  ## the seed study at full size, streamed: DATA=/path/to/aiornot [TEST=…] [KERAS_BACKEND=jax]
