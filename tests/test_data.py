@@ -301,7 +301,7 @@ def _digest_of_row(row):
     return hashlib.sha256(data.image_source(row)).hexdigest()
 
 
-def test_locations_survive_pickling_and_work_in_a_forked_worker(tmp_path):
+def test_locations_survive_pickling_and_work_in_a_fresh_worker_process(tmp_path):
     images = [encode(photo_like(i, (64, 48)), "PNG") for i in range(12)]
     frame = data.load(write_shards(tmp_path / "hf", images, shards=2, row_group_size=2))
     data.image_source(frame.iloc[0])  # the parent has a shard open and a row group cached before forking
@@ -311,9 +311,27 @@ def test_locations_survive_pickling_and_work_in_a_forked_worker(tmp_path):
     assert [data.image_source(copy.iloc[i]) for i in range(12)] == images
     reader = pickle.loads(pickle.dumps(data._PARQUET_IMAGES))
     assert reader.image(*parse_location(copy.loc[5, "parquet_location"])) == images[5]
+    # A fresh process (spawn, as Ray and Keras' worker processes start) reads the rows it is sent. Not fork: forking
+    # a test process that already runs TensorFlow's and Arrow's threads can deadlock the child in a lock it inherited.
     expected = [hashlib.sha256(b).hexdigest() for b in images]
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        assert pool.map_async(_digest_of_row, [copy.iloc[i] for i in range(12)]).get(timeout=120) == expected
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        assert pool.map_async(_digest_of_row, [copy.iloc[i] for i in range(12)]).get(timeout=300) == expected
+
+
+def test_a_reader_in_a_forked_process_opens_its_own_files(tmp_path, monkeypatch):
+    """After a fork the parent's open handles are dropped, not shared (the fork is simulated by a new pid)."""
+    from aiornot import parquet_images
+
+    images = [encode(photo_like(i, (64, 48)), "PNG") for i in range(4)]
+    frame = data.load(write_shards(tmp_path / "hf", images, shards=1, row_group_size=2))
+    reader = parquet_images.RowGroupReader(cache_units=1)
+    shard, group, offset = parse_location(frame.loc[0, "parquet_location"])
+    assert reader.image(shard, group, offset) == images[0]
+    parent_handle = next(iter(reader._files.values()))[0]
+    monkeypatch.setattr(parquet_images.os, "getpid", lambda: -1)
+    shard, group, offset = parse_location(frame.loc[3, "parquet_location"])
+    assert reader.image(shard, group, offset) == images[3]
+    assert next(iter(reader._files.values()))[0] is not parent_handle and reader._pid == -1
 
 
 def test_a_damaged_parquet_shard_is_a_clear_error(tmp_path):
