@@ -37,8 +37,24 @@ def test_one_input(data: bytes) -> None:
     json.dumps(report.to_dict(), allow_nan=False)
 
 
+def limit_memory() -> None:
+    """Cap this process's address space (``AIORNOT_FUZZ_MEMORY_MB``, default 4096): an input that makes the
+    decoder allocate past it raises MemoryError, which libFuzzer reports as a crash with its traceback.
+
+    Why not libFuzzer's ``-rss_limit_mb``: it reads the peak RSS, which Linux carries over from the
+    parent across fork and exec, so a harness started by a large pytest process looked out of memory
+    before its first input.
+    """
+    import os
+    import resource
+
+    limit = int(os.environ.get("AIORNOT_FUZZ_MEMORY_MB", "4096")) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main() -> None:
     """Hand the command line to libFuzzer and fuzz until -runs or -max_total_time is reached."""
+    limit_memory()
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
 
