@@ -1,8 +1,8 @@
 """Keras input pipelines that stream a dataset from disk: decode and crop in workers, never all at once.
 
-:func:`aiornot.train.fit` takes decoded images in memory, which is right for the sample (about a thousand images)
-and about 30 GB for the seed's 18,618 images. The :class:`keras.utils.PyDataset` classes here read
-an :class:`~aiornot.stream.ImageTable` a batch at a time instead, decoding through the one safe
+:func:`aiornot.train.fit` takes a sequence of images (a list, or the notebooks' lazy views) and reads
+it a batch at a time in the training process. The :class:`keras.utils.PyDataset` classes here read
+an :class:`~aiornot.stream.ImageTable` a batch at a time too, decoding through the one safe
 decoder in Keras' worker threads (``workers``) or processes (``use_multiprocessing``):
 
 * :class:`WholeImages` — the seed CNN's input: the whole image resized to ``image_size``², in [0, 1];
@@ -133,8 +133,7 @@ class WholeImages(_TableFeed, keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rows = self.batch_rows(index)
         images, labels = self.decode(rows, np.random.default_rng((self.seed, self.epoch, index)), self.rows)
-        size = (self.image_size, self.image_size)
-        return np.stack([transforms.resize(p, size) for p in images]).astype(np.float32) / 255.0, labels
+        return transforms.resized_images(images, self.image_size), labels
 
 
 class StreamingCrops(_TableFeed, CropBatches):

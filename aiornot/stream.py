@@ -1,8 +1,8 @@
 """Datasets of any size in bounded memory: labels without pixels, pixels batch by batch, scores to Parquet.
 
 :func:`aiornot.data.load` hands back one DataFrame (for Parquet, each row's location, not its image bytes),
-and the notebooks' training then decodes every image into memory (:func:`aiornot.train.decode_all`).
-That is fine for the sample (about a thousand images) and not for the seed's 18,618 + 43,442 images. This module
+and the notebooks read its images through lazy views (:mod:`aiornot.lazy`), a batch at a time. This module
+serves the full-size run (the seed's 18,618 + 43,442 images) without a DataFrame of rows to check first, and
 keeps the pixels on disk:
 
 * :func:`open_table` reads a dataset's *label table* only — ``id``, ``label``, ``source``,

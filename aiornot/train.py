@@ -116,7 +116,7 @@ class ResizedBatches(keras.utils.PyDataset):
         if len(self.images) != len(self.labels):
             raise ValueError(f"{len(self.images)} images for {len(self.labels)} labels")
         self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.epoch = 0
+        self.epoch, self._order_epoch, self._order = 0, -1, np.arange(0)
 
     def __len__(self) -> int:
         return max(1, math.ceil(len(self.labels) / self.batch_size))
@@ -124,9 +124,16 @@ class ResizedBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
 
+    def order(self) -> np.ndarray:
+        """This epoch's order of the images (drawn once per epoch, not once per batch)."""
+        if self._order_epoch != self.epoch:
+            count = len(self.labels)
+            self._order = np.arange(count) if self.seed is None else np.random.default_rng((self.seed, self.epoch)).permutation(count)
+            self._order_epoch = self.epoch
+        return self._order
+
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        order = np.arange(len(self.labels)) if self.seed is None else np.random.default_rng((self.seed, self.epoch)).permutation(len(self.labels))
-        rows = order[index * self.batch_size : (index + 1) * self.batch_size]
+        rows = self.order()[index * self.batch_size : (index + 1) * self.batch_size]
         return transforms.resized_images(lazy.take(self.images, rows), self.size), self.labels[rows]
 
 
