@@ -178,23 +178,28 @@ def _custom_spec(encoder: Any) -> dict[str, Any] | None:
 class Fusion:
     """Logistic stacking: P(AI) = σ(intercept + Σ weight_e · log-odds of expert e's calibrated P(AI)).
 
-    Fitted on validation images only. An expert whose fitted weight is negative is dropped and the
-    rest refitted (a negative weight would mean "the more this expert says AI, the more real"
-    — an artefact of a small validation set, not knowledge). With one expert the rule is that
-    expert's calibrated score.
+    Fitted on held-out predictions only: cross-fitted leave-curation-out predictions (``basis``
+    ``"out-of-source"``, :mod:`aiornot.out_of_source`) or, for a dataset without curations, the
+    validation images. An expert whose fitted weight is negative is dropped and the rest refitted
+    (a negative weight would mean "the more this expert says AI, the more real" — an artefact of a
+    small sample, not knowledge). ``excluded`` names the experts kept at weight 0 and why, so every
+    result still shows them and the reason. With one expert the rule is that expert's calibrated score.
     """
 
     weights: dict[str, float] = field(default_factory=lambda: {"forensic": 1.0})
     intercept: float = 0.0
     fitted_on: int = 0
+    basis: str = "validation"
+    excluded: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, expert_scores: dict[str, np.ndarray]) -> np.ndarray:
-        missing = [name for name in self.weights if name not in expert_scores]
+        missing = [name for name, weight in self.weights.items() if name not in expert_scores and weight != 0]
         if missing:
             raise KeyError(f"the fusion rule needs the expert(s) {missing}")
         total = np.full(len(next(iter(expert_scores.values()))), self.intercept, dtype=np.float64)
         for name, weight in self.weights.items():
-            total += weight * log_odds(expert_scores[name])
+            if weight != 0:
+                total += weight * log_odds(expert_scores[name])
         return sigmoid(total)
 
     @classmethod
@@ -217,21 +222,42 @@ class Fusion:
     @property
     def rule(self) -> str:
         terms = " + ".join(f"{w:.2f}·logit({name})" for name, w in self.weights.items())
-        fitted = f"logistic stacking fitted on {self.fitted_on} validation images" if self.fitted_on else "not fitted"
-        return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}"
+        if not self.fitted_on:
+            fitted = "not fitted"
+        elif self.basis == "out-of-source":
+            fitted = f"logistic stacking fitted on {self.fitted_on} out-of-source predictions (each from experts that never saw its curation)"
+        else:
+            fitted = f"logistic stacking fitted on {self.fitted_on} validation images"
+        excluded = "".join(f"; {name}: weight 0 ({reason})" for name, reason in self.excluded.items())
+        return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}{excluded}"
 
     @property
     def rule_ko(self) -> str:
         terms = " + ".join(f"{w:.2f}·logit({_EXPERT_KO.get(name, name)})" for name, w in self.weights.items())
-        fitted = f"검증 이미지 {self.fitted_on}장으로 학습한 로지스틱 결합" if self.fitted_on else "학습 전"
-        return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}"
+        if not self.fitted_on:
+            fitted = "학습 전"
+        elif self.basis == "out-of-source":
+            fitted = f"학습에 쓰지 않은 출처에 대한 예측 {self.fitted_on}개로 학습한 로지스틱 결합"
+        else:
+            fitted = f"검증 이미지 {self.fitted_on}장으로 학습한 로지스틱 결합"
+        excluded = "".join(f"; {_EXPERT_KO.get(name, name)}: 가중치 0 ({_reason_ko(reason)})" for name, reason in self.excluded.items())
+        return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}{excluded}"
 
     def to_config(self) -> dict[str, Any]:
-        return {"weights": dict(self.weights), "intercept": self.intercept, "fitted_on": self.fitted_on, "rule": self.rule}
+        return {"weights": dict(self.weights), "intercept": self.intercept, "fitted_on": self.fitted_on, "basis": self.basis,
+                "excluded": dict(self.excluded), "rule": self.rule}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Fusion":
-        return cls(dict(config["weights"]), float(config.get("intercept", 0.0)), int(config.get("fitted_on", 0)))
+        return cls(dict(config["weights"]), float(config.get("intercept", 0.0)), int(config.get("fitted_on", 0)),
+                   str(config.get("basis", "validation")), dict(config.get("excluded") or {}))
+
+
+def _reason_ko(reason: str) -> str:
+    """The Korean form of an exclusion reason (see :func:`aiornot.out_of_source.exclusion_reason`)."""
+    if reason.startswith("out-of-source ROC AUC"):
+        return reason.replace("out-of-source ROC AUC", "처음 보는 출처에서 ROC AUC")
+    return "레시피에서 결합 제외" if "recipe" in reason else reason
 
 
 _EXPERT_KO = {"semantic": "의미", "forensic": "포렌식"}

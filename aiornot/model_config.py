@@ -84,7 +84,19 @@ class FusionConfig(_Section):
     weights: dict[str, float]
     intercept: float = 0.0
     fitted_on: int = 0
+    basis: Literal["validation", "out-of-source"] = "validation"
+    excluded: dict[str, str] = {}
     rule: str | None = None
+
+
+class OutOfSourceConfig(_Section):
+    """What the cross-fitted leave-curation-out predictions decided (:mod:`aiornot.out_of_source`)."""
+
+    expert_auc: dict[str, float]
+    excluded: dict[str, str] = {}
+    predictions: int
+    folds: int
+    real_flagged_by_curation: dict[str, float] = {}
 
 
 class ThresholdBasis(_Section):
@@ -279,6 +291,7 @@ class ModelConfig(_Section):
     thresholds: ThresholdsConfig = ThresholdsConfig()
     semantic: SemanticConfig | None = None
     fusion: FusionConfig | None = None
+    out_of_source: OutOfSourceConfig | None = None
     evaluation: Evaluation | None = None
     id_photo_case_study: IdPhotoCaseStudy | None = None
 

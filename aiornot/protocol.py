@@ -10,6 +10,11 @@ without it** (forensic CNN, semantic head, calibration, fusion, thresholds) and 
 * a real group against the AI images of the test split, where what matters is how many of the
   held-out real photos the stored threshold flags.
 
+* **a cross-curation pair** — an AI package *and* a real package held out together, the detector
+  trained without both and tested on them alone. Holding out one generator while its curation (the
+  same thumbnails, the same real sources) stays in training predicted 0.96 where an outside check
+  measured 0.63; a pair takes the curation away too, so it is the headline.
+
 Both on the images as they are and on their re-encoded copies (centre square, 384 px, JPEG q90,
 no metadata), which is what an outside check and most uploads see.
 """
@@ -33,8 +38,8 @@ class HeldOut:
     """One group the detector is refitted without: every row where ``rows`` is true."""
 
     name: str
-    kind: str  # "family", "generator" or "package"
-    label: int  # 1: an AI group, 0: a real group
+    kind: str  # "family", "generator", "package" or "curation pair"
+    label: int  # 1: an AI group, 0: a real group, -1: a pair (an AI and a real package)
     rows: np.ndarray
 
     @property
@@ -44,7 +49,7 @@ class HeldOut:
 
 def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images: int = 20, package_column: str = "collection",
                     merge_prefixes: Sequence[str] = ("stock-",),
-                    kinds: Sequence[str] = ("family", "generator", "package")) -> list[HeldOut]:
+                    kinds: Sequence[str] = ("family", "generator", "package", "curation pair")) -> list[HeldOut]:
     """Every AI generator family, AI generator and AI source package with at least ``min_images``
     images, and every real source package with at least ``min_real_images``.
 
@@ -71,6 +76,9 @@ def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images
         for label, least in ((1, min_images), (0, min_real_images)):
             for name in sorted(set(merged[labels == label])):
                 add("package", name, label, (merged == name) & (labels == label), least)
+    if "curation pair" in kinds and package_column in frame:
+        candidates.extend(curation_pairs(frame, min_images=min_images, min_real_images=min_real_images,
+                                         package_column=package_column, merge_prefixes=merge_prefixes))
     groups, seen = [], set()
     for group in candidates:
         key = group.rows.tobytes()
@@ -80,9 +88,37 @@ def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images
     return groups
 
 
+def curation_pairs(frame: pd.DataFrame, *, min_images: int, min_real_images: int, package_column: str = "collection",
+                   merge_prefixes: Sequence[str] = ("stock-",)) -> list[HeldOut]:
+    """Cross-curation folds: each AI package paired with a real package, both held out together.
+
+    Packages are paired by how much of them is portraits (most-portrait AI package with the
+    most-portrait real package, and so on), so a pair cannot be told apart by "a face" alone; the
+    longer list's leftover packages are paired again with the other list from its start.
+    """
+    from aiornot.data import content_strata
+    from aiornot.out_of_source import curations
+
+    labels, names = frame["label"].to_numpy(), curations(frame, package_column, merge_prefixes)
+    portrait = content_strata(frame)
+
+    def packages(label: int, least: int) -> list[str]:
+        chosen = [n for n in set(names[labels == label]) if (names == n).sum() >= least and (names == n).sum() < (labels == label).sum()]
+        return sorted(chosen, key=lambda n: (-portrait[names == n].mean(), n))
+
+    ai, real = packages(1, min_images), packages(0, min_real_images)
+    if not ai or not real:
+        return []
+    count = max(len(ai), len(real))
+    return [HeldOut(f"pair: {ai[i % len(ai)]} + {real[i % len(real)]}", "curation pair", -1,
+                    np.isin(names, [ai[i % len(ai)], real[i % len(real)]])) for i in range(count)]
+
+
 def fold_rows(frame: pd.DataFrame, held: HeldOut) -> dict[str, np.ndarray]:
     """Which rows train, validate and test this fold (boolean masks over ``frame``)."""
     split, labels = frame["split"].to_numpy(), frame["label"].to_numpy()
+    if held.label == -1:  # a pair holds out both classes: it is tested on itself alone
+        return {"train": (split == "train") & ~held.rows, "validation": (split == "validation") & ~held.rows, "test": held.rows}
     return {
         "train": (split == "train") & ~held.rows,
         "validation": (split == "validation") & ~held.rows,
@@ -95,15 +131,19 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
              *, store: Any = None, encoder: Any = None, rounds: int = 200, seed: int = 42) -> list[dict[str, Any]]:
     """Refit the detector without ``held`` and measure it on ``held``: one row per view (raw, re-encoded)."""
     from aiornot import data, train
+    from aiornot.out_of_source import curations
 
     rows = fold_rows(frame, held)
     labels = frame["label"].to_numpy()
     strata = data.content_strata(frame)
+    names = curations(frame)
     # Views, not copies: with lazy images (aiornot.lazy) a fold decodes a batch at a time.
     detector, _ = train.fit_detector(take(pixels, rows["train"]), labels[rows["train"]], strata[rows["train"]],
                                      take(pixels, rows["validation"]), labels[rows["validation"]], recipe,
                                      store=store, encoder=encoder, verbose=False, name=f"without {held.name}",
-                                     train_reencoded=take(reencoded, rows["train"]), val_reencoded=take(reencoded, rows["validation"]))
+                                     train_reencoded=take(reencoded, rows["train"]), val_reencoded=take(reencoded, rows["validation"]),
+                                     train_curations=names[rows["train"]], val_curations=names[rows["validation"]],
+                                     val_strata=strata[rows["validation"]])
     test = np.flatnonzero(rows["test"])
     groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
     results = []
@@ -121,11 +161,12 @@ def _fold_row(held: HeldOut, view: str, labels: np.ndarray, scores: np.ndarray, 
         return float(np.mean(chosen >= threshold)) if len(chosen) else float("nan")
 
     auc = evaluate.bootstrap(labels, scores, evaluate.roc_auc, groups=groups, rounds=rounds, seed=seed)
-    held_label = held.label
+    # For a pair, "flagged ai" is the share of its held-out real package flagged (what accuses applicants).
+    held_label = 0 if held.label == -1 else held.label
     share = evaluate.bootstrap(labels, scores, lambda y, s: flagged(y, s, held_label), groups=groups, rounds=rounds, seed=seed)
     real = labels == 0
     row = {
-        "held out": held.name, "kind": held.kind, "class": "AI" if held.label else "real", "view": view,
+        "held out": held.name, "kind": held.kind, "class": {1: "AI", 0: "real", -1: "pair"}[held.label], "view": view,
         "AI images": int((labels == 1).sum()), "real images": int(real.sum()),
         "ROC AUC": auc[0], "AUC low": auc[1], "AUC high": auc[2],
         "TPR @ 5% FPR": evaluate.tpr_at_fpr(labels, scores, 0.05),
@@ -166,27 +207,31 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     once per backbone: a fold costs a logistic regression, not an encoding pass. As in
     :func:`aiornot.train.fit_semantic`, the head also trains on the re-encoded views when the
     recipe says so, with (class, portrait) balanced weights; its calibration and `ai` threshold
-    are then fitted on the fold's validation views.
+    are then fitted out of source, on cross-fitted leave-curation-out logits of the fold's training
+    and validation views (as :func:`aiornot.out_of_source.decide` does for the whole detector).
     """
     from aiornot import data
-    from aiornot.detector import Thresholds
     from aiornot.experts import Calibration, LinearHead, balanced_weights
+    from aiornot.out_of_source import choose_thresholds, curation_folds, curations, semantic_logits
 
     rows = fold_rows(frame, held)
-    labels, strata = frame["label"].to_numpy(), data.content_strata(frame)
+    labels, strata, names = frame["label"].to_numpy(), data.content_strata(frame), curations(frame)
     views = ("raw", "re-encoded") if recipe.reencoded_views else ("raw",)
 
-    def stacked(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def stacked(mask: np.ndarray) -> tuple[np.ndarray, ...]:
         return (np.concatenate([features[view][mask] for view in views]), np.tile(labels[mask], len(views)),
-                np.tile(strata[mask], len(views)))
+                np.tile(strata[mask], len(views)), np.tile(names[mask], len(views)))
 
-    train_x, train_y, train_strata = stacked(rows["train"])
+    train_x, train_y, train_strata, _ = stacked(rows["train"])
     weights = balanced_weights(train_y, train_strata) if recipe.balance_portraits else None
     head = LinearHead.fit(train_x, train_y, sample_weight=weights, C=recipe.semantic_C)
-    val_x, val_y, _ = stacked(rows["validation"])
-    val_logits = head.logits(val_x)
-    calibration = Calibration.fit(val_logits, val_y)
-    threshold = Thresholds.choose(calibration(val_logits), val_y, recipe.target_fpr).ai
+    # Calibration and the `ai` threshold out of source, as the shipped detector's (aiornot.out_of_source).
+    pool = rows["train"] | rows["validation"]
+    pool_x, pool_y, pool_strata, pool_names = stacked(pool)
+    view_folds = [np.tile(mask, len(views)) for mask in curation_folds(names[pool], labels[pool], recipe.source_folds)]
+    held_logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe)
+    calibration = Calibration.fit(held_logits, pool_y)
+    threshold = choose_thresholds(calibration(held_logits), pool_y, pool_names, recipe).ai
     test = rows["test"]
     groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
     results = []
@@ -223,6 +268,9 @@ def backbone_summary(table: pd.DataFrame, *, modern_family_generators: Sequence[
         summary = headline(part, modern_family_generators=modern_family_generators)
         real = summary["real_packages_flagged"]
         lines[f"{name} ({feature})"] = {
+            "cross-curation pairs: mean AUC": summary["cross_curation_mean_auc"],
+            "unseen real sources: mean flagged": summary["unseen_real_flagged_mean"],
+            "unseen real sources: worst flagged": summary["unseen_real_flagged_max"],
             "modern generators: mean AUC": summary["modern_mean_auc"],
             "modern generators: mean flagged": summary["modern_mean_flagged"],
             **{f"family held out: {family} AUC": auc for family, auc in summary["families"].items()},
@@ -248,6 +296,18 @@ def headline(table: pd.DataFrame, *, modern_family_generators: Sequence[str] = (
         "real_packages_flagged": {r["held out"]: [_rounded(r["flagged ai"]), _rounded(r["flagged low"]), _rounded(r["flagged high"])]
                                   for _, r in real_packages.iterrows()},
     }
+    pairs = reencoded[reencoded["kind"] == "curation pair"]
+    summary["cross_curation_folds"] = int(len(pairs))
+    summary["cross_curation_mean_auc"] = _rounded(pairs["ROC AUC"].mean()) if len(pairs) else None
+    summary["cross_curation_min_auc"] = _rounded(pairs["ROC AUC"].min()) if len(pairs) else None
+    summary["cross_curation_auc"] = {r["held out"].removeprefix("pair: "): _rounded(r["ROC AUC"]) for _, r in pairs.iterrows()}
+    # Every real source the detector never saw, at the fold's shipped threshold: real-package folds and pairs' real halves.
+    unseen_real = {**{r["held out"].removeprefix("package: "): r["flagged ai"] for _, r in real_packages.iterrows()},
+                   **{f"{r['held out'].removeprefix('pair: ')} (real half)": r["flagged ai"] for _, r in pairs.iterrows()}}
+    unseen_real = {name: value for name, value in unseen_real.items() if not pd.isna(value)}
+    summary["unseen_real_flagged"] = {name: _rounded(value) for name, value in unseen_real.items()}
+    summary["unseen_real_flagged_mean"] = _rounded(np.mean(list(unseen_real.values()))) if unseen_real else None
+    summary["unseen_real_flagged_max"] = _rounded(max(unseen_real.values())) if unseen_real else None
     families = reencoded[reencoded["kind"] == "family"]
     summary["families"] = {r["held out"].removeprefix("family: "): _rounded(r["ROC AUC"]) for _, r in families.iterrows()}
     stylegan = reencoded[reencoded["held out"] == "generator: stylegan2"]

@@ -8,10 +8,12 @@ of a batch (:mod:`aiornot.feed` streams an :class:`~aiornot.stream.ImageTable` t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -269,7 +271,10 @@ class DetectorRecipe:
     encoder features of the training images; with ``reencoded_views`` it also sees each image's
     re-encoded copy (centre square, 384 px, JPEG q90), so recompression is learnt rather than
     feared. With ``balance_portraits`` each (class, portrait) cell weighs the same, so "a face"
-    cannot stand in for "AI". Calibration, fusion and thresholds are fitted on validation only.
+    cannot stand in for "AI". Calibration, fusion and thresholds are fitted out of source: on
+    cross-fitted predictions for the training and validation images, each from experts refitted
+    without its curation (:mod:`aiornot.out_of_source`), or on validation when the data name no
+    curations.
     """
 
     forensic: TrainConfig = field(default_factory=TrainConfig)
@@ -279,6 +284,19 @@ class DetectorRecipe:
     reencoded_views: bool = True
     max_tiles: int = transforms.DETECTOR_MAX_TILES
     target_fpr: float = 0.05
+    #: Curation folds of the cross-fitting (whole source packages held out at a time).
+    source_folds: int = 3
+    #: An expert below this out-of-source ROC AUC gets fusion weight 0.
+    fusion_min_auc: float = 0.6
+    #: The experts that may enter the fusion (a leave-out fold reuses the shipped model's choice).
+    fusion_experts: tuple[str, ...] = ("semantic", "forensic")
+    #: The ``ai`` threshold also lets at most this share of any one real curation through ...
+    max_source_fpr: float = 0.10
+    #: ... when that curation has at least this many real views in the pool.
+    min_source_views: int = 20
+    #: Epochs of each cross-fitted forensic CNN (None: a third of ``forensic.epochs``); only run
+    #: while the forensic expert may enter the fusion.
+    cross_fit_forensic_epochs: int | None = None
 
 
 def with_reencoded(images: Sequence[np.ndarray], *arrays: np.ndarray, enabled: bool = True,
@@ -332,9 +350,14 @@ def fit_detector(
     val_images: Sequence[np.ndarray], val_labels: np.ndarray, recipe: DetectorRecipe,
     *, name: str = "aiornot-detector", store=None, encoder=None, semantic: bool = True, verbose: bool = True,
     train_reencoded: Sequence[np.ndarray] | None = None, val_reencoded: Sequence[np.ndarray] | None = None,
+    train_curations: np.ndarray | None = None, val_curations: np.ndarray | None = None, val_strata: np.ndarray | None = None,
 ):
-    """Train both experts, then calibrate them, fit the fusion rule and choose thresholds on validation.
+    """Train both experts, then calibrate them, fit the fusion rule and choose the thresholds.
 
+    With ``train_curations`` and ``val_curations`` (each image's source package, see
+    :func:`aiornot.out_of_source.curations`) these are fitted **out of source**, on cross-fitted
+    leave-curation-out predictions for every training and validation view, and
+    ``detector.config["out_of_source"]`` records what they decided; without them, on validation.
     Returns ``(detector, forensic TrainResult)``. ``semantic=False`` gives the forensic expert alone.
     ``train_reencoded`` / ``val_reencoded``: the images' re-encoded copies, if already made.
     """
@@ -345,6 +368,93 @@ def fit_detector(
     if semantic:
         detector.semantic = fit_semantic(train_images, train_labels, train_strata, recipe, store=store, encoder=encoder,
                                          progress=verbose, reencoded=train_reencoded)
-    views, view_labels = with_reencoded(val_images, val_labels, enabled=recipe.reencoded_views, copies=val_reencoded)
-    detector.calibrate(views, view_labels, target_fpr=recipe.target_fpr)
+    if train_curations is None or val_curations is None:
+        views, view_labels = with_reencoded(val_images, val_labels, enabled=recipe.reencoded_views, copies=val_reencoded)
+        detector.calibrate(views, view_labels, target_fpr=recipe.target_fpr)
+        return detector, run
+    pool = TrainingPool.of(train_images, train_labels, train_strata, train_curations, val_images, val_labels, val_strata,
+                           val_curations, train_reencoded, val_reencoded)
+    scores = cross_fitted_scores(pool, detector, recipe, store=store, verbose=verbose)
+    from aiornot.out_of_source import decide
+
+    detector.config["out_of_source"] = decide(detector, scores, recipe).to_config()
     return detector, run
+
+
+@dataclass
+class TrainingPool:
+    """The training and validation images together, for cross-fitting: one row per image."""
+
+    images: Sequence[np.ndarray]
+    reencoded: Sequence[np.ndarray] | None
+    labels: np.ndarray
+    strata: np.ndarray
+    curations: np.ndarray
+    is_validation: np.ndarray
+
+    @classmethod
+    def of(cls, train_images, train_labels, train_strata, train_curations, val_images, val_labels, val_strata, val_curations,
+           train_reencoded=None, val_reencoded=None) -> "TrainingPool":
+        def joined(first, second):
+            if first is None or second is None:
+                return None
+            if isinstance(first, lazy.LazyImages) and isinstance(second, lazy.LazyImages):
+                return lazy.chain(first, second)
+            return list(first) + list(second)
+
+        zeros = lambda count: np.zeros(count, dtype=int)  # noqa: E731 — no strata given: one stratum
+        return cls(joined(train_images, val_images), joined(train_reencoded, val_reencoded),
+                   np.concatenate([np.asarray(train_labels), np.asarray(val_labels)]),
+                   np.concatenate([zeros(len(train_labels)) if train_strata is None else np.asarray(train_strata),
+                                   zeros(len(val_labels)) if val_strata is None else np.asarray(val_strata)]),
+                   np.concatenate([np.asarray(train_curations, dtype=object), np.asarray(val_curations, dtype=object)]),
+                   np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(val_labels), bool)]))
+
+
+def cross_fitted_scores(pool: TrainingPool, detector, recipe: DetectorRecipe, *, store=None, verbose: bool = True):
+    """Every expert's logits for every view of the pool, each from the expert refitted without the view's curation."""
+    from aiornot import out_of_source
+
+    folds = out_of_source.curation_folds(pool.curations, pool.labels, recipe.source_folds)
+    views, view_labels, view_strata, view_curations, view_fold = with_reencoded(
+        pool.images, pool.labels, pool.strata, pool.curations, np.arange(len(pool.labels)),
+        enabled=recipe.reencoded_views, copies=pool.reencoded)
+    view_folds = [mask[view_fold] for mask in folds]
+    logits = {}
+    if detector.semantic is not None:
+        from aiornot.encoders import embed_with_store
+
+        features = embed_with_store(detector.semantic.encoder, views, store, kind=recipe.semantic_feature, progress=verbose,
+                                    description="semantic features (pool)")
+        logits["semantic"] = out_of_source.semantic_logits(features, view_labels, view_strata, view_folds, recipe)
+    if "forensic" in recipe.fusion_experts:
+        logits["forensic"] = forensic_logits(pool, views, view_folds, folds, detector, recipe, verbose=verbose)
+    else:  # kept out of the fusion by the recipe: its own (in-sample) calibration, shown with weight 0
+        logits["forensic"] = detector.logits(views)
+    view_names = np.array(["raw"] * len(pool.labels) + ["re-encoded"] * (len(views) - len(pool.labels)), dtype=object)
+    return out_of_source.OutOfSourceScores(logits, view_labels, view_curations, len(folds), view_names)
+
+
+def forensic_logits(pool: TrainingPool, views, view_folds: list[np.ndarray], folds: list[np.ndarray], detector,
+                    recipe: DetectorRecipe, *, verbose: bool = True) -> np.ndarray:
+    """Cross-fitted forensic logits: the CNN retrained without each curation fold scores that fold's views.
+
+    Early stopping reads the fold's remaining validation images, never the fold itself.
+    """
+    from aiornot.detector import Detector
+
+    epochs = recipe.cross_fit_forensic_epochs or max(1, recipe.forensic.epochs // 3)
+    config = dataclasses.replace(recipe.forensic, epochs=epochs)
+    logits = np.full(len(view_folds[0]), np.nan)
+    for index, (held, held_views) in enumerate(zip(folds, view_folds), start=1):
+        train_rows, val_rows = np.flatnonzero(~held & ~pool.is_validation), np.flatnonzero(~held & pool.is_validation)
+        if len(np.unique(pool.labels[val_rows])) < 2:  # no usable early-stopping set: stop on the training rows
+            val_rows = train_rows
+        run = fit(lazy.take(pool.images, train_rows), pool.labels[train_rows], lazy.take(pool.images, val_rows),
+                  pool.labels[val_rows], config, train_strata=pool.strata[train_rows], verbose=False)
+        scorer = Detector(run.model, {"name": f"forensic without fold {index}", "crop_size": detector.crop_size,
+                                      "max_tiles": detector.max_tiles})
+        logits[held_views] = scorer.logits(lazy.take(views, np.flatnonzero(held_views)))
+        if verbose:
+            print(f"cross-fitted forensic CNN {index}/{len(folds)}: {int(held.sum())} images held out", file=sys.stderr)
+    return logits

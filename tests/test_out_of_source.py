@@ -1,0 +1,114 @@
+"""Fusion, calibration and thresholds fitted on curations the experts never saw (aiornot.out_of_source)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aiornot import out_of_source, protocol, train
+from aiornot.detector import Detector
+from aiornot.experts import Fusion
+
+
+def pool_names() -> tuple[np.ndarray, np.ndarray]:
+    """Six curations: three AI packages and three real ones of different sizes."""
+    sizes = {"ai-a": 40, "ai-b": 25, "ai-c": 10, "real-a": 60, "real-b": 30, "real-c": 12}
+    names = np.concatenate([[name] * size for name, size in sizes.items()]).astype(object)
+    labels = np.array([1 if name.startswith("ai") else 0 for name in names])
+    return names, labels
+
+
+def test_curation_folds_hold_out_whole_curations_once_each_and_leave_both_classes_to_train_on():
+    names, labels = pool_names()
+    folds = out_of_source.curation_folds(names, labels, 3)
+    assert len(folds) == 3
+    np.testing.assert_array_equal(np.sum(folds, axis=0), np.ones(len(names)))  # every row held out exactly once
+    for held in folds:
+        assert all(held[names == name].all() or not held[names == name].any() for name in set(names))  # whole curations
+        assert set(labels[~held]) == {0, 1}
+
+
+def test_a_class_from_one_curation_is_dealt_image_by_image():
+    names = np.array(["only-ai"] * 9 + ["real-a"] * 6 + ["real-b"] * 6, dtype=object)
+    labels = np.array([1] * 9 + [0] * 12)
+    folds = out_of_source.curation_folds(names, labels, 3)
+    assert [int(held[:9].sum()) for held in folds] == [3, 3, 3]
+    assert all(set(labels[~held]) == {0, 1} for held in folds)
+
+
+def test_curations_merge_the_stock_templates_and_fall_back_to_the_source():
+    frame = pd.DataFrame({"collection": ["stock-a", "stock-b", "gcompris"], "source": ["1", "2", "3"]})
+    assert list(out_of_source.curations(frame)) == ["stock-*", "stock-*", "gcompris"]
+    assert list(out_of_source.curations(frame.drop(columns="collection"))) == ["1", "2", "3"]
+
+
+def synthetic_scores(seed: int = 0) -> out_of_source.OutOfSourceScores:
+    """A semantic expert that separates the classes out of source, a forensic one that does not."""
+    rng = np.random.default_rng(seed)
+    names, labels = pool_names()
+    semantic = np.where(labels == 1, 1.5, -1.5) + rng.normal(0, 1.2, len(labels))
+    semantic[names == "real-c"] += 1.5  # one real curation looks more "generated" than the rest
+    forensic = rng.normal(0, 1, len(labels)) - 0.3 * labels  # below chance on sources it never saw
+    return out_of_source.OutOfSourceScores({"semantic": semantic, "forensic": forensic}, labels, names, 3)
+
+
+def test_an_expert_below_the_bar_gets_weight_zero_and_the_rule_says_why():
+    detector = Detector(None, {"name": "test"})
+    decision = out_of_source.decide(detector, synthetic_scores(), train.DetectorRecipe())
+    assert decision.expert_auc["forensic"] < 0.6 <= decision.expert_auc["semantic"]
+    assert detector.fusion.weights["forensic"] == 0 and detector.fusion.weights["semantic"] > 0
+    assert "forensic" in decision.excluded and "< 0.60" in decision.excluded["forensic"]
+    assert "out-of-source" in detector.fusion.rule and "forensic: weight 0" in detector.fusion.rule
+    assert "가중치 0" in detector.fusion.rule_ko
+    reloaded = Fusion.from_config(detector.fusion.to_config())
+    assert reloaded == detector.fusion
+
+
+def test_the_ai_threshold_holds_for_the_pool_and_for_each_real_curation():
+    scores = synthetic_scores()
+    recipe = train.DetectorRecipe(target_fpr=0.05, max_source_fpr=0.10, min_source_views=10)
+    detector = Detector(None, {"name": "test"})
+    decision = out_of_source.decide(detector, scores, recipe)
+    flagged = decision.real_flagged_by_curation
+    assert set(flagged) == {"real-a", "real-b", "real-c"}
+    assert max(flagged.values()) <= 0.10
+    # Without the per-curation bar the odd real curation would be flagged far more often.
+    loose = Detector(None, {"name": "test"})
+    loose_decision = out_of_source.decide(loose, scores, train.DetectorRecipe(max_source_fpr=1.0))
+    assert loose_decision.real_flagged_by_curation["real-c"] > flagged["real-c"]
+    assert detector.thresholds.ai >= loose.thresholds.ai
+
+
+def test_overlapping_out_of_source_scores_leave_an_inconclusive_band():
+    detector = Detector(None, {"name": "test"})
+    out_of_source.decide(detector, synthetic_scores(), train.DetectorRecipe())
+    assert detector.thresholds.real < detector.thresholds.ai
+    assert detector.thresholds.verdict((detector.thresholds.real + detector.thresholds.ai) / 2) == "inconclusive"
+
+
+def test_cross_curation_pairs_hold_out_an_ai_and_a_real_package_and_test_on_them_alone():
+    names, labels = pool_names()
+    frame = pd.DataFrame({"collection": names, "label": labels, "portrait": names == "ai-a",
+                          "split": np.where(np.arange(len(names)) % 5 == 0, "validation", "train")})
+    pairs = protocol.curation_pairs(frame, min_images=8, min_real_images=10)
+    assert len(pairs) == 3 and pairs[0].name == "pair: ai-a + real-a"  # the portrait-heavy AI package first
+    for pair in pairs:
+        held_names = set(names[pair.rows])
+        assert len(held_names) == 2 and {n.split("-")[0] for n in held_names} == {"ai", "real"}
+        rows = protocol.fold_rows(frame, pair)
+        np.testing.assert_array_equal(rows["test"], pair.rows)
+        assert not (rows["train"] & pair.rows).any() and not (rows["validation"] & pair.rows).any()
+
+
+def test_headline_leads_with_the_cross_curation_pairs_and_the_unseen_real_sources():
+    table = pd.DataFrame([
+        {"held out": "pair: ai-a + real-a", "kind": "curation pair", "class": "pair", "view": "re-encoded", "ROC AUC": 0.8, "flagged ai": 0.2},
+        {"held out": "pair: ai-b + real-b", "kind": "curation pair", "class": "pair", "view": "re-encoded", "ROC AUC": 0.9, "flagged ai": 0.0},
+        {"held out": "package: real-c", "kind": "package", "class": "real", "view": "re-encoded", "ROC AUC": 0.7, "flagged ai": 0.1,
+         "flagged low": 0.0, "flagged high": 0.3},
+        {"held out": "pair: ai-a + real-a", "kind": "curation pair", "class": "pair", "view": "raw", "ROC AUC": 0.1, "flagged ai": 0.9},
+    ])
+    summary = protocol.headline(table)
+    assert summary["cross_curation_folds"] == 2 and summary["cross_curation_mean_auc"] == pytest.approx(0.85)
+    assert summary["unseen_real_flagged_mean"] == pytest.approx(0.1) and summary["unseen_real_flagged_max"] == pytest.approx(0.2)
