@@ -152,6 +152,8 @@ PORTRAIT_GAP = 0.3
 
 #: The issue's targets for the leave-out protocol (re-encoded view).
 MODERN_AUC_TARGET, REAL_PORTRAIT_FPR_TARGET, STYLEGAN_TPR_TARGET = 0.90, 0.10, 0.80
+#: The headline targets (issue 17): cross-curation pairs' mean AUC, and real photos from unseen sources flagged `ai`.
+CROSS_CURATION_AUC_TARGET, UNSEEN_REAL_MEAN_TARGET, UNSEEN_REAL_EACH_TARGET = 0.90, 0.05, 0.10
 
 
 def _protocol_table(protocol: Protocol) -> list[str]:
@@ -178,10 +180,38 @@ def _reencoded_rows(evaluation: Evaluation) -> dict[str, ProtocolRow]:
     return {r.held_out: r for r in (evaluation.protocol.rows if evaluation.protocol else []) if r.view == "re-encoded"}
 
 
-def target_lines(evaluation: Evaluation) -> list[str]:
-    """The issue's three targets, each said to be met, missed or not measured — from the stored numbers."""
+def headline_lines(evaluation: Evaluation) -> list[str]:
+    """The two headline figures — cross-curation pairs' mean AUC and real photos from unseen sources flagged `ai` —
+    each said to be met, missed or not measured."""
     summary = _summary(evaluation)
-    lines = []
+    if not summary.cross_curation_folds:
+        return [f"- Cross-curation pairs (an AI and a real package held out together), mean ROC AUC ≥ {CROSS_CURATION_AUC_TARGET:.2f}: "
+                "**not measured**."]
+    auc = summary.cross_curation_mean_auc
+    verdict = "met" if auc is not None and auc >= CROSS_CURATION_AUC_TARGET else "**missed**"
+    lines = [f"- **Cross-curation pairs** (an AI package and a real package held out together, the detector refitted without "
+             f"both and tested on them), mean ROC AUC ≥ {CROSS_CURATION_AUC_TARGET:.2f} (re-encoded): {_fmt(auc)} over "
+             f"{summary.cross_curation_folds} pairs (lowest {_fmt(summary.cross_curation_min_auc)}) — {verdict}.",
+             "  - " + "; ".join(f"{name} {_fmt(value)}" for name, value in summary.cross_curation_auc.items()) + "."]
+    mean, worst = summary.unseen_real_flagged_mean, summary.unseen_real_flagged_max
+    if mean is None:
+        return lines + ["- Real photos from sources the detector never saw, flagged `ai`: **not measured**."]
+    met = mean <= UNSEEN_REAL_MEAN_TARGET and worst is not None and worst <= UNSEEN_REAL_EACH_TARGET
+    worst_name = max(summary.unseen_real_flagged, key=lambda name: summary.unseen_real_flagged[name] or 0.0)
+    lines.append(f"- **Real photos from sources the detector never saw**, flagged `ai` at the fold's shipped threshold "
+                 f"(≤ {UNSEEN_REAL_MEAN_TARGET:.0%} on average, ≤ {UNSEEN_REAL_EACH_TARGET:.0%} for each; re-encoded): mean "
+                 f"{_percent(mean)}, worst {_percent(worst)} ({worst_name}) over {len(summary.unseen_real_flagged)} held-out real "
+                 f"sources — {'met' if met else '**missed**'}.")
+    if not met:
+        lines.append("  - ⚠️ **An `ai` verdict on a photo from a studio or curation the detector has not seen may accuse a real "
+                     "person.** Treat it as a reason for a human check, never as proof.")
+    return lines
+
+
+def target_lines(evaluation: Evaluation) -> list[str]:
+    """The headline and the detailed targets, each said to be met, missed or not measured — from the stored numbers."""
+    summary = _summary(evaluation)
+    lines = headline_lines(evaluation) + ["", "Detail — single generators, families and packages held out:", ""]
     modern = summary.modern_mean_auc
     if modern is None:
         lines.append(f"- Held-out modern generators, mean ROC AUC ≥ {MODERN_AUC_TARGET:.2f}: **not measured** (no diffusion generator "
@@ -422,7 +452,7 @@ def readme_block(config: ModelConfig | dict[str, Any], benchmark: dict[str, Any]
     if evaluation is None:
         return "\n".join(lines + ["The default model has not been evaluated yet: run `make reports`."])
     if evaluation.protocol:
-        lines += ["**Headline — the leave-out protocol** (the detector refitted without each generator or package, tested on it, "
+        lines += ["**Headline — the leave-out protocol** (the detector refitted without each held-out group, tested on it, "
                   "re-encoded; table in `models/MODEL_CARD.md`):", "", *target_lines(evaluation), ""]
     if config.fusion:
         lines += [f"Fusion rule of the default model: {_fmt(config.fusion.rule)}.", ""]
@@ -517,7 +547,8 @@ def readme_block_ko(config: ModelConfig | dict[str, Any]) -> str:
     if evaluation is None:
         return "_기본 모델이 아직 평가되지 않았습니다. `make reports`를 실행하십시오._"
     lines = [f"_`make reports`가 {_fmt(config.created)}에 자동 생성한 샘플 데이터 결과입니다(손으로 쓴 숫자 없음)._", ""]
-    lines += _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _backbone_line_ko(evaluation) + _real_portrait_lines_ko(evaluation)
+    lines += (_headline_lines_ko(evaluation) + _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _backbone_line_ko(evaluation)
+              + _real_portrait_lines_ko(evaluation))
     if config.id_photo_case_study:
         study = config.id_photo_case_study
         shares = ", ".join(f"{_VIEW_KO.get(view, view)} {_percent(share)}" for view, share in study.real_flagged.items())
@@ -539,12 +570,28 @@ def _test_line_ko(evaluation: Evaluation) -> list[str]:
     return [line + " (95 % 부트스트랩 구간)."]
 
 
+def _headline_lines_ko(evaluation: Evaluation) -> list[str]:
+    summary = _summary(evaluation)
+    if not summary.cross_curation_folds:
+        return []
+    auc, mean, worst = summary.cross_curation_mean_auc, summary.unseen_real_flagged_mean, summary.unseen_real_flagged_max
+    lines = [f"- **핵심 지표 — 출처 묶음 제외 검증**: AI 패키지와 실제 사진 패키지를 함께 학습에서 빼고 그 둘로 시험한 "
+             f"{summary.cross_curation_folds}개 조합의 평균 ROC AUC {_fmt(auc)}(재인코딩 기준, 목표 {CROSS_CURATION_AUC_TARGET:.2f} "
+             f"{'달성' if auc is not None and auc >= CROSS_CURATION_AUC_TARGET else '미달'})."]
+    if mean is not None:
+        met = mean <= UNSEEN_REAL_MEAN_TARGET and worst is not None and worst <= UNSEEN_REAL_EACH_TARGET
+        lines.append(f"- **핵심 지표 — 처음 보는 출처의 실제 사진을 'AI'로 판정한 비율**: 평균 {_percent(mean)}, 최악 {_percent(worst)} "
+                     f"(목표 평균 {UNSEEN_REAL_MEAN_TARGET:.0%} 이하·출처별 {UNSEEN_REAL_EACH_TARGET:.0%} 이하 "
+                     f"{'달성' if met else '미달'})." + ("" if met else " 'AI' 판정은 사람의 재확인이 필요하다는 신호일 뿐, 증거가 아닙니다."))
+    return lines
+
+
 def _protocol_line_ko(evaluation: Evaluation) -> list[str]:
     summary = _summary(evaluation)
     if summary.modern_mean_auc is None:
         return []
     diffusion = summary.families.get("diffusion")
-    return [f"- **핵심 지표 — 생성기 제외 검증**: 학습에서 뺀 최신 생성기 {summary.modern_generators}종에 대한 평균 ROC AUC "
+    return [f"- 세부 — 생성기 하나씩 제외 검증: 학습에서 뺀 최신 생성기 {summary.modern_generators}종에 대한 평균 ROC AUC "
             f"{_fmt(summary.modern_mean_auc)}(재인코딩 기준, 목표 {MODERN_AUC_TARGET:.2f} "
             f"{'달성' if summary.modern_mean_auc >= MODERN_AUC_TARGET else '미달'}; 생성기마다 이미지가 몇 장뿐이라 참고 수치)."
             + (f" 확산 모델 전체를 한꺼번에 빼면 {_fmt(diffusion)}에 그칩니다." if diffusion is not None else "")]

@@ -100,11 +100,12 @@ class OutOfSourceConfig(_Section):
 
 
 class ThresholdBasis(_Section):
-    """How many validation real-photo views the ``ai`` threshold rests on."""
+    """How many real-photo views the ``ai`` threshold rests on, and whether they were out of source."""
 
     validation_real_views: int
     target_fpr: float = 0.05
     too_few: bool = False
+    basis: Literal["validation", "out-of-source"] = "validation"
 
 
 # --------------------------------------------------------------------------- what training recorded
@@ -164,6 +165,13 @@ class ProtocolSummary(_Section):
     families: dict[str, float | None] = {}
     stylegan2_tpr_at_5pct_fpr: float | None = None
     stylegan2_auc: float | None = None
+    cross_curation_folds: int = 0
+    cross_curation_mean_auc: float | None = None
+    cross_curation_min_auc: float | None = None
+    cross_curation_auc: dict[str, float | None] = {}
+    unseen_real_flagged: dict[str, float | None] = {}
+    unseen_real_flagged_mean: float | None = None
+    unseen_real_flagged_max: float | None = None
 
 
 class ProtocolRow(_Row):

@@ -122,7 +122,8 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
     kept = [name for name in scores.logits if aucs[name] >= recipe.fusion_min_auc and name in recipe.fusion_experts]
     if not kept:  # nobody beats the bar: the best expert decides, and the card says it is below the bar
         kept = [max(aucs, key=aucs.get)]
-    excluded = {name: exclusion_reason(name, aucs[name], recipe) for name in scores.logits if name not in kept}
+    experts = getattr(detector, "expert_names", None) or list(scores.logits)
+    excluded = {name: exclusion_reason(name, aucs.get(name), recipe) for name in experts if name not in kept}
     fusion = Fusion.fit({name: calibrated[name] for name in kept}, scores.labels)
     detector.fusion = Fusion({**fusion.weights, **{name: 0.0 for name in excluded}}, fusion.intercept, fusion.fitted_on,
                              basis="out-of-source", excluded=excluded)
@@ -135,8 +136,8 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
     return Decision(aucs, excluded, len(scores.labels), scores.folds, flagged)
 
 
-def exclusion_reason(name: str, auc: float, recipe: Any) -> str:
-    if name not in recipe.fusion_experts:
+def exclusion_reason(name: str, auc: float | None, recipe: Any) -> str:
+    if name not in recipe.fusion_experts or auc is None:
         return "left out of the fusion by the recipe"
     return f"out-of-source ROC AUC {auc:.2f} < {recipe.fusion_min_auc:.2f}"
 

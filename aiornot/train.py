@@ -427,10 +427,8 @@ def cross_fitted_scores(pool: TrainingPool, detector, recipe: DetectorRecipe, *,
         features = embed_with_store(detector.semantic.encoder, views, store, kind=recipe.semantic_feature, progress=verbose,
                                     description="semantic features (pool)")
         logits["semantic"] = out_of_source.semantic_logits(features, view_labels, view_strata, view_folds, recipe)
-    if "forensic" in recipe.fusion_experts:
+    if "forensic" in recipe.fusion_experts:  # else kept out by the recipe: shown with weight 0, never cross-fitted
         logits["forensic"] = forensic_logits(pool, views, view_folds, folds, detector, recipe, verbose=verbose)
-    else:  # kept out of the fusion by the recipe: its own (in-sample) calibration, shown with weight 0
-        logits["forensic"] = detector.logits(views)
     view_names = np.array(["raw"] * len(pool.labels) + ["re-encoded"] * (len(views) - len(pool.labels)), dtype=object)
     return out_of_source.OutOfSourceScores(logits, view_labels, view_curations, len(folds), view_names)
 

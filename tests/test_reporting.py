@@ -230,3 +230,21 @@ def test_the_bench_scale_block_is_written_from_the_json_between_the_markers(tmp_
     assert "1,100 MB and 1,110 MB" in text and "768 MiB" in text and "**FAIL**" in text and "50%" in text
     assert not scale_readme.update(readme, tmp_path / "missing.json")  # a missing report writes nothing
     assert readme.read_text() == text
+
+
+def test_the_cross_curation_headline_leads_the_readme_and_says_met_or_missed():
+    def config_with(mean_auc: float, flagged: dict[str, float]) -> dict:
+        summary = {"cross_curation_folds": 2, "cross_curation_mean_auc": mean_auc, "cross_curation_min_auc": mean_auc - 0.05,
+                   "cross_curation_auc": {"ai-a + real-a": mean_auc - 0.05, "ai-b + real-b": mean_auc + 0.05},
+                   "unseen_real_flagged": flagged, "unseen_real_flagged_mean": sum(flagged.values()) / len(flagged),
+                   "unseen_real_flagged_max": max(flagged.values())}
+        return {"name": "m", "architecture": "a", "thresholds": {"ai": 0.7, "real": 0.3, "target_fpr": 0.05, "target_fnr": 0.05},
+                "evaluation": {"protocol": {"summary": summary, "rows": []}}}
+
+    good = model_card.readme_block(config_with(0.93, {"real-a": 0.02, "real-b": 0.04}), None)
+    assert "Cross-curation pairs" in good and "0.930 over 2 pairs" in good and good.count("— met") >= 2
+    assert good.index("Cross-curation pairs") < good.index("Detail")
+    bad = model_card.readme_block(config_with(0.71, {"real-a": 0.02, "real-b": 0.40}), None)
+    assert "0.710 over 2 pairs (lowest 0.660) — **missed**" in bad and "worst 40% (real-b)" in bad and "human check" in bad
+    korean = model_card.readme_block_ko(config_with(0.71, {"real-a": 0.02, "real-b": 0.40}))
+    assert "출처 묶음 제외 검증" in korean and "미달" in korean
