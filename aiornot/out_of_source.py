@@ -30,8 +30,11 @@ MERGED_PREFIXES = ("stock-",)
 
 
 def curations(frame: pd.DataFrame, column: str = "collection", merge_prefixes: Sequence[str] = MERGED_PREFIXES) -> np.ndarray:
-    """The curation of each row: its source package, with packages sharing a prefix merged (``stock-*``).
+    """The curation of each row: its source package, merged where two entries share one.
 
+    Entries cut from the same registry package (``origin``: the ComfyUI edits beside the
+    text-to-image stills of the same wheel) are one curation, named ``first+second``; so are
+    packages sharing a prefix in ``merge_prefixes`` (the stock-photo templates: ``stock-*``).
     Without a package column every row is its own ``source`` (or one curation when that is absent too).
     """
     if column in frame and frame[column].notna().all():
@@ -40,7 +43,18 @@ def curations(frame: pd.DataFrame, column: str = "collection", merge_prefixes: S
         names = frame["source"].astype(str).to_numpy()
     else:
         return np.full(len(frame), "all", dtype=object)
+    if column in frame and "origin" in frame and frame["origin"].notna().all():
+        names = _merged_by_origin(names, frame["origin"].astype(str).str.rsplit("@", n=1).str[0].to_numpy())
     return np.array([next((f"{prefix}*" for prefix in merge_prefixes if name.startswith(prefix)), name) for name in names], dtype=object)
+
+
+def _merged_by_origin(names: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    """Entries whose images come from the same registry package, named together (``a+b``)."""
+    entries: dict[str, set[str]] = {}
+    for name, origin in zip(names, origins):
+        entries.setdefault(origin, set()).add(name)
+    joined = {name: "+".join(sorted(group)) for group in entries.values() for name in group}
+    return np.array([joined[name] for name in names], dtype=object)
 
 
 def curation_folds(names: np.ndarray, labels: np.ndarray, k: int) -> list[np.ndarray]:

@@ -71,8 +71,9 @@ def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images
             for name in sorted(set(values[labels == 1])):
                 add(kind, name, 1, (values == name) & (labels == 1), min_images)
     if "package" in kinds and package_column in frame:
-        packages = frame[package_column].astype(str).to_numpy()
-        merged = np.array([next((f"{p}*" for p in merge_prefixes if name.startswith(p)), name) for name in packages])
+        from aiornot.out_of_source import curations
+
+        merged = curations(frame, package_column, merge_prefixes)  # stock-* as one, entries of one registry package as one
         for label, least in ((1, min_images), (0, min_real_images)):
             for name in sorted(set(merged[labels == label])):
                 add("package", name, label, (merged == name) & (labels == label), least)

@@ -146,7 +146,8 @@ class Result(BaseModel):
     signals: list[SignalRecord] = Field(
         default_factory=list, description="provenance evidence: C2PA, IPTC/XMP, generator metadata, watermark, camera EXIF")
     face: FaceRecord | None = Field(None, description="ID-photo mode: the main face box (null when none was found)")
-    face_score: float | None = Field(None, description="ID-photo mode: P(AI) of the face crop alone")
+    face_score: float | None = Field(None, description="ID-photo mode: P(AI) of the face crop alone; information only, never part "
+                                     "of the verdict (the whole photo's score decides)")
     checks: list[CheckRecord] | None = Field(None, description="ID-photo mode: the ID-photo checks")
     thresholds: ThresholdsRecord | None = None
     elapsed_ms: float | None = Field(None, description="time spent scoring, in milliseconds")

@@ -112,3 +112,10 @@ def test_headline_leads_with_the_cross_curation_pairs_and_the_unseen_real_source
     summary = protocol.headline(table)
     assert summary["cross_curation_folds"] == 2 and summary["cross_curation_mean_auc"] == pytest.approx(0.85)
     assert summary["unseen_real_flagged_mean"] == pytest.approx(0.1) and summary["unseen_real_flagged_max"] == pytest.approx(0.2)
+
+
+def test_entries_cut_from_one_registry_package_are_one_curation():
+    frame = pd.DataFrame({"collection": ["comfyui-templates", "comfyui-edits", "fake-avatars", "stock-a"],
+                          "origin": ["pypi:media-image@0.3", "pypi:media-image@0.3", "npm:fake-avatars@1.1", "npm:a@1"]})
+    assert list(out_of_source.curations(frame)) == ["comfyui-edits+comfyui-templates", "comfyui-edits+comfyui-templates",
+                                                    "fake-avatars", "stock-*"]
