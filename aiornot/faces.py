@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
 import cv2
 import numpy as np
@@ -784,6 +784,19 @@ def _check_roll(angle: float | None) -> Check:
 
 
 # === all together ============================================================================
+
+
+def detection_audit(sources: Sequence[str], images: Sequence[np.ndarray]) -> "pd.DataFrame":
+    """Faces found on photos that each show exactly one person: per source, how many photos show none
+    (missed faces) and how many more than one (false faces, which fail the "one face" check)."""
+    import pandas as pd
+
+    found = [len(detect_faces(pixels)) for pixels in images]
+    table = pd.DataFrame({"source": list(sources), "faces": found})
+    per_source = table.groupby("source")["faces"].agg(portraits="size", none=lambda c: int((c == 0).sum()),
+                                                      one=lambda c: int((c == 1).sum()), more=lambda c: int((c > 1).sum()))
+    per_source.loc["all"] = per_source.sum()
+    return per_source
 
 
 def analyse_portrait(pixels: np.ndarray, *, level: bool = True, pad: PadMode = "edge") -> PortraitAnalysis:

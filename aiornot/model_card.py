@@ -95,6 +95,11 @@ def _id_photo_lines(study: IdPhotoCaseStudy) -> list[str]:
     lines = ["## ID-photo case study (notebook 04, held-out portraits)", "",
              f"- {_fmt(study.portraits)} held-out portraits ({_fmt(study.real)} real, {_fmt(study.ai)} AI); "
              f"a face was found in {_fmt(study.faces_found)}. Best view by ROC AUC: {_fmt(study.best_view)}."]
+    lines.append("- The verdict uses the whole photo; the face crop's score is shown for information only, never folded in.")
+    if study.face_detection:
+        found = study.face_detection
+        lines.append(f"- Face detection (OpenCV Haar) on all {found.get('portraits', 0)} real portraits of the sample: no face found on "
+                     f"{found.get('none', 0)}, more than one face (a false face, failing the one-face check) on {found.get('more', 0)}.")
     for view, metrics in study.views.items():
         described = "; ".join(f"{name} {_interval(row)}" for name, row in metrics.items())
         lines.append(f"- {view}: {described}; real flagged `ai` {_percent(study.real_flagged.get(view))}, "
@@ -107,6 +112,10 @@ def _id_photo_lines(study: IdPhotoCaseStudy) -> list[str]:
     if study.warning:
         lines += ["", f"> ⚠️ {study.warning}"]
     return lines + [""]
+
+
+#: The case study's view the verdict is made from.
+VERDICT_VIEW = "whole photo"
 
 
 class _PortraitProblem(NamedTuple):
@@ -122,7 +131,11 @@ def _real_portrait_problem(config: ModelConfig) -> _PortraitProblem | None:
     if study is None:
         return None
     target = config.thresholds.target_fpr
-    view, worst = max(study.real_flagged.items(), key=lambda item: item[1], default=(None, None))
+    # The verdict reads the whole photo; an older study without that view falls back to its worst view.
+    if VERDICT_VIEW in study.real_flagged:
+        view, worst = VERDICT_VIEW, study.real_flagged[VERDICT_VIEW]
+    else:
+        view, worst = max(study.real_flagged.items(), key=lambda item: item[1], default=(None, None))
     if worst is None or worst <= target:
         return None
     shares = study.training_portrait_share

@@ -270,6 +270,8 @@ class IdPhotoCaseStudy(_Section):
     fusion: str | None = None
     padding: dict[str, dict[str, float]] | None = None
     training_portrait_share: dict[str, float] = {}
+    #: Haar face detection on every real portrait of the sample: how many, none found, more than one found.
+    face_detection: dict[str, int] | None = None
 
 
 # ------------------------------------------------------------------------------------- the whole file
