@@ -166,7 +166,7 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    register_docs(app)
+    register_docs(app, settings)
 
 
 def _single_image(form: Form, settings: Settings) -> bytes:
