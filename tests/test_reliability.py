@@ -459,7 +459,23 @@ def test_relative_then_absolute_paths_resume_without_rescoring(tiny_model_dir, t
     capsys.readouterr()
     assert scan(str(folder), "photos/0.jpg", "-o", str(output), "--model", str(tiny_model_dir)) == 0
     assert output.read_text() == before
-    assert "skipped 5 already done" in capsys.readouterr().err  # what was really skipped: 4 + the file named twice
+    assert "skipped 4 already done" in capsys.readouterr().err  # the file named twice is one file, counted once
+
+
+def test_one_folder_under_two_spellings_resumes_as_one(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    for n in range(3):
+        photo_like(n).save(folder / f"{n}.jpg")
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "out.jsonl"
+    assert scan("dir", "./dir/../dir", "-o", str(output), "--model", str(tiny_model_dir)) == 0
+    assert len(output.read_text().splitlines()) == 3
+    capsys.readouterr()
+    assert scan("dir", "./dir/../dir", "-o", str(output), "--model", str(tiny_model_dir)) == 0
+    err = capsys.readouterr().err
+    assert "resuming: 3 of 3 already in" in err and "skipped 3 already done" in err, err  # was "6 of 6" for 3 files
+    assert len(output.read_text().splitlines()) == 3
 
 
 # ------------------------------------------------------------------- 13. rough edges
