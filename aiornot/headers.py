@@ -20,7 +20,7 @@ from dataclasses import dataclass
 #: about a dozen; an ICC profile split over many APP2 segments adds tens.
 MAX_JPEG_SEGMENTS = 1_000
 #: Metadata bytes (segments, or PNG chunks other than image data) a file may carry in all.
-MAX_METADATA_BYTES = 8 * 1024 * 1024
+MAX_METADATA_BYTES = 16 * 1024 * 1024
 #: Stray bytes between JPEG markers (fill bytes and junk): Pillow skips them one at a time.
 MAX_JPEG_STRAY_BYTES = 4 * 1024
 #: PNG chunks other than image data (tEXt, iTXt, zTXt, eXIf, iCCP, sPLT …).
