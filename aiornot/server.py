@@ -97,7 +97,8 @@ class GuardedH11Protocol(H11Protocol):
         return True if in_progress else None
 
     def send_400_response(self, msg: str) -> None:
-        logger.debug("invalid HTTP request: %s", msg)
+        # h11's reason can quote the offending bytes (an illegal chunk header is body data): not logged.
+        logger.debug("invalid HTTP request (%d characters of parser detail not logged)", len(msg))
         self._send_raw(BAD_REQUEST)
 
     # ------------------------------------------------------------------------------ internals

@@ -588,3 +588,16 @@ def test_a_path_the_os_refuses_gets_its_own_error_line(tiny_model_dir, tmp_path)
         assert [Path(line["path"]).name for line in lines if "score" in line] == ["top.jpg"]
     finally:
         remove_deep_tree(top)
+
+
+def test_a_malformed_chunked_body_leaves_no_byte_of_it_in_the_log(tiny_model_dir, caplog):
+    secret = b"SECRET-BODY-BYTES"
+    with serving(tiny_model_dir) as (port, _):
+        caplog.set_level("DEBUG")
+        with connect(port) as sock:  # h11 refuses the chunk header and names it in its error
+            sock.sendall(b"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                         b"Content-Type: multipart/form-data; boundary=B\r\n\r\n" + secret + b"\r\n\r\n")
+            status, _ = status_and_json(read_all(sock))
+    assert status in (400, 0)
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert secret.decode() not in logged
