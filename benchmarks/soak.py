@@ -43,6 +43,7 @@ from aiornot import paths  # noqa: E402
 
 HOSTILE_EVERY = 10
 DEADLINE_S = 600.0
+FLOOD_TIMEOUT_S = 180.0
 
 
 def rss_mb(pid: int) -> float:
@@ -86,9 +87,9 @@ def multipart(fields: list[tuple[str, str, bytes]], boundary: str = "soakB") -> 
     return body.getvalue()
 
 
-def raw_request(port: int, payload: bytes, *, close_early: bool = False) -> int:
+def raw_request(port: int, payload: bytes, *, close_early: bool = False, timeout: float = 30.0) -> int:
     """Send raw bytes; returns the status (0 when the connection was dropped on purpose or closed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(payload)
         if close_early:
             return 0  # a client that vanishes mid-upload
@@ -136,7 +137,17 @@ def flood_requests(port: int) -> list[tuple[str, Callable[[], int]]]:
     """Issue 18's freezing uploads, each ~19 MB: 4.9 million empty APP15 markers, 1.3 million tEXt chunks."""
     jpeg = post(port, "/v1/detect", multipart([("image", "flood.jpg", marker_flood_jpeg())]))
     png = post(port, "/v1/detect", multipart([("image", "flood.png", text_chunk_flood_png())]))
-    return [("marker_flood_jpeg", lambda: raw_request(port, jpeg)), ("text_flood_png", lambda: raw_request(port, png))]
+    # A long socket timeout: before issue 18 one such request took 42 s, and the soak should say so, not give up.
+    return [("marker_flood_jpeg", lambda: raw_request(port, jpeg, timeout=FLOOD_TIMEOUT_S)),
+            ("text_flood_png", lambda: raw_request(port, png, timeout=FLOOD_TIMEOUT_S))]
+
+
+def attempt(send: Callable[[], int]) -> int:
+    """The status ``send`` got, or -1 when the connection failed or timed out (counted, never fatal)."""
+    try:
+        return send()
+    except OSError:
+        return -1
 
 
 class HealthProbe:
@@ -166,10 +177,8 @@ class HealthProbe:
                 status = raw_request(self.port, request)
             except OSError:
                 status = -1
-            if status == 200:
-                self.latencies.append(time.perf_counter() - started)
-            else:
-                self.failures += 1
+            self.latencies.append(time.perf_counter() - started)  # a failed probe's wait counts too
+            self.failures += status != 200
 
     def summary(self) -> dict:
         worst = max(self.latencies, default=float("nan")) * 1000
@@ -213,14 +222,14 @@ def flood_phase(process: subprocess.Popen, port: int, normal: bytes, floods: int
     def flooder(offset: int) -> None:
         for index in range(offset, floods, 2):
             kind, send = senders[index % len(senders)]
-            status = send()
+            status = attempt(send)
             with lock:
                 statuses[f"{kind}:{status}"] += 1
 
     def ordinary() -> None:
         while not done.is_set():
             started = time.perf_counter()
-            status = raw_request(port, normal)
+            status = attempt(lambda: raw_request(port, normal))
             with lock:
                 statuses[f"normal:{status}"] += 1
                 normal_latencies.append(time.perf_counter() - started)
@@ -305,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             report = soak(process, port, args.requests, args.clients, args.floods)
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # still busy with a request it cannot give up
+                process.kill()
+                process.wait()
         logged = log.read_text(errors="replace")
         report["server_log_lines"] = len(logged.splitlines())  # start-up and shut-down lines; no request is logged
         report["server_tracebacks"] = logged.count("Traceback")
