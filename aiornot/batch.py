@@ -332,7 +332,11 @@ def is_parquet_dataset(path: str | Path) -> bool:
     path = Path(path)
     if path.is_file():
         return path.suffix.lower() == ".parquet"
-    return path.is_dir() and next(path.rglob("*.parquet"), None) is not None
+    if not path.is_dir():
+        return False
+    from aiornot.walk import walk_files  # iterative: rglob recursed once per level (RecursionError near 1,000)
+
+    return any(isinstance(entry, str) and entry.lower().endswith(".parquet") for entry in walk_files(path, follow_links=False))
 
 
 @dataclass(frozen=True)

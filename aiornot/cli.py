@@ -54,32 +54,18 @@ def iter_image_paths(inputs: Sequence[str], *, all_files: bool = False) -> Itera
 
 
 def _walk(folder: Path, all_files: bool) -> Iterator[Path | PathProblem]:
-    """``os.walk`` following folder links, reporting unreadable folders and link loops instead of skipping them."""
+    """The image files under ``folder`` (any depth: :func:`aiornot.walk.walk_files` keeps no recursion),
+    following folder links, with unreadable folders and link loops as problems instead of skips."""
     from aiornot.data import IMAGE_SUFFIXES  # here, not at the top: pandas would slow every `aiornot --help`
+    from aiornot.walk import WalkProblem, walk_files
 
-    problems: list[PathProblem] = []
-
-    def unreadable(error: OSError) -> None:
-        problems.append(PathProblem(str(error.filename), "unreadable_folder",
-                                    f"cannot read the folder {error.filename}: {error.strerror or error}"))
-
-    seen: set[tuple[int, int]] = set()
-    for root, folders, names in os.walk(folder, onerror=unreadable, followlinks=True):
-        identity = _identity(root)
-        if identity in seen:  # a link back to a folder already walked: walking it again would never end
-            problems.append(PathProblem(root, "symlink_loop", f"{root} leads back to a folder already scanned (a symbolic link loop)"))
-            folders[:] = []
+    for entry in walk_files(folder):
+        if isinstance(entry, WalkProblem):
+            yield PathProblem(entry.path, entry.code, entry.message)
             continue
-        seen.add(identity)
-        for name in names:
-            if not name.startswith(".") and (all_files or Path(name).suffix.lower() in IMAGE_SUFFIXES):
-                yield Path(root) / name
-    yield from problems
-
-
-def _identity(folder: str) -> tuple[int, int]:
-    info = os.stat(folder)
-    return info.st_dev, info.st_ino
+        name = os.path.basename(entry)
+        if not name.startswith(".") and (all_files or Path(name).suffix.lower() in IMAGE_SUFFIXES):
+            yield Path(entry)
 
 
 def scan(args: argparse.Namespace) -> int:
@@ -105,10 +91,11 @@ def scan(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     with contextlib.closing(sink) if sink else contextlib.nullcontext():
-        todo, problems, skipped = _plan(listed, sink.done if sink else set())
+        plan = _plan(listed, sink.done if sink else set())
+        todo, problems, skipped = plan.todo, plan.problems, plan.skipped
         if sink and (sink.done or sink.repaired):
             torn = "; a torn last line was removed" if sink.repaired else ""
-            print(f"resuming: {skipped} of {len(listed)} already in {sink.path}{torn}", file=sys.stderr)
+            print(f"resuming: {skipped} of {plan.total} already in {sink.path}{torn}", file=sys.stderr)
         try:
             # The Ray workers load their own copy; the driver only checks the folder (no TensorFlow start-up).
             detector = Detector.load(args.model, runtime=args.runtime) if args.engine == "local" else model_directory(args.model)
@@ -168,20 +155,36 @@ def scan_parquet(args: argparse.Namespace, parquet: list[str]) -> int:
     return EXIT_OK if scored or (skipped and not failed) else EXIT_NOTHING_SCORED
 
 
-def _plan(listed: list[Path | PathProblem], done: set[str]) -> tuple[list[Path], list[PathProblem], int]:
-    """What is left to do: paths and problems not in ``done`` (compared as absolute paths), each once."""
-    todo: list[Path] = []
-    problems: list[PathProblem] = []
+@dataclass
+class _Plan:
+    """What a scan has left to do, and what it found already done (each path counted once)."""
+
+    todo: list[Path]
+    problems: list[PathProblem]
+    skipped: int
+    total: int
+
+
+def _plan(listed: list[Path | PathProblem], done: set[str]) -> _Plan:
+    """What is left to do: paths and problems not in ``done``, each once.
+
+    Paths are compared by :func:`aiornot.jsonl.resume_key` (absolute and normalised), so one file
+    named twice, or one folder under two spellings (``dir`` and ``./dir/../dir``), is one path:
+    scored once, and counted once in "resuming: N of M".
+    """
+    plan = _Plan([], [], 0, 0)
     seen: set[str] = set()
-    skipped = 0
     for entry in listed:
         key = resume_key(entry.path if isinstance(entry, PathProblem) else entry)
-        if key in done:
-            skipped += 1
-        elif key not in seen:  # `scan dir dir/a.jpg` names a.jpg twice: one line
-            (problems if isinstance(entry, PathProblem) else todo).append(entry)  # type: ignore[arg-type]
+        if key in seen:
+            continue
         seen.add(key)
-    return todo, problems, skipped
+        plan.total += 1
+        if key in done:
+            plan.skipped += 1
+        else:
+            (plan.problems if isinstance(entry, PathProblem) else plan.todo).append(entry)  # type: ignore[arg-type]
+    return plan
 
 
 def serve(args: argparse.Namespace) -> int:

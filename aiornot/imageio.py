@@ -5,8 +5,12 @@ file is judged the same way everywhere. The decoder:
 
 * refuses empty, oversized and non-image input with a clear :class:`ImageDecodeError`;
 * checks the declared pixel count *before* decoding (decompression bombs never reach memory);
+* refuses a JPEG or PNG whose markers or chunks exceed fixed caps before Pillow parses them
+  (:mod:`aiornot.headers`), so a crafted header costs bounded time and memory;
 * applies the EXIF orientation, takes the first frame of animations, and turns every mode
-  (grey, CMYK, palette, 16-bit, alpha) into RGB ``uint8`` — noting what it changed;
+  (grey, CMYK, palette, 16-bit, alpha) into RGB ``uint8`` — noting what it changed; an embedded
+  ICC profile (Display P3, Adobe RGB, a print CMYK profile) is converted to sRGB, and a CMYK JPEG
+  is read with Adobe's inverted polarity only when it carries Adobe's APP14 marker;
 * reports container facts (format, size, JPEG quality, EXIF present) separately from the pixels,
   because the detector must decide from pixels and the container is a known shortcut.
 """
@@ -21,10 +25,13 @@ import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from aiornot import colour
+from aiornot.headers import StructureError, check_structure
 
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, BinaryIO]
 
@@ -76,6 +83,10 @@ class DecodedImage:
     jpeg_quality: int | None = None
     file_size: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: The container's metadata as the header parse found it (Pillow's ``info``, the EXIF), so
+    #: :func:`aiornot.provenance.inspect` reads it without parsing the header again.
+    info: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    exif: Image.Exif | None = field(default=None, repr=False, compare=False)
 
     @property
     def height(self) -> int:
@@ -152,15 +163,50 @@ def _stat_error(path: Path, error: OSError) -> ImageDecodeError:
 
 
 def describe_non_image(data: bytes) -> str:
-    """Say what a non-image file looks like, e.g. ``file starts with '%PDF' (a PDF document)``."""
+    """Say what kind of file a non-image looks like, e.g. ``it looks like a PDF document``.
+
+    Only the kind is named, never the file's own bytes: an error message is shown and may be
+    logged, and the first bytes of a text file can be a person's data.
+    """
     head = data[:32]
     for magic, name in _MAGIC_NAMES:
         if head.lstrip().startswith(magic) or magic in head[:16]:
-            return f"file starts with {head[:len(magic)]!r} ({name})"
+            return f"it looks like {name}"
     if _looks_like_text(head):
-        preview = head[:16].decode("utf-8", "replace").strip()
-        return f"it is a text file (starts with {preview!r})"
-    return f"unknown file signature {head[:8].hex(' ')}"
+        return "it is a text file"
+    return "its first bytes match no image format"
+
+
+@dataclass
+class ImageHeader:
+    """An image's header, parsed once: the pixel budget, the decoder and provenance share it.
+
+    ``image`` is Pillow's lazily opened image (header read, pixels not decoded). One header belongs
+    to one request at a time: Pillow images are not safe to use from two threads at once.
+    """
+
+    data: bytes
+    image: Image.Image
+
+    @property
+    def format(self) -> str:
+        return str(self.image.format)
+
+    @property
+    def pixels(self) -> int:
+        """Width × height as the header declares them (what decoding would allocate)."""
+        width, height = self.image.size
+        return int(width) * int(height)
+
+    def close(self) -> None:
+        """Free Pillow's copy of the pixels (once decoded, they live in the :class:`DecodedImage`)."""
+        self.image.close()
+
+
+def read_header(source: ImageSource, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ImageHeader:
+    """Read the bytes and parse the header only (bounded by :mod:`aiornot.headers`); :class:`ImageDecodeError` otherwise."""
+    data = read_bytes(source, max_bytes=max_bytes)
+    return ImageHeader(data, open_header(data))
 
 
 def open_image(
@@ -168,14 +214,17 @@ def open_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    header: ImageHeader | None = None,
 ) -> DecodedImage:
     """Decode an image safely into RGB ``uint8`` pixels.
 
     Raises :class:`ImageDecodeError` (never a Pillow or OS exception) when the input is empty,
     too large, not an image, a format we do not accept, a decompression bomb, or corrupt.
+    ``header`` (from :func:`read_header` on the same bytes) saves parsing the header again;
+    ``source`` is then ignored.
     """
-    data = read_bytes(source, max_bytes=max_bytes)
-    image = open_header(data)
+    header = header or read_header(source, max_bytes=max_bytes)
+    data, image = header.data, header.image
     _check_declared_size(image, max_pixels)
     notes: list[str] = []
     # No warnings.catch_warnings() here: it is not thread-safe (the service decodes in threads),
@@ -190,7 +239,8 @@ def open_image(
         exif = image.getexif()
         orientation = exif.get(0x0112) if exif else None
         oriented = ImageOps.exif_transpose(image) if orientation not in (None, 1) else image
-        pixels = _to_rgb_array(oriented, notes)
+        inked = colour.fix_cmyk_polarity(oriented, image.info, str(image.format), notes)
+        pixels = _to_rgb_array(colour.to_srgb(inked, image.info, notes), notes)
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -209,6 +259,8 @@ def open_image(
         jpeg_quality=estimate_jpeg_quality(image),
         file_size=len(data),
         notes=tuple(notes),
+        info=dict(image.info),
+        exif=exif,
     )
 
 
@@ -232,6 +284,10 @@ def estimate_jpeg_quality(image: Image.Image) -> int | None:
 def open_header(data: bytes) -> Image.Image:
     """Open an image lazily (header only) with the accepted formats; :class:`ImageDecodeError` otherwise."""
     Image.init()  # register every plugin, so the allowed-format list can be honoured
+    try:
+        check_structure(data)  # before Pillow: its header parsers loop in Python per marker and chunk
+    except StructureError as error:
+        raise ImageDecodeError("too_much_metadata", str(error)) from None
     try:
         # MPO (multi-picture JPEG) has no opener of its own: the JPEG opener returns it.
         openers = [name for name in ALLOWED_FORMATS if name in Image.OPEN]

@@ -163,7 +163,8 @@ def inspect(data: bytes, *, check_watermark: bool = True, decoded: DecodedImage 
         raise TypeError(f"inspect() takes the file's bytes, not {type(data).__name__}")
     try:
         data = read_bytes(data)  # refuses empty and oversized input, as the decoder does
-        image = open_header(data)  # the header only: metadata needs no pixel decode
+        # The decoder's own header parse, when it has run: a header is parsed once per photo.
+        image = _HeaderView(decoded) if decoded is not None and decoded.exif is not None else open_header(data)
     except ImageDecodeError as error:
         return _unreadable(error.code, error.message)
     except Exception as error:  # noqa: BLE001 - a hostile header must not escape inspect()
@@ -177,6 +178,23 @@ def inspect(data: bytes, *, check_watermark: bool = True, decoded: DecodedImage 
         "camera_exif": lambda: _check_camera(meta),
     }
     return ProvenanceReport(tuple(_guarded(name, check) for name, check in checks.items()))
+
+
+class _HeaderView:
+    """What the metadata readers use of a Pillow image (format, ``info``, EXIF, XMP), taken from a
+    :class:`~aiornot.imageio.DecodedImage` that kept them from its header parse."""
+
+    def __init__(self, decoded: DecodedImage) -> None:
+        self.format, self.info, self._exif = decoded.format, decoded.info, decoded.exif
+
+    def getexif(self) -> Image.Exif:
+        return self._exif if self._exif is not None else Image.Exif()
+
+    def getxmp(self) -> dict:
+        # Pillow reads XMP from ``info["xmp"]`` alone; a 1-pixel carrier lends it that parser.
+        carrier = Image.new("1", (1, 1))
+        carrier.info = dict(self.info)
+        return carrier.getxmp()
 
 
 def _guarded(name: str, check: Callable[[], Signal]) -> Signal:
@@ -218,7 +236,7 @@ class _Metadata:
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, image: Image.Image, data: bytes) -> _Metadata:
+    def read(cls, image: Image.Image | _HeaderView, data: bytes) -> _Metadata:
         """Read each part separately, so a broken EXIF block does not hide the XMP."""
         meta = cls()
         for part, reader in (("text", _read_text), ("exif", _read_exif), ("xmp", _read_xmp)):
@@ -229,7 +247,7 @@ class _Metadata:
         return meta
 
 
-def _read_text(image: Image.Image, _data: bytes, meta: _Metadata) -> None:
+def _read_text(image: Image.Image | _HeaderView, _data: bytes, meta: _Metadata) -> None:
     # PNG tEXt/zTXt/iTXt chunks before the image data arrive as str values of `info` (Pillow
     # writes them there, and so do A1111 and ComfyUI); JPEG/GIF comments arrive as bytes.
     for key, value in image.info.items():
@@ -247,7 +265,7 @@ _EXIF_SUB = {0x829A: "ExposureTime", 0x829D: "FNumber", 0x8827: "ISOSpeedRatings
 _EXIF_IFD_POINTER = 0x8769
 
 
-def _read_exif(image: Image.Image, _data: bytes, meta: _Metadata) -> None:
+def _read_exif(image: Image.Image | _HeaderView, _data: bytes, meta: _Metadata) -> None:
     # Pillow's PNG getexif() decodes all pixels when the eXIf chunk is not in the header; we only
     # want metadata here, so a PNG without an early eXIf chunk is treated as having none.
     if image.format == "PNG" and "exif" not in image.info:
@@ -285,7 +303,7 @@ def _decode_user_comment(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").strip("\x00 ")
 
 
-def _read_xmp(image: Image.Image, data: bytes, meta: _Metadata) -> None:
+def _read_xmp(image: Image.Image | _HeaderView, data: bytes, meta: _Metadata) -> None:
     tree = image.getxmp() if hasattr(image, "getxmp") else {}
     meta.xmp_source_types.extend(_values_under(tree, "DigitalSourceType"))
     meta.xmp_creator_tools.extend(_values_under(tree, "CreatorTool"))

@@ -7,8 +7,11 @@ not an open one:
 * **Header timeout.** uvicorn waits for headers for ever: 50 connections with half-sent headers
   stay open indefinitely. :class:`GuardedH11Protocol` closes a connection whose request headers are
   not complete within ``AIORNOT_HEADER_TIMEOUT_S`` (with a JSON 408 if it sent anything).
-  Idle keep-alive connections close after ``AIORNOT_KEEP_ALIVE_S`` (uvicorn's ``timeout_keep_alive``);
-  headers are limited to ``H11_MAX_HEADER_BYTES`` (h11's ``max_incomplete_event_size``).
+  Idle keep-alive connections close after ``AIORNOT_KEEP_ALIVE_S`` (uvicorn's ``timeout_keep_alive``).
+* **Header size.** uvicorn's ``h11_max_incomplete_event_size`` (set to ``H11_MAX_HEADER_BYTES``) only
+  bounds headers that are still *incomplete*: h11 checks it while waiting for more bytes, so a
+  60,000-byte header that arrived in one packet was parsed and answered 200. The protocol here
+  counts the request head itself as it arrives, however it is split, and answers 431 above the limit.
 * **Protocol errors in the JSON shape.** uvicorn answers a malformed request with a plain-text
   400; here it is ``{"error": {"code": "bad_request", ...}}`` like every other error.
 * **Half-closed connections.** A client that sends its request and then shuts down its side
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 import h11
@@ -48,6 +52,11 @@ def error_bytes(status: int, reason: str, code: str, message: str, message_ko: s
 
 BAD_REQUEST = error_bytes(400, "Bad Request", "bad_request", "the HTTP request could not be parsed",
                           "HTTP 요청 형식이 올바르지 않습니다.")
+HEADERS_TOO_LARGE = error_bytes(431, "Request Header Fields Too Large", "headers_too_large",
+                                f"the request line and headers are larger than {H11_MAX_HEADER_BYTES // 1024} KiB",
+                                f"요청 헤더가 너무 큽니다(최대 {H11_MAX_HEADER_BYTES // 1024} KiB).")
+#: The blank line that ends a request head (h11 accepts a bare LF too).
+_HEAD_END = re.compile(rb"\n\r?\n")
 HEADER_TIMEOUT = error_bytes(408, "Request Timeout", "header_timeout", "the request headers did not arrive in time",
                              "요청 헤더가 제시간에 도착하지 않았습니다. 다시 시도해 주세요.")
 
@@ -63,11 +72,16 @@ class GuardedH11Protocol(H11Protocol):
         self._arm_header_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+            self._send_raw(HEADERS_TOO_LARGE)
+            return
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:  # the request line and headers are in: the app's pace rules now
             self._disarm_header_timer()
+            self._head_seen, self._head_tail = 0, b""
 
     def on_response_complete(self) -> None:
+        self._head_seen, self._head_tail = 0, b""  # the next request's head is counted from zero
         super().on_response_complete()
         if not self.transport.is_closing():
             self._arm_header_timer()  # the next request on this connection gets the same deadline
@@ -83,10 +97,23 @@ class GuardedH11Protocol(H11Protocol):
         return True if in_progress else None
 
     def send_400_response(self, msg: str) -> None:
-        logger.debug("invalid HTTP request: %s", msg)
+        # h11's reason can quote the offending bytes (an illegal chunk header is body data): not logged.
+        logger.debug("invalid HTTP request (%d characters of parser detail not logged)", len(msg))
         self._send_raw(BAD_REQUEST)
 
     # ------------------------------------------------------------------------------ internals
+    def _head_too_large(self, data: bytes) -> bool:
+        """Whether the request head, counted across packets up to its blank line, exceeds the limit.
+
+        The last bytes of the previous packet are searched with this one, so a blank line split
+        between two packets is still found (and a body in the same packet is not counted).
+        """
+        seen, tail = getattr(self, "_head_seen", 0), getattr(self, "_head_tail", b"")
+        end = _HEAD_END.search(tail + data)
+        head = seen + (end.end() - len(tail) if end else len(data))
+        self._head_seen, self._head_tail = seen + len(data), (tail + data)[-2:]
+        return head > H11_MAX_HEADER_BYTES
+
     def _arm_header_timer(self) -> None:
         self._disarm_header_timer()
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._on_header_timeout)

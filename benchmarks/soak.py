@@ -1,7 +1,10 @@
 """`make bench` soak: ~2,000 loopback requests to a real `aiornot serve`, one in ten hostile.
 
 Prints p50/p99 latency (normal requests, and all), the server's RSS at the start, peak and end,
-the status counts and how many lines the server logged, and merges them into
+the status counts and how many lines the server logged, ``/healthz``'s worst latency while it all
+runs, and a flood phase (issue 18): marker-flood JPEGs and text-chunk-flood PNGs of ~19 MB sent
+two at a time while normal clients are served, with ``/healthz``'s worst latency and the server's
+RSS growth during it (the target: under 2 s and under 400 MB). Everything is merged into
 ``reports/benchmark.json`` under ``soak`` (the other keys are kept). Loopback only (127.0.0.1),
 bounded in count and in time. The reliability *behaviour* is asserted in
 tests/test_reliability.py; this only measures.
@@ -34,12 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import encode, free_loopback_port, photo_like, png_declaring  # noqa: E402
+from conftest import encode, free_loopback_port, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png  # noqa: E402
 
 from aiornot import paths  # noqa: E402
 
 HOSTILE_EVERY = 10
 DEADLINE_S = 600.0
+FLOOD_TIMEOUT_S = 180.0
 
 
 def rss_mb(pid: int) -> float:
@@ -83,9 +87,9 @@ def multipart(fields: list[tuple[str, str, bytes]], boundary: str = "soakB") -> 
     return body.getvalue()
 
 
-def raw_request(port: int, payload: bytes, *, close_early: bool = False) -> int:
+def raw_request(port: int, payload: bytes, *, close_early: bool = False, timeout: float = 30.0) -> int:
     """Send raw bytes; returns the status (0 when the connection was dropped on purpose or closed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(payload)
         if close_early:
             return 0  # a client that vanishes mid-upload
@@ -125,7 +129,124 @@ def hostile_requests(port: int) -> list[tuple[str, Callable[[], int]]]:
         ("garbage", lambda: raw_request(port, b"NOT HTTP AT ALL\r\n\r\n")),
         ("stalled_body", lambda: raw_request(port, half[: len(half) // 2])),  # the idle timeout answers 408
         ("64_megapixels", lambda: raw_request(port, post(port, "/v1/detect", huge))),  # scored, within the pixel budget
+        *flood_requests(port),
     ]
+
+
+def flood_requests(port: int) -> list[tuple[str, Callable[[], int]]]:
+    """Issue 18's freezing uploads, each ~19 MB: 4.9 million empty APP15 markers, 1.3 million tEXt chunks."""
+    jpeg = post(port, "/v1/detect", multipart([("image", "flood.jpg", marker_flood_jpeg())]))
+    png = post(port, "/v1/detect", multipart([("image", "flood.png", text_chunk_flood_png())]))
+    # A long socket timeout: before issue 18 one such request took 42 s, and the soak should say so, not give up.
+    return [("marker_flood_jpeg", lambda: raw_request(port, jpeg, timeout=FLOOD_TIMEOUT_S)),
+            ("text_flood_png", lambda: raw_request(port, png, timeout=FLOOD_TIMEOUT_S))]
+
+
+def attempt(send: Callable[[], int]) -> int:
+    """The status ``send`` got, or -1 when the connection failed or timed out (counted, never fatal)."""
+    try:
+        return send()
+    except OSError:
+        return -1
+
+
+class HealthProbe:
+    """Asks ``/healthz`` every ``every_s`` on a new connection and keeps the latencies (a stalled
+    event loop shows here first: the probe's request waits behind whatever holds the loop)."""
+
+    def __init__(self, port: int, every_s: float = 0.1) -> None:
+        self.port, self.every_s = port, every_s
+        self.latencies: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HealthProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        while not self._stop.wait(self.every_s):
+            started = time.perf_counter()
+            try:
+                status = raw_request(self.port, request)
+            except OSError:
+                status = -1
+            self.latencies.append(time.perf_counter() - started)  # a failed probe's wait counts too
+            self.failures += status != 200
+
+    def summary(self) -> dict:
+        worst = max(self.latencies, default=float("nan")) * 1000
+        return {"probes": len(self.latencies), "failures": self.failures, "worst_ms": round(worst, 1),
+                **percentiles(self.latencies)}
+
+
+class RssSampler:
+    """The server's resident memory every 0.1 s: start, peak, end, and the peak's growth over the start."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.start, self.peak = pid, rss_mb(pid), 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+    def summary(self) -> dict:
+        peak = max(self.peak, self.start)
+        return {"start": round(self.start), "peak": round(peak), "end": round(rss_mb(self.pid)), "growth": round(peak - self.start)}
+
+
+def flood_phase(process: subprocess.Popen, port: int, normal: bytes, floods: int = 8, normal_clients: int = 2) -> dict:
+    """Flood uploads two at a time while ``normal_clients`` keep sending ordinary photos."""
+    senders = flood_requests(port)
+    statuses: Counter[str] = Counter()
+    normal_latencies: list[float] = []
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def flooder(offset: int) -> None:
+        for index in range(offset, floods, 2):
+            kind, send = senders[index % len(senders)]
+            status = attempt(send)
+            with lock:
+                statuses[f"{kind}:{status}"] += 1
+
+    def ordinary() -> None:
+        while not done.is_set():
+            started = time.perf_counter()
+            status = attempt(lambda: raw_request(port, normal))
+            with lock:
+                statuses[f"normal:{status}"] += 1
+                normal_latencies.append(time.perf_counter() - started)
+
+    with RssSampler(process.pid) as rss, HealthProbe(port) as health:
+        clients = [threading.Thread(target=ordinary, daemon=True) for _ in range(normal_clients)]
+        for client in clients:
+            client.start()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(flooder, range(2)))
+        elapsed = time.perf_counter() - started
+        done.set()
+        for client in clients:
+            client.join()
+    return {"floods": floods, "seconds": round(elapsed, 1), "healthz": health.summary(), "rss_mb": rss.summary(),
+            "normal": percentiles(normal_latencies), "statuses": dict(sorted(statuses.items()))}
 
 
 class Tally:
@@ -179,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--model", type=Path, default=paths.DEFAULT_MODEL_DIR)
+    parser.add_argument("--floods", type=int, default=8, help="~19 MB flood uploads in the flood phase (two at a time)")
     parser.add_argument("--show-log", action="store_true", help="print what the server logged")
     parser.add_argument("--scan-files", type=int, default=6, help="64-megapixel PNGs for the scan memory check (0: skip)")
     args = parser.parse_args(argv)
@@ -189,10 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         log = Path(folder) / "server.log"
         process, port = start_server(args.model, log)
         try:
-            report = soak(process, port, args.requests, args.clients)
+            report = soak(process, port, args.requests, args.clients, args.floods)
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # still busy with a request it cannot give up
+                process.kill()
+                process.wait()
         logged = log.read_text(errors="replace")
         report["server_log_lines"] = len(logged.splitlines())  # start-up and shut-down lines; no request is logged
         report["server_tracebacks"] = logged.count("Traceback")
@@ -229,7 +355,7 @@ def scan_peak_rss(model: Path, files: int) -> dict:
     return {"files": files, "megapixels_each": 64, "batch_megapixels": 64, "peak_rss_mb": round(peak), "seconds": round(elapsed, 1)}
 
 
-def soak(process: subprocess.Popen, port: int, requests: int, clients: int) -> dict:
+def soak(process: subprocess.Popen, port: int, requests: int, clients: int, floods: int = 8) -> dict:
     """Run the load and sample the server's memory while it runs."""
     normal = post(port, "/v1/detect", multipart([("image", "p.jpg", encode(photo_like(2, (640, 480)), "JPEG", quality=90))]))
     raw_request(port, normal)  # warm-up
@@ -244,9 +370,10 @@ def soak(process: subprocess.Popen, port: int, requests: int, clients: int) -> d
     sampler.start()
     tally = Tally(requests)
     started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
+    hostile = hostile_requests(port)
+    with HealthProbe(port) as health, ThreadPoolExecutor(clients) as pool:
         for _ in range(clients):
-            pool.submit(client_loop, port, tally, normal, hostile_requests(port))
+            pool.submit(client_loop, port, tally, normal, hostile)
     elapsed = time.perf_counter() - started
     stop.set()
     sampler.join()
@@ -257,6 +384,8 @@ def soak(process: subprocess.Popen, port: int, requests: int, clients: int) -> d
         "normal": percentiles(tally.normal), "all": percentiles(tally.all),
         "rss_mb": {"start": round(start_rss), "peak": round(max(peak[0], start_rss)), "end": round(rss_mb(process.pid))},
         "statuses": dict(sorted(tally.statuses.items())), "server_errors_5xx": server_errors,
+        "healthz": health.summary(),
+        "flood": flood_phase(process, port, normal, floods),
         "measured": time.strftime("%Y-%m-%d"),
     }
 

@@ -38,6 +38,52 @@ def png_declaring(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
+def marker_flood_jpeg(markers: int = 4_900_000, base: bytes | None = None) -> bytes:
+    """Issue 18's freezing upload: empty APP15 markers in front of a small JPEG (19 MB at the default count)."""
+    jpeg = base or encode(photo_like(1, (64, 64)), "JPEG", quality=90)
+    return jpeg[:2] + b"\xff\xef\x00\x02" * markers + jpeg[2:]
+
+
+def text_chunk_flood_png(chunks: int = 1_300_000) -> bytes:
+    """A small PNG with ``chunks`` tiny tEXt chunks before its image data (issue 18's second case)."""
+    png = encode(photo_like(1, (64, 64)), "PNG")
+    body = b"k\x00v"
+    text = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
+    return png[:33] + text * chunks + png[33:]  # after the signature (8) and IHDR (25)
+
+
+def deep_tree(base: Path, levels: int, name: str = "d") -> Path:
+    """``levels`` nested folders under ``base``, made relative to an open folder at each step, so
+    the tree may be deeper than the longest path the OS accepts; returns the (nominal) deepest path."""
+    fd = os.open(base, os.O_RDONLY)
+    try:
+        for _ in range(levels):
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    return Path(base, *([name] * levels))
+
+
+def remove_deep_tree(top: Path) -> None:
+    """Remove a tree made by :func:`deep_tree` (and files in it) without recursion or long paths
+    (shutil.rmtree recurses once per level: the tests' cleanup would fail as scan did)."""
+    fds = [os.open(top, os.O_RDONLY)]
+    while True:  # down to the bottom, one open folder per level
+        folders = [entry for entry in os.scandir(fds[-1]) if entry.is_dir(follow_symlinks=False)]
+        if not folders:
+            break
+        fds.append(os.open(folders[0].name, os.O_RDONLY, dir_fd=fds[-1]))
+    while fds:  # and back up, emptying each level
+        fd = fds.pop()
+        for entry in os.scandir(fd):
+            (os.rmdir if entry.is_dir(follow_symlinks=False) else os.unlink)(entry.name, dir_fd=fd)
+        os.close(fd)
+    os.rmdir(top)
+
+
 def bad_and_odd_files() -> dict[str, tuple[bytes, bool]]:
     """name → (bytes, readable?) for the cases the issue names."""
     base = photo_like(1)

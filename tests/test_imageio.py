@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import io
+import struct
+import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from aiornot.imageio import ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image
-from conftest import bad_and_odd_files, encode, photo_like, png_declaring
+from conftest import bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
 
 
 @pytest.mark.parametrize("name", sorted(bad_and_odd_files()))
@@ -43,6 +46,7 @@ def test_text_and_pdf_are_named():
         open_image(b"hello, I am a text file named photo.jpg")
     korean = "# aiornot — AI 생성 사진 판별 (증명사진 중심)\n".encode()  # byte 32 falls inside a Hangul syllable
     assert len(korean) > 32 and "text file" in describe_non_image(korean)
+
 
 
 def test_sixteen_bit_grey_keeps_its_tones():
@@ -104,3 +108,175 @@ def test_oversized_file_is_refused(tmp_path):
     path.write_bytes(encode(photo_like(3), "JPEG"))
     with pytest.raises(ImageDecodeError, match="limit"):
         open_image(path, max_bytes=100)
+
+
+@pytest.mark.parametrize("data", [b"Dear officer, my password is hunter2", b"%PDF-1.7 secret", b"\x13\x37\xbe\xef\xca\xfe\x00\x01x"])
+def test_errors_name_the_kind_of_file_never_its_bytes(data):
+    with pytest.raises(ImageDecodeError) as caught:
+        open_image(data)
+    message = str(caught.value)
+    assert caught.value.code == "not_an_image"
+    # Neither the text, nor the signature, nor a hex dump of the first bytes is quoted.
+    assert "Dear" not in message and "%PDF" not in message and "13 37" not in message and "1337" not in message
+
+
+# ----------------------------------------------------------- bounded header parsing (issue 18)
+def _open_calls(monkeypatch) -> list:
+    """Record every Image.open (Pillow's header parse) the decoder makes."""
+    calls: list = []
+    original = Image.open
+
+    def recording(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", recording)
+    return calls
+
+
+def test_a_marker_flood_jpeg_is_refused_before_pillow_parses_it(monkeypatch):
+    calls = _open_calls(monkeypatch)
+    with pytest.raises(ImageDecodeError) as caught:
+        open_image(marker_flood_jpeg(20_000))
+    assert caught.value.code == "too_much_metadata" and "markers" in str(caught.value)
+    assert calls == []  # the cap is met by the walk, before Pillow reads a single marker
+
+
+def test_the_full_size_marker_flood_costs_bounded_memory():
+    flood = marker_flood_jpeg()  # 19.6 MB, 4.9 million markers: Pillow alone took 13 s and 728 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageDecodeError) as caught:
+            open_image(flood, max_bytes=len(flood))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.code == "too_much_metadata"
+    assert peak < 5 * 1024 * 1024, peak  # the walk copies nothing: its own memory is a few objects
+
+
+def test_a_png_of_many_text_chunks_is_refused(monkeypatch):
+    calls = _open_calls(monkeypatch)
+    with pytest.raises(ImageDecodeError) as caught:
+        open_image(text_chunk_flood_png(5_000))
+    assert caught.value.code == "too_much_metadata" and "chunks" in str(caught.value) and calls == []
+
+
+def test_stray_bytes_between_jpeg_markers_are_capped():
+    jpeg = encode(photo_like(1, (64, 64)), "JPEG")
+    padded = lambda count: jpeg[:2] + b"\xff" * count + jpeg[2:]  # fill bytes: Pillow reads them one at a time
+    assert open_image(padded(100)).width == 64
+    with pytest.raises(ImageDecodeError) as caught:
+        open_image(padded(100_000))
+    assert caught.value.code == "too_much_metadata"
+
+
+def test_ordinary_metadata_is_well_inside_the_caps():
+    jpeg = encode(photo_like(1, (64, 64)), "JPEG")
+    comments = b"".join(b"\xff\xfe" + struct.pack(">H", 2 + 60) + bytes([65 + n % 26]) * 60 for n in range(300))
+    assert open_image(jpeg[:2] + comments + jpeg[2:]).width == 64  # 300 COM segments
+    many_idat = io.BytesIO()
+    Image.fromarray(np.asarray(photo_like(2, (400, 300)))).save(many_idat, format="PNG", compress_level=0)
+    data = many_idat.getvalue()
+    assert open_image(data).width == 400  # ~360 KB: Pillow writes 64 KB IDAT chunks …
+    text = encode(photo_like(1, (64, 64)), "PNG", pnginfo=_text_info(200))
+    assert open_image(text).width == 64  # … and 200 text chunks are still an ordinary file
+
+
+def _text_info(count: int):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for n in range(count):
+        info.add_text(f"key{n}", "value")
+    return info
+
+
+def test_structure_caps_are_checked_by_the_one_header_reader():
+    # Every header parse goes through open_header, so provenance and the service's pixel check meet the cap too.
+    from aiornot import provenance
+    from aiornot.imageio import read_header
+
+    with pytest.raises(ImageDecodeError, match="markers"):
+        read_header(marker_flood_jpeg(5_000))
+    report = provenance.inspect(marker_flood_jpeg(5_000))
+    assert all(signal.details.get("code") == "too_much_metadata" for signal in report.signals)
+
+
+# ------------------------------------------------------------------- faithful colour (issue 18)
+def _cmyk_without_adobe_marker(image: Image.Image, quality: int = 95) -> bytes:
+    """A CMYK JPEG with plain (not inverted) ink values and no Adobe APP14 marker, as non-Adobe writers make."""
+    # Pillow writes Adobe's inverted polarity: inverting first stores the plain values.
+    data = encode(image.convert("CMYK").point(lambda value: 255 - value), "JPEG", quality=quality)
+    out, position = bytearray(data[:2]), 2
+    while data[position + 1] != 0xDA:  # copy every segment before the scan except APP14 (0xEE)
+        length = struct.unpack(">H", data[position + 2:position + 4])[0]
+        if data[position + 1] != 0xEE:
+            out += data[position:position + 2 + length]
+        position += 2 + length
+    return bytes(out + data[position:])
+
+
+def _swapped_primaries_profile() -> bytes:
+    """An RGB ICC profile whose red and blue primaries trade places: stored R means blue."""
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    count = struct.unpack_from(">I", profile, 128)[0]
+    entries = {struct.unpack_from(">4s", profile, 132 + 12 * n)[0]: 132 + 12 * n for n in range(count)}
+    red, blue = entries[b"rXYZ"], entries[b"bXYZ"]
+    profile[red + 4:red + 12], profile[blue + 4:blue + 12] = profile[blue + 4:blue + 12], profile[red + 4:red + 12]
+    return bytes(profile)
+
+
+def _mean_difference(pixels: np.ndarray, image: Image.Image) -> float:
+    return float(np.abs(pixels.astype(np.int16) - np.asarray(image, np.int16)).mean())
+
+
+def test_a_cmyk_jpeg_decodes_to_the_colours_of_the_rgb_photo():
+    photo = photo_like(4, (128, 96))
+    rgb = open_image(encode(photo, "JPEG", quality=95, subsampling=0)).pixels
+    adobe = open_image(encode(photo.convert("CMYK"), "JPEG", quality=95))  # Pillow writes Adobe's inverted CMYK
+    plain = open_image(_cmyk_without_adobe_marker(photo))
+    for decoded in (rgb, adobe.pixels, plain.pixels):
+        assert _mean_difference(decoded, photo) < 6.0  # JPEG noise; a negative image would be ~100 off
+    assert _mean_difference(plain.pixels, Image.fromarray(rgb)) < 6.0 and any("Adobe marker" in note for note in plain.notes)
+
+
+def test_an_embedded_icc_profile_is_converted_to_srgb():
+    photo = photo_like(5, (96, 64))
+    stored = Image.fromarray(np.ascontiguousarray(np.asarray(photo)[:, :, ::-1]))  # R and B swapped, as the profile says
+    decoded = open_image(encode(stored, "PNG", icc_profile=_swapped_primaries_profile()))
+    assert _mean_difference(decoded.pixels, photo) < 1.0
+    assert any("ICC profile converted to sRGB" in note for note in decoded.notes)
+
+
+def test_an_srgb_profile_leaves_the_pixels_exactly_as_stored():
+    from PIL import ImageCms
+
+    photo = photo_like(6, (96, 64))
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = open_image(encode(photo, "PNG", icc_profile=srgb))
+    assert np.array_equal(tagged.pixels, np.asarray(photo)) and tagged.notes == ()
+
+
+def test_a_damaged_icc_profile_is_a_note_not_a_failure():
+    decoded = open_image(encode(photo_like(7, (64, 64)), "PNG", icc_profile=b"not a profile at all" * 10))
+    assert decoded.width == 64 and any("not applied" in note for note in decoded.notes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["real_grace_hopper.jpg", "ai_flux_krea.webp"])
+def test_rgb_cmyk_and_icc_forms_of_a_photo_score_alike(name):
+    """On the committed model the plain CMYK form of the AI photo scored 0.0 (its negative) against
+    1.0, and the ICC form of the real portrait 0.64 against 0.007: both verdicts flipped."""
+    from aiornot import paths
+    from aiornot.detector import Detector
+
+    detector = Detector.load(paths.DEFAULT_MODEL_DIR)
+    photo = Image.open(Path(__file__).parent / "golden" / "images" / name).convert("RGB")
+    stored = Image.fromarray(np.ascontiguousarray(np.asarray(photo)[:, :, ::-1]))
+    forms = {"rgb": encode(photo, "JPEG", quality=95, subsampling=0), "adobe_cmyk": encode(photo.convert("CMYK"), "JPEG", quality=95),
+             "plain_cmyk": _cmyk_without_adobe_marker(photo), "icc": encode(stored, "PNG", icc_profile=_swapped_primaries_profile())}
+    scores = {form: detector.predict(open_image(data), data=data).score for form, data in forms.items()}
+    assert max(scores.values()) - min(scores.values()) < 0.03, scores

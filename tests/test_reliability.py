@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from aiornot import cli, jsonl, server
 from aiornot.imageio import ImageDecodeError, read_bytes
 from aiornot.service import MB, BodyPace, PixelBudget, Settings, create_app
-from conftest import encode, free_loopback_port, photo_like, png_declaring
+from conftest import deep_tree, encode, free_loopback_port, photo_like, png_declaring, remove_deep_tree
 
 ATTACKER, VISITOR = "10.0.0.66", "10.0.0.7"  # addresses carried in X-Forwarded-For, never connected to
 SOCKET_TIMEOUT_S = 15.0
@@ -459,7 +459,23 @@ def test_relative_then_absolute_paths_resume_without_rescoring(tiny_model_dir, t
     capsys.readouterr()
     assert scan(str(folder), "photos/0.jpg", "-o", str(output), "--model", str(tiny_model_dir)) == 0
     assert output.read_text() == before
-    assert "skipped 5 already done" in capsys.readouterr().err  # what was really skipped: 4 + the file named twice
+    assert "skipped 4 already done" in capsys.readouterr().err  # the file named twice is one file, counted once
+
+
+def test_one_folder_under_two_spellings_resumes_as_one(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    for n in range(3):
+        photo_like(n).save(folder / f"{n}.jpg")
+    monkeypatch.chdir(tmp_path)
+    output = tmp_path / "out.jsonl"
+    assert scan("dir", "./dir/../dir", "-o", str(output), "--model", str(tiny_model_dir)) == 0
+    assert len(output.read_text().splitlines()) == 3
+    capsys.readouterr()
+    assert scan("dir", "./dir/../dir", "-o", str(output), "--model", str(tiny_model_dir)) == 0
+    err = capsys.readouterr().err
+    assert "resuming: 3 of 3 already in" in err and "skipped 3 already done" in err, err  # was "6 of 6" for 3 files
+    assert len(output.read_text().splitlines()) == 3
 
 
 # ------------------------------------------------------------------- 13. rough edges
@@ -510,3 +526,78 @@ def test_ray_rows_carry_a_non_utf8_name_unchanged():
     table = pa.Table.from_pylist([batch.result_to_row(failure)], schema=batch.row_schema())
     record = batch.row_to_record(table.to_pylist()[0])
     assert os.fsencode(record["path"]) == b"/photos/caf\xe9.jpg" and "caf" in record["error"]
+
+
+# ------------------------------------------------------------------- issue 18
+def _big_header_request(size: int) -> bytes:
+    return (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * size + b"\r\nConnection: close\r\n\r\n")
+
+
+def test_the_header_limit_holds_however_the_bytes_arrive(tiny_model_dir):
+    request = _big_header_request(60_000)
+    with serving(tiny_model_dir) as (port, _):
+        with connect(port) as sock:  # one packet: h11's own limit only bounds *incomplete* heads (this got 200)
+            sock.sendall(request)
+            whole = status_and_json(read_all(sock))
+        with connect(port) as sock:  # ten writes
+            for start in range(0, len(request), len(request) // 10 + 1):
+                try:
+                    sock.sendall(request[start:start + len(request) // 10 + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # refused and closed before the last pieces
+                time.sleep(0.01)
+            pieces = status_and_json(read_all(sock))
+        with connect(port) as sock:  # under the limit, with a blank line split across two packets
+            ordinary = _big_header_request(8_000)
+            sock.sendall(ordinary[:-2])
+            time.sleep(0.05)
+            sock.sendall(ordinary[-2:])
+            small = status_and_json(read_all(sock))
+    assert whole[0] == 431 and whole[1]["error"]["code"] == "headers_too_large" and whole[1]["error"]["message_ko"]
+    assert pieces[0] in (400, 431)
+    assert small[0] == 200
+
+
+def test_a_1000_level_tree_scans_with_a_line_per_file(tiny_model_dir, tmp_path):
+    top = tmp_path / "deep"
+    top.mkdir()
+    bottom = deep_tree(top, 1_000)
+    try:
+        photo_like(1).save(top / "top.jpg")
+        photo_like(2).save(bottom / "bottom.jpg")  # ~2,000 characters of path: the OS accepts it
+        output = tmp_path / "out.jsonl"
+        assert scan(str(top), "-o", str(output), "--model", str(tiny_model_dir)) == 0  # was a RecursionError
+        lines = [json.loads(line) for line in output.read_text().splitlines()]
+        assert sorted(Path(line["path"]).name for line in lines) == ["bottom.jpg", "top.jpg"]
+        assert all("score" in line for line in lines)
+    finally:
+        remove_deep_tree(top)
+
+
+def test_a_path_the_os_refuses_gets_its_own_error_line(tiny_model_dir, tmp_path):
+    top = tmp_path / "deeper"
+    top.mkdir()
+    deep_tree(top, 1_500, name="dd")  # 4,500+ characters: past PATH_MAX (4,096 on Linux)
+    try:
+        photo_like(1).save(top / "top.jpg")
+        output = tmp_path / "out.jsonl"
+        assert scan(str(top), "-o", str(output), "--model", str(tiny_model_dir)) == 0
+        lines = [json.loads(line) for line in output.read_text().splitlines()]
+        refused = [line for line in lines if line.get("error_code") == "unreadable_folder"]
+        assert len(refused) == 1 and "longer than the operating system accepts" in refused[0]["error"]
+        assert [Path(line["path"]).name for line in lines if "score" in line] == ["top.jpg"]
+    finally:
+        remove_deep_tree(top)
+
+
+def test_a_malformed_chunked_body_leaves_no_byte_of_it_in_the_log(tiny_model_dir, caplog):
+    secret = b"SECRET-BODY-BYTES"
+    with serving(tiny_model_dir) as (port, _):
+        caplog.set_level("DEBUG")
+        with connect(port) as sock:  # h11 refuses the chunk header and names it in its error
+            sock.sendall(b"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                         b"Content-Type: multipart/form-data; boundary=B\r\n\r\n" + secret + b"\r\n\r\n")
+            status, _ = status_and_json(read_all(sock))
+    assert status in (400, 0)
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert secret.decode() not in logged

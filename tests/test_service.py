@@ -21,7 +21,7 @@ from PIL import Image
 from starlette.requests import Request
 
 from aiornot.service import ApiError, BufferBudget, RateLimiter, Settings, create_app, read_form
-from conftest import bad_and_odd_files, encode, photo_like, png_declaring
+from conftest import bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
 
 DETECT_FIELDS = {"verdict", "score", "pixel_verdict", "rule", "rule_ko", "model", "thresholds", "signals", "face", "face_score",
                  "checks", "md5", "width", "height", "format", "elapsed_ms", "notes", "external_id", "heatmap"}
@@ -519,3 +519,112 @@ def test_logs_carry_no_file_name_and_no_image_bytes(client, jpeg, caplog):
     assert marker not in logged
     assert "not an image not an image" not in logged
     assert jpeg[:64].hex() not in logged and "JFIF" not in logged
+
+
+# ------------------------------------------------------------------------------ issue 18
+def test_a_marker_flood_upload_is_413_in_both_languages(client):
+    error = assert_error(detect(client, marker_flood_jpeg(20_000)), 413, "too_much_metadata")
+    assert "markers" in error["message"] and "메타데이터" in error["message_ko"]
+    batch = client.post("/v1/detect/batch", files=[("images", ("a.png", text_chunk_flood_png(5_000))),
+                                                   ("images", ("b.jpg", encode(photo_like(1), "JPEG")))]).json()
+    assert [item["status"] for item in batch["items"]] == [413, 200]
+    assert batch["items"][0]["error"]["code"] == "too_much_metadata"
+
+
+def test_the_header_is_parsed_once_per_photo_and_never_on_the_event_loop(client, jpeg, monkeypatch):
+    """Pillow's header parse (Image.open) once per photo, in a worker thread: before, the pixel check
+    parsed it on the event loop, and the decoder and provenance parsed it again."""
+    calls: list[bool] = []
+    original = Image.open
+
+    def recording(*args, **kwargs):
+        calls.append(_on_event_loop())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", recording)
+    assert detect(client, jpeg).status_code == 200
+    assert calls == [False]
+    calls.clear()
+    batch = client.post("/v1/detect/batch", files=[("images", ("a.jpg", jpeg)), ("images", ("b.jpg", jpeg))])
+    assert batch.json()["scored"] == 2 and calls == [False, False]
+
+
+def _on_event_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_a_401_says_how_to_authenticate(tiny_model_dir, jpeg):
+    with client_for(tiny_model_dir, api_key="s3cret-key") as guarded:
+        for response in (detect(guarded, jpeg), guarded.get("/v1/models", headers={"X-API-Key": "wrong"})):
+            assert_error(response, 401, "unauthorized")
+            assert response.headers["www-authenticate"].startswith("ApiKey") and "X-API-Key" in response.headers["www-authenticate"]
+
+
+def test_wrong_keys_do_not_spend_the_budget_of_the_right_key(tiny_model_dir, jpeg):
+    # One address for both (the TestClient's): as behind a proxy, or an attacker on the same network.
+    with client_for(tiny_model_dir, api_key="s3cret-key", rate_per_minute=1, rate_burst=3) as guarded:
+        wrong = [detect(guarded, jpeg).status_code for _ in range(8)]
+        assert wrong[:3] == [401, 401, 401] and set(wrong[3:]) == {429}  # key guessing still ends in 429
+        right = [guarded.post("/v1/detect", files={"image": ("a.jpg", jpeg)}, headers={"X-API-Key": "s3cret-key"}).status_code
+                 for _ in range(4)]
+        assert right == [200, 200, 200, 429]  # the key's own budget: full, and still a limit
+
+
+def test_docs_carry_a_policy_and_cannot_be_framed(client):
+    import base64
+    import hashlib
+    import re
+
+    docs = client.get("/docs")
+    policy = docs.headers["content-security-policy"]
+    assert docs.status_code == 200 and docs.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";")[0]
+    for script in re.findall(r"<script>(.*?)</script>", docs.text, flags=re.DOTALL):  # the inline start-up script, by hash
+        assert base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() in policy
+    schema = client.get("/openapi.json")
+    assert schema.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in schema.headers["content-security-policy"]
+
+
+def test_docs_and_schema_can_require_the_key(tiny_model_dir):
+    with client_for(tiny_model_dir, api_key="s3cret-key") as open_docs:  # the default: the contract is public
+        assert open_docs.get("/docs").status_code == 200 and open_docs.get("/openapi.json").status_code == 200
+    with client_for(tiny_model_dir, api_key="s3cret-key", docs_require_key=True) as private:
+        for path in ("/docs", "/openapi.json"):
+            assert_error(private.get(path), 401, "unauthorized")
+            assert private.get(path, headers={"X-API-Key": "s3cret-key"}).status_code == 200
+        assert "/v1/detect" in private.get("/openapi.json", headers={"X-API-Key": "s3cret-key"}).json()["paths"]
+    assert Settings.from_env({"AIORNOT_DOCS_REQUIRE_KEY": "true"}).docs_require_key is True
+    with pytest.raises(ValueError, match="AIORNOT_DOCS_REQUIRE_KEY"):
+        Settings.from_env({"AIORNOT_DOCS_REQUIRE_KEY": "maybe"})
+
+
+def test_batch_file_names_are_safe_to_display(client, jpeg):
+    names = ["cv\u202egpj.exe", "two\nlines.jpg", "tab\there\u2066.jpg", "사진.jpg"]
+    # Written by hand: httpx would percent-encode the newline, and a hostile client sends raw bytes.
+    body = b"".join(b'--B\r\nContent-Disposition: form-data; name="images"; filename="' + name.encode() + b'"\r\n\r\n'
+                    + jpeg + b"\r\n" for name in names) + b"--B--\r\n"
+    batch = client.post("/v1/detect/batch", content=body, headers={"content-type": "multipart/form-data; boundary=B"}).json()
+    shown = [item["filename"] for item in batch["items"]]
+    assert shown == ["cv\ufffdgpj.exe", "two\ufffdlines.jpg", "tab\ufffdhere\ufffd.jpg", "사진.jpg"]
+
+
+def test_the_page_shows_file_names_through_the_same_rule():
+    script = (Path(__file__).resolve().parents[1] / "aiornot" / "static" / "app.js").read_text()
+    assert "textContent = file.name" not in script and "displayName(file.name)" in script
+    assert "\\u202a-\\u202e" in script and "\\p{Cc}" in script
+
+
+def test_a_malformed_body_writes_no_third_party_warning_and_quotes_no_byte(client, caplog):
+    with caplog.at_level(logging.DEBUG):
+        response = client.post("/v1/detect", content=b"--Qoops\r\n" + b"Z" * 100,
+                               headers={"content-type": "multipart/form-data; boundary=XyZ"})
+    error = assert_error(response, 400, "bad_multipart")
+    assert "'Q'" not in error["message"] and "Q" not in error["message"].replace("Quot", "")
+    assert [record for record in caplog.records if record.name.startswith("python_multipart")] == []
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []

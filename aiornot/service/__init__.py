@@ -15,11 +15,15 @@ Privacy and safety, by construction:
   file is created).
 * Nothing about an upload is logged: no file name, no bytes, no client address (the CLI also
   turns uvicorn's access log off). The only per-request log line is an unexpected server error.
-* Limits: upload size (checked while reading), pixel count (the decoder rejects bombs before
-  decoding), formats (the decoder's list), batch size, multipart parts, memory held by bodies in
-  flight (with a per-client share of it), decoded megapixels in flight and per batch, a per-client
-  token bucket (failed API-key attempts spend it too), an optional API key, and a semaphore around
-  the CPU-bound model call (which runs in a worker thread so the event loop keeps answering).
+* Limits: upload size (checked while reading), header structure (JPEG markers and PNG chunks
+  walked with caps before Pillow parses them, :mod:`aiornot.headers`), pixel count (the decoder
+  rejects bombs before decoding), formats (the decoder's list), batch size, multipart parts, memory held by bodies in
+  flight (with a per-client share of it), decoded megapixels in flight and per batch, a token bucket
+  per client address (failed API-key attempts spend it) and per known-good key, an optional API
+  key, and a semaphore around the CPU-bound model call.
+* Nothing CPU-heavy runs on the event loop: each upload's header is parsed once, in a worker
+  thread (:func:`~aiornot.service.routes.read_headers`), and that parse serves the pixel budget,
+  the decoder and provenance, which run with the model in a worker thread too.
 * Slow clients: a body must arrive within a deadline, without long pauses and above a minimum
   rate, or it gets 408 and the connection is closed; the header timeout and the JSON shape of
   protocol errors live in :mod:`aiornot.server` (the uvicorn side).

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from aiornot import __version__, paths
 from aiornot.service.errors import register_handlers
 from aiornot.service.limits import BufferBudget, PixelBudget, RateLimiter
+from aiornot.service.openapi import docs_guarded
 from aiornot.service.routes import register_routes
 from aiornot.service.settings import MEGAPIXEL, Settings
 
@@ -92,11 +93,18 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: Every other answer (JSON, the docs' assets) is data, never a page to run or frame.
+_DATA_HEADERS = {"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'", "X-Frame-Options": "DENY"}
+
+
 def _headers_for(path: str) -> dict[str, str]:
+    # Headers a response sets itself win (the /docs page sets its own policy): see SecurityHeaders.
     headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
     if path == "/" or path.startswith("/static"):
         headers.update(_PAGE_HEADERS)
-    elif path.startswith("/v1/"):
+    else:
+        headers.update(_DATA_HEADERS)
+    if path.startswith("/v1/"):
         headers["Cache-Control"] = "no-store"  # results describe a person's photo
     return headers
 
@@ -112,6 +120,7 @@ def create_app(model_dir: str | None = None, *, settings: Settings | None = None
         settings = replace(settings, model_dir=str(model_dir))
     app = FastAPI(
         title="aiornot", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None,  # /docs: see register_docs
+        openapi_url=None if docs_guarded(settings) else "/openapi.json",  # a guarded schema has its own route
         description="Tell AI-generated photos (above all ID photos, 증명사진) from camera photos. "
                     "An 'AI' verdict is a reason for a human check, not proof. Photos are analysed in memory and never stored.",
     )

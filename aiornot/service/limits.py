@@ -3,11 +3,12 @@ per-client token bucket, the optional API key, decoded pixels in the model and i
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,7 +20,7 @@ from aiornot.service.errors import ApiError, busy
 from aiornot.service.settings import MEGAPIXEL, Settings
 
 if TYPE_CHECKING:
-    from aiornot.service.multipart import Part
+    from aiornot.imageio import ImageHeader
 
 
 class BufferBudget:
@@ -111,20 +112,38 @@ class RateLimiter:
 
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed only when the server sets AIORNOT_API_KEY.")
+#: Tells a client which credentials a 401 wants (RFC 9110 requires the header on every 401).
+WWW_AUTHENTICATE = 'ApiKey realm="aiornot", header="X-API-Key"'
 
 
 def require_api_key(request: Request, key: str | None = Depends(_api_key_header)) -> None:
     """401 unless the request's ``X-API-Key`` matches the server's key (used only when one is set).
 
-    A wrong or missing key spends one of the client's rate-limit tokens, so guessing ends in 429
-    like any other flood (a right key pays in :func:`check_rate` instead, never twice).
+    A wrong or missing key spends a token of its *address's* bucket, so guessing ends in 429 like
+    any other flood. A right key is marked on the request, and :func:`check_rate` then charges the
+    key's own bucket: someone else's wrong keys from the same address (or from behind the same
+    proxy) cannot spend the budget of a client that holds the key.
     """
     expected = request.app.state.settings.api_key
     # compare_digest: the time taken must not reveal how much of the key was right.
     if key is None or not hmac.compare_digest(key.encode("utf-8", "replace"), expected.encode("utf-8")):
         rate_limit(request)
-        raise ApiError(401, "unauthorized", "a valid API key is required in the X-API-Key header",
-                       "API 키가 없거나 올바르지 않습니다. X-API-Key 헤더에 발급받은 키를 넣어 주세요.")
+        raise unauthorized()
+    request.state.rate_bucket = _key_bucket(expected, client_id(request))
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", "a valid API key is required in the X-API-Key header",
+                    "API 키가 없거나 올바르지 않습니다. X-API-Key 헤더에 발급받은 키를 넣어 주세요.",
+                    {"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+def _key_bucket(key: str, address: str) -> str:
+    """The bucket of a known-good key at one address: per key (never the key itself, kept in memory
+    as a short digest), and per address within it, so key holders on different machines keep
+    separate budgets as they did before keys were known."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return f"key:{digest}@{address}"
 
 
 def client_id(request: Request) -> str:
@@ -134,7 +153,9 @@ def client_id(request: Request) -> str:
 
 
 def rate_limit(request: Request, cost: int = 1) -> None:
-    wait = request.app.state.limiter.take(client_id(request), cost)
+    """Charge ``cost`` tokens to the request's bucket: its good key's, else its address's."""
+    bucket = getattr(request.state, "rate_bucket", None) or client_id(request)
+    wait = request.app.state.limiter.take(bucket, cost)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise ApiError(429, "rate_limited", f"too many requests; try again in {seconds} s",
@@ -142,7 +163,7 @@ def rate_limit(request: Request, cost: int = 1) -> None:
 
 
 def check_rate(request: Request) -> None:
-    """Dependency: one token per request before the body is read."""
+    """Dependency: one token per request before the body is read (after the key check, when there is one)."""
     rate_limit(request)
 
 
@@ -177,15 +198,17 @@ class PixelBudget:
 
 
 def declared_pixels(data: bytes | bytearray) -> int:
-    """Width × height from the image header alone (0 when unreadable: the decoder will say why)."""
-    from aiornot.imageio import ImageDecodeError, open_header
+    """Width × height from the image header alone (0 when unreadable: the decoder will say why).
+
+    The endpoints use :func:`aiornot.imageio.read_header` once per upload instead (the same parse
+    then serves the decoder); this stays for callers that hold only bytes.
+    """
+    from aiornot.imageio import ImageDecodeError, read_header
 
     try:
-        with open_header(bytes(data)) as image:
-            width, height = image.size
+        return read_header(bytes(data)).pixels
     except (ImageDecodeError, OSError, ValueError):
         return 0
-    return int(width) * int(height)
 
 
 T = TypeVar("T")
@@ -228,9 +251,9 @@ def batch_cost(files: int, burst: int) -> int:
     return max(0, min(files, burst) - 1)
 
 
-def check_batch_pixels(files: list[Part], settings: Settings) -> None:
+def check_batch_pixels(headers: Sequence[ImageHeader | ApiError], settings: Settings) -> None:
     """413 before any decoding when the batch's declared pixels exceed ``max_batch_megapixels``."""
-    total = sum(declared_pixels(part.data) for part in files if not part.overflow)
+    total = sum(header.pixels for header in headers if not isinstance(header, ApiError))
     limit = settings.max_batch_megapixels * MEGAPIXEL
     if total > limit:
         raise ApiError(413, "batch_too_many_pixels",

@@ -9,6 +9,7 @@ bytes as they arrive and stopping at the first byte over the limit.
 from __future__ import annotations
 
 import codecs
+import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,13 @@ from starlette.requests import ClientDisconnect
 from aiornot.service.errors import ApiError, ClientGone, invalid_field, too_large, too_slow
 from aiornot.service.limits import Holding
 from aiornot.service.settings import Settings
+
+#: python-multipart logs a WARNING for every malformed body, with a byte of that body in it: one
+#: line per hostile request, carrying the client's data. The parser's error is raised all the same
+#: (and answered with 400 bad_multipart), so its log lines go to this logger, which drops them.
+_QUIET = logging.getLogger("aiornot.service.multipart.parser")
+_QUIET.setLevel(logging.CRITICAL + 1)  # a level, not `disabled`: logging.config resets `disabled`
+_QUIET.propagate = False
 
 MAX_TEXT_FIELD_BYTES = 1024
 #: Longest multipart part header line (Content-Disposition with a long file name fits easily).
@@ -214,6 +222,7 @@ async def read_form(request: Request, *, file_field: str, max_body: int, max_fil
     collector = _PartCollector(charset, max_file_bytes, max_files, file_field, max_parts)
     try:
         parser = MultipartParser(boundary, collector.callbacks())
+        parser.logger = _QUIET  # its WARNING per malformed body names a byte of the body
         received = 0
         async for chunk in paced_chunks(request, pace or BodyPace()):
             received += len(chunk)
@@ -222,8 +231,9 @@ async def read_form(request: Request, *, file_field: str, max_body: int, max_fil
             holding.charge(len(chunk))
             parser.write(chunk)
         parser.finalize()
-    except FormParserError as error:
-        raise ApiError(400, "bad_multipart", f"the multipart body could not be parsed: {error}",
+    except FormParserError:
+        # The parser's own message can quote a byte of the body: it is not repeated to anyone.
+        raise ApiError(400, "bad_multipart", "the multipart body could not be parsed (check the boundary and the part headers)",
                        "요청 본문을 읽을 수 없습니다. multipart/form-data 형식이 올바른지 확인해 주세요.") from None
     if not collector.finished:
         raise ApiError(400, "bad_multipart", "the multipart body ended early (the upload was cut off)",

@@ -3,17 +3,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from aiornot.service.errors import FORMATS_TEXT
+from aiornot.service.limits import require_api_key
 from aiornot.service.responses import ErrorResponse
-from aiornot.service.settings import MAX_EXTERNAL_ID
+from aiornot.service.settings import MAX_EXTERNAL_ID, Settings
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -47,22 +51,48 @@ def batch_body(max_files: int) -> dict[str, Any]:
     return _form_body({"images": images, **_OPTION_FIELDS}, ["images"])
 
 
-def register_docs(app: FastAPI) -> None:
+def register_docs(app: FastAPI, settings: Settings) -> None:
     """``/docs``: Swagger UI from files served here, never from a CDN (offline, nothing leaks to a third party).
 
     The assets come from the pinned ``fastapi-offline`` wheel (only its static files are used).
     Without it ``/docs`` says where the schema is instead of loading anything from elsewhere.
+    The page gets its own Content-Security-Policy (its one inline script allowed by hash) and
+    may not be framed. With ``AIORNOT_DOCS_REQUIRE_KEY`` and a key set, ``/docs`` and
+    ``/openapi.json`` answer only with the key (the app is then made with ``openapi_url=None``).
     """
     assets = _swagger_assets()
     if assets is not None:
         app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+    guard = [Depends(require_api_key)] if docs_guarded(settings) else []
+    page = get_swagger_ui_html(openapi_url="/openapi.json", title="aiornot API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                               swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png")
+    headers = docs_headers(bytes(page.body))
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=guard)
     async def docs() -> Any:
         if assets is None:
             return JSONResponse({"openapi": "/openapi.json", "note": "Swagger UI assets are not installed (pip install fastapi-offline)"})
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="aiornot API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png")
+        return HTMLResponse(bytes(page.body), headers=headers)
+
+    if guard:
+        @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
+        async def openapi_schema() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+
+def docs_guarded(settings: Settings) -> bool:
+    """Whether ``/docs`` and ``/openapi.json`` need the API key."""
+    return bool(settings.api_key and settings.docs_require_key)
+
+
+def docs_headers(page: bytes) -> dict[str, str]:
+    """The Swagger page's policy: scripts from here plus its inline start-up script by hash, no framing."""
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+                      for script in re.findall(rb"<script>(.*?)</script>", page, flags=re.DOTALL))
+    # Swagger UI sets inline styles from its script; 'unsafe-inline' for styles only (no script runs from a style).
+    policy = (f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+              "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+    return {"Content-Security-Policy": policy, "X-Frame-Options": "DENY"}
 
 
 def _swagger_assets() -> Path | None:

@@ -4,9 +4,10 @@ The verdict on a photo is derived from the one result contract, :class:`aiornot.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiornot import __version__
 from aiornot.imageio import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS
@@ -46,14 +47,41 @@ DetectResult = derived_model(
 )
 
 
+#: Longest file name echoed back (in characters); a longer one is cut with an ellipsis.
+MAX_DISPLAY_NAME = 255
+# Characters that change how the text around them is shown or read: bidirectional embeddings,
+# overrides and isolates (U+202E can make "gpj.exe" read as "exe.jpg"), marks, line and paragraph
+# separators. Control characters (newlines, tabs, escapes) are caught by their Unicode category.
+_DISPLAY_UNSAFE = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+
+
+def display_name(name: str | None) -> str | None:
+    """A file name as it may be shown to a person: every control, bidirectional or separator
+    character replaced by U+FFFD (visibly), at most :data:`MAX_DISPLAY_NAME` characters.
+
+    The page applies the same rule to the names it shows (``displayName`` in ``static/app.js``).
+    """
+    if name is None:
+        return None
+    safe = "".join("\ufffd" if ch in _DISPLAY_UNSAFE or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
+                   for ch in name)
+    return safe if len(safe) <= MAX_DISPLAY_NAME else safe[:MAX_DISPLAY_NAME - 1] + "…"
+
+
 class BatchItem(BaseModel):
     """One file of a batch: ``result`` when it was scored, ``error`` when it could not be."""
 
     index: int = Field(description="position of the file in the request, from 0")
-    filename: str | None = Field(None, description="the file name the client sent, echoed back (never stored)")
+    filename: str | None = Field(None, description="the file name the client sent, made safe to display (control and "
+                                                   "bidirectional characters shown as U+FFFD); never stored")
     status: int = Field(description="the HTTP status this file alone would have had")
     result: DetectResult | None = None
     error: ErrorBody | None = None
+
+    @field_validator("filename")
+    @classmethod
+    def _displayable(cls, value: str | None) -> str | None:
+        return display_name(value)
 
 
 class BatchResponse(BaseModel):

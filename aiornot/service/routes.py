@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from aiornot.imageio import ImageDecodeError, open_image
+from aiornot.imageio import ImageDecodeError, ImageHeader, open_image, read_header
 from aiornot.schema import Catalogue, Result, catalogue
 from aiornot.service.errors import ApiError, decode_error, internal_error, invalid_field, missing_field, too_large
-from aiornot.service.limits import (batch_cost, check_batch_pixels, check_rate, client_id, declared_pixels, rate_limit,
+from aiornot.service.limits import (batch_cost, check_batch_pixels, check_rate, client_id, rate_limit,
                                     require_api_key, run_model)
 from aiornot.service.multipart import BodyPace, Form, Part, read_form
 from aiornot.service.openapi import DETECT_BODY, batch_body, error_responses, register_docs
@@ -27,21 +28,37 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-def _score(detector: Any, data: bytes, id_photo: bool, heatmap: bool) -> tuple[Result, str | None]:
+def _score(detector: Any, header: ImageHeader, id_photo: bool, heatmap: bool) -> tuple[Result, str | None]:
     """Score one upload in a worker thread; returns the Result and the overlay data URL.
 
-    The photo is decoded once, here: the experts, the provenance checks and the overlay share the pixels.
+    The header was parsed once, in :func:`read_headers`; the photo is decoded once, here: the
+    experts, the provenance checks and the overlay share the pixels and that header's metadata.
     """
     started = time.perf_counter()
     try:
-        decoded = open_image(data)
+        decoded = open_image(header.data, header=header)
     except ImageDecodeError as error:
         return Result.failure(None, error, detector.name), None
-    result = detector.predict(decoded, data=data, id_photo=id_photo, explain=heatmap)
+    finally:
+        header.close()  # the pixels now live in `decoded`: Pillow's copy goes (a batch holds many headers)
+    result = detector.predict(decoded, data=header.data, id_photo=id_photo, explain=heatmap)
     overlay = overlay_data_url(decoded.pixels, result.heatmap) if result.ok and result.heatmap is not None else None
     if result.ok:
         result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     return result, overlay
+
+
+def _header_or_error(data: bytes) -> ImageHeader | ApiError:
+    try:
+        return read_header(data)
+    except ImageDecodeError as error:
+        return decode_error(error.code, error.message)
+
+
+async def read_headers(uploads: list[bytes]) -> list[ImageHeader | ApiError]:
+    """Each upload's header, parsed in a worker thread (bounded by :mod:`aiornot.headers`, but
+    still CPU work that must never hold the event loop); a file that fails gets its API error."""
+    return await anyio.to_thread.run_sync(lambda: [_header_or_error(data) for data in uploads])
 
 
 def _to_response(result: Result, overlay: str | None, external_id: str | None) -> DetectResult:
@@ -86,7 +103,10 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
             image = _single_image(form, settings)
             id_photo, heatmap, external_id = form.flag("id_photo"), form.flag("heatmap"), _external_id(form)
             del form  # only the image bytes are needed from here on
-            result, overlay = await run_model(request, _score, detector, image, id_photo, heatmap, pixels=declared_pixels(image))
+            [header] = await read_headers([image])
+            if isinstance(header, ApiError):
+                raise header
+            result, overlay = await run_model(request, _score, detector, header, id_photo, heatmap, pixels=header.pixels)
         return _to_response(result, overlay, external_id)
 
     @app.post("/v1/detect/batch", response_model=BatchResponse, tags=["detect"], dependencies=guarded,
@@ -104,9 +124,11 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
             if not files:
                 raise missing_field("images")
             rate_limit(request, cost=batch_cost(len(files), request.app.state.limiter.burst))
-            check_batch_pixels(files, settings)
             id_photo, external_id = form.flag("id_photo"), _external_id(form)
-            items = [await _batch_item(request, detector, index, part, id_photo, settings) for index, part in enumerate(files)]
+            headers = await read_headers([b"" if part.overflow else bytes(part.data) for part in files])
+            check_batch_pixels(headers, settings)
+            items = [await _batch_item(request, detector, index, part, header, id_photo, settings)
+                     for index, (part, header) in enumerate(zip(files, headers))]
         scored = sum(item.result is not None for item in items)
         return BatchResponse(count=len(items), scored=scored, failed=len(items) - scored, external_id=external_id, items=items)
 
@@ -144,7 +166,7 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    register_docs(app)
+    register_docs(app, settings)
 
 
 def _single_image(form: Form, settings: Settings) -> bytes:
@@ -156,13 +178,15 @@ def _single_image(form: Form, settings: Settings) -> bytes:
     return bytes(parts[0].data)
 
 
-async def _batch_item(request: Request, detector: Any, index: int, part: Part, id_photo: bool, settings: Settings) -> BatchItem:
+async def _batch_item(request: Request, detector: Any, index: int, part: Part, header: ImageHeader | ApiError,
+                      id_photo: bool, settings: Settings) -> BatchItem:
     """Score one file of a batch; its failure becomes this item's error, not the request's."""
     try:
         if part.overflow:
             raise too_large("file", settings.max_upload_bytes)
-        data = bytes(part.data)
-        result, _ = await run_model(request, _score, detector, data, id_photo, False, pixels=declared_pixels(data))
+        if isinstance(header, ApiError):
+            raise header
+        result, _ = await run_model(request, _score, detector, header, id_photo, False, pixels=header.pixels)
         return BatchItem(index=index, filename=part.filename, status=200, result=_to_response(result, None, None))
     except ApiError as error:
         if error.code == "busy":

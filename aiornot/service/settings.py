@@ -53,6 +53,10 @@ class Settings:
     #: Seconds a connection may take to send its request headers, and may stay idle between requests.
     header_timeout_s: float = 10.0
     keep_alive_s: int = 5
+    #: With an API key set: whether ``/docs`` and ``/openapi.json`` need it too. Off by default: they
+    #: describe the public contract and hold no secret, and a browser cannot send ``X-API-Key`` to
+    #: open ``/docs`` (turn it on to keep the API's surface private; fetch the schema with the header).
+    docs_require_key: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,7 +69,8 @@ class Settings:
                 try:
                     values[name] = convert(raw)
                 except ValueError:
-                    raise ValueError(f"{variable} must be a number, not {raw!r}") from None
+                    kind = "true or false" if convert is _flag else "a number"
+                    raise ValueError(f"{variable} must be {kind}, not {raw!r}") from None
         return cls(**values)
 
     def __post_init__(self) -> None:
@@ -95,6 +100,15 @@ class Settings:
         return [item.strip() for item in (self.trusted_proxies or "").split(",") if item.strip()]
 
 
+def _flag(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
 def _megabytes(raw: str) -> int:
     return int(float(raw) * MB)
 
@@ -121,4 +135,5 @@ ENV_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "trusted_proxies": ("AIORNOT_TRUSTED_PROXIES", str),
     "header_timeout_s": ("AIORNOT_HEADER_TIMEOUT_S", float),
     "keep_alive_s": ("AIORNOT_KEEP_ALIVE_S", int),
+    "docs_require_key": ("AIORNOT_DOCS_REQUIRE_KEY", _flag),
 }

@@ -331,11 +331,23 @@
     thumb.hidden = false;
     thumb.onerror = () => { thumb.hidden = true; }; // not every file can be previewed (TIFF, or not an image)
     thumb.src = state.photoUrl;
-    $("selected-name").textContent = file.name;
+    $("selected-name").textContent = displayName(file.name);
     $("selected-size").textContent = formatBytes(file.size);
     $("selected").hidden = false;
     updateButton();
     analyse();
+  }
+
+  // A file name as it may be shown: control, bidirectional and separator characters (U+202E can
+  // make "gpj.exe" read as "exe.jpg") become U+FFFD, visibly. The same rule as the API's
+  // aiornot.service.responses.display_name.
+  const DISPLAY_UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+  const MAX_DISPLAY_NAME = 255;
+
+  function displayName(name) {
+    const safe = String(name ?? "").replace(DISPLAY_UNSAFE, "\ufffd");
+    const chars = Array.from(safe);
+    return chars.length <= MAX_DISPLAY_NAME ? safe : chars.slice(0, MAX_DISPLAY_NAME - 1).join("") + "…";
   }
 
   function formatBytes(size) {
