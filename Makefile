@@ -17,7 +17,10 @@ REPORT_PARAMS := reports/params
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 REPORT_HTML := $(patsubst notebooks/%.ipynb,reports/%.html,$(NOTEBOOKS))
 # The modules the notebooks run through: editing the service or the CLI does not retrain anything.
-PIPELINE_SOURCES := $(addprefix aiornot/,imageio.py data.py audit.py models.py train.py transforms.py evaluate.py detector.py experts.py encoders.py portable_onnx.py protocol.py faces.py plots.py lazy.py parquet_images.py)
+# Derived from the package's files: every module but the apps (CLI, service, batch, full-size run), so a new module
+# the notebooks import cannot be forgotten.
+APP_MODULES := $(addprefix aiornot/,cli.py server.py batch.py jsonl.py ray_embed.py full_run.py feed.py walk.py __main__.py)
+PIPELINE_SOURCES := $(filter-out $(APP_MODULES),$(wildcard aiornot/*.py))
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KERAS_BACKEND ?= tensorflow

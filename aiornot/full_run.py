@@ -33,6 +33,9 @@ import numpy as np
 
 from aiornot.data import DatasetError
 
+#: The semantic head of the shipped model (reports/params/02_cnn_training.yaml): chosen under the cross-curation folds.
+SHIPPED_SEMANTIC_FEATURE, SHIPPED_SEMANTIC_C = "blocks", 0.2
+
 
 def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m aiornot.full_run", description="the seed study at full size, streamed")
@@ -48,6 +51,9 @@ def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
     parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
     parser.add_argument("--target-fpr", type=float, default=0.05)
+    parser.add_argument("--semantic-feature", default=SHIPPED_SEMANTIC_FEATURE,
+                        help="encoder output the semantic head reads (default: the shipped model's, the class tokens of CLIP blocks 4-12)")
+    parser.add_argument("--semantic-C", type=float, default=SHIPPED_SEMANTIC_C, help="L2 strength of the semantic head (smaller: stronger)")
     parser.add_argument("--no-semantic", action="store_true", help="the forensic expert alone (no encoder needed)")
     parser.add_argument("--store", help="feature-store folder (default: data/cache/features/<encoder id>, "
                                         "where python -m aiornot.ray_embed writes)")
@@ -177,7 +183,8 @@ def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
     runs = train_models(table, parts, args)
     summary = {"backend": keras.backend.backend(), "images": len(table),
                "split": {"train": len(parts.train), "validation": len(parts.validation)}}
-    recipe, semantic = DetectorRecipe(target_fpr=args.target_fpr), None
+    recipe = DetectorRecipe(target_fpr=args.target_fpr, semantic_feature=args.semantic_feature, semantic_C=args.semantic_C)
+    semantic = None
     if not args.no_semantic:
         semantic, summary["semantic"] = semantic_expert(table, parts.train, args, encoder or _default_encoder(), recipe)
     detector = calibrated_detector(runs["forensic_detector"].model, table, parts.validation, args, semantic=semantic,

@@ -124,7 +124,8 @@ def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp
 
     encoder, out = Counting(), tmp_path / "run"
     args = full_run._arguments([str(train), "--out", str(out), "--epochs", "1", "--seed-epochs", "1", "--batch-size", "4",
-                                "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--store", str(store)])
+                                "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--store", str(store),
+                                "--semantic-feature", "embeds"])
     summary = full_run.run(args, encoder=encoder)
 
     assert summary["semantic"] == {"views": 22, "skipped": 0, "store": str(store)}  # 11 images and their re-encoded copies
@@ -152,7 +153,8 @@ def test_full_run_with_the_real_clip_tower_saves_a_detector_that_reloads_and_sco
     train = image_shard(tmp_path, 16, corrupt=())
     store, out = tmp_path / "store", tmp_path / "run"
     args = full_run._arguments([str(train), "--out", str(out), "--epochs", "1", "--seed-epochs", "1", "--batch-size", "4",
-                                "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--store", str(store)])
+                                "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--store", str(store),
+                                "--semantic-feature", "embeds"])
     summary = full_run.run(args)  # no encoder given: the default, CLIP
     assert summary["semantic"]["views"] == 22 and summary["semantic"]["skipped"] == 0
     config = json.loads((out / "detector" / "detector.json").read_text())
