@@ -221,26 +221,18 @@ class Fusion:
 
     @property
     def rule(self) -> str:
-        terms = " + ".join(f"{w:.2f}·logit({name})" for name, w in self.weights.items())
-        if not self.fitted_on:
-            fitted = "not fitted"
-        elif self.basis == "out-of-source":
-            fitted = f"logistic stacking fitted on {self.fitted_on} out-of-source predictions (each from experts that never saw its curation)"
-        else:
-            fitted = f"logistic stacking fitted on {self.fitted_on} validation images"
-        excluded = "".join(f"; {name}: weight 0 ({reason})" for name, reason in self.excluded.items())
-        return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}{excluded}"
+        return self._rendered("en")
 
     @property
     def rule_ko(self) -> str:
-        terms = " + ".join(f"{w:.2f}·logit({_EXPERT_KO.get(name, name)})" for name, w in self.weights.items())
-        if not self.fitted_on:
-            fitted = "학습 전"
-        elif self.basis == "out-of-source":
-            fitted = f"학습에 쓰지 않은 출처에 대한 예측 {self.fitted_on}개로 학습한 로지스틱 결합"
-        else:
-            fitted = f"검증 이미지 {self.fitted_on}장으로 학습한 로지스틱 결합"
-        excluded = "".join(f"; {_EXPERT_KO.get(name, name)}: 가중치 0 ({_reason_ko(reason)})" for name, reason in self.excluded.items())
+        return self._rendered("ko")
+
+    def _rendered(self, language: str) -> str:
+        words = _RULE_WORDS[language]
+        terms = " + ".join(f"{w:.2f}·logit({words['names'].get(name, name)})" for name, w in self.weights.items())
+        fitted = words[self.basis if self.fitted_on else "unfitted"].format(count=self.fitted_on)
+        excluded = "".join(words["excluded"].format(name=words["names"].get(name, name), reason=words["reason"](reason))
+                           for name, reason in self.excluded.items())
         return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}{excluded}"
 
     def to_config(self) -> dict[str, Any]:
@@ -261,3 +253,12 @@ def _reason_ko(reason: str) -> str:
 
 
 _EXPERT_KO = {"semantic": "의미", "forensic": "포렌식"}
+#: The fusion rule's words in each language the page speaks.
+_RULE_WORDS: dict[str, dict[str, Any]] = {
+    "en": {"names": {}, "unfitted": "not fitted", "reason": lambda reason: reason, "excluded": "; {name}: weight 0 ({reason})",
+           "out-of-source": "logistic stacking fitted on {count} out-of-source predictions (each from experts that never saw its curation)",
+           "validation": "logistic stacking fitted on {count} validation images"},
+    "ko": {"names": _EXPERT_KO, "unfitted": "학습 전", "reason": lambda reason: _reason_ko(reason), "excluded": "; {name}: 가중치 0 ({reason})",
+           "out-of-source": "학습에 쓰지 않은 출처에 대한 예측 {count}개로 학습한 로지스틱 결합",
+           "validation": "검증 이미지 {count}장으로 학습한 로지스틱 결합"},
+}

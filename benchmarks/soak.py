@@ -150,18 +150,15 @@ def attempt(send: Callable[[], int]) -> int:
         return -1
 
 
-class HealthProbe:
-    """Asks ``/healthz`` every ``every_s`` on a new connection and keeps the latencies (a stalled
-    event loop shows here first: the probe's request waits behind whatever holds the loop)."""
+class _Every:
+    """A background thread that calls :meth:`tick` every ``every_s`` while the ``with`` block runs."""
 
-    def __init__(self, port: int, every_s: float = 0.1) -> None:
-        self.port, self.every_s = port, every_s
-        self.latencies: list[float] = []
-        self.failures = 0
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> HealthProbe:
+    def __enter__(self):
         self._thread.start()
         return self
 
@@ -170,15 +167,33 @@ class HealthProbe:
         self._thread.join()
 
     def _run(self) -> None:
-        request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         while not self._stop.wait(self.every_s):
-            started = time.perf_counter()
-            try:
-                status = raw_request(self.port, request)
-            except OSError:
-                status = -1
-            self.latencies.append(time.perf_counter() - started)  # a failed probe's wait counts too
-            self.failures += status != 200
+            self.tick()
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+class HealthProbe(_Every):
+    """Asks ``/healthz`` every ``every_s`` on a new connection and keeps the latencies (a stalled
+    event loop shows here first: the probe's request waits behind whatever holds the loop)."""
+
+    REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+    def __init__(self, port: int, every_s: float = 0.1) -> None:
+        super().__init__(every_s)
+        self.port = port
+        self.latencies: list[float] = []
+        self.failures = 0
+
+    def tick(self) -> None:
+        started = time.perf_counter()
+        try:
+            status = raw_request(self.port, self.REQUEST)
+        except OSError:
+            status = -1
+        self.latencies.append(time.perf_counter() - started)  # a failed probe's wait counts too
+        self.failures += status != 200
 
     def summary(self) -> dict:
         worst = max(self.latencies, default=float("nan")) * 1000
@@ -186,25 +201,15 @@ class HealthProbe:
                 **percentiles(self.latencies)}
 
 
-class RssSampler:
+class RssSampler(_Every):
     """The server's resident memory every 0.1 s: start, peak, end, and the peak's growth over the start."""
 
     def __init__(self, pid: int) -> None:
+        super().__init__(0.1)
         self.pid, self.start, self.peak = pid, rss_mb(pid), 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak = max(self.peak, rss_mb(self.pid))
+    def tick(self) -> None:
+        self.peak = max(self.peak, rss_mb(self.pid))
 
     def summary(self) -> dict:
         peak = max(self.peak, self.start)

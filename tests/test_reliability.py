@@ -447,11 +447,17 @@ def test_a_second_scan_into_the_same_output_refuses(tiny_model_dir, tmp_path, ca
     assert scan(str(tmp_path / "a.jpg"), "-o", str(output), "--model", str(tiny_model_dir)) == 0  # the lock went with it
 
 
-def test_relative_then_absolute_paths_resume_without_rescoring(tiny_model_dir, tmp_path, monkeypatch, capsys):
-    folder = tmp_path / "photos"
+def folder_of_photos(parent: Path, name: str, count: int) -> Path:
+    """A folder ``parent/name`` of ``count`` small JPEG photos."""
+    folder = parent / name
     folder.mkdir()
-    for n in range(4):
+    for n in range(count):
         photo_like(n).save(folder / f"{n}.jpg")
+    return folder
+
+
+def test_relative_then_absolute_paths_resume_without_rescoring(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    folder = folder_of_photos(tmp_path, "photos", 4)
     monkeypatch.chdir(tmp_path)
     output = tmp_path / "out.jsonl"
     assert scan("photos", "-o", str(output), "--model", str(tiny_model_dir)) == 0
@@ -463,10 +469,7 @@ def test_relative_then_absolute_paths_resume_without_rescoring(tiny_model_dir, t
 
 
 def test_one_folder_under_two_spellings_resumes_as_one(tiny_model_dir, tmp_path, monkeypatch, capsys):
-    folder = tmp_path / "dir"
-    folder.mkdir()
-    for n in range(3):
-        photo_like(n).save(folder / f"{n}.jpg")
+    folder_of_photos(tmp_path, "dir", 3)
     monkeypatch.chdir(tmp_path)
     output = tmp_path / "out.jsonl"
     assert scan("dir", "./dir/../dir", "-o", str(output), "--model", str(tiny_model_dir)) == 0
