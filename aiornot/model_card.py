@@ -329,11 +329,33 @@ def _experts_lines(config: ModelConfig) -> list[str]:
              + (", each (class, portrait) cell weighted equally" if recipe.get("balance_portraits") else "") + ".",
              f"- **Forensic expert:** the CNN on up to {config.max_tiles} native-resolution tiles of "
              f"{config.crop_size}×{config.crop_size} px, mean logit.",
-             f"- **Fusion rule:** {rule}. Each expert is Platt-calibrated on validation first."]
+             f"- **Fusion rule:** {rule}."]
+    lines += _out_of_source_lines(config)
     if basis and basis.too_few:
         lines.append(f"- ⚠️ The thresholds rest on only {basis.validation_real_views} validation real-photo views: too few to set "
                      f"a {basis.target_fpr:.0%} false-positive rate honestly (each real photo moves it by "
                      f"{1 / max(1, basis.validation_real_views):.1%}). Read the test and leave-out numbers, not the target.")
+    return lines
+
+
+def _out_of_source_lines(config: ModelConfig) -> list[str]:
+    """What the cross-fitted leave-curation-out predictions decided (calibration, fusion, thresholds)."""
+    decided = config.out_of_source
+    if decided is None:
+        return ["- Each expert is Platt-calibrated on validation images; fusion and thresholds were fitted there too (in-sample)."]
+    aucs = ", ".join(f"{name} {_fmt(auc)}" for name, auc in decided.expert_auc.items())
+    lines = [f"- **Fitted out of source:** each expert's calibration, the fusion and the thresholds rest on {decided.predictions} "
+             f"predictions for the training and validation views, each from experts refitted without its curation "
+             f"({decided.folds} curation folds). Out-of-source ROC AUC: {aucs}."]
+    bar = (config.recipe or {}).get("fusion_min_auc", 0.6)
+    weak_kept = [name for name, auc in decided.expert_auc.items() if name not in decided.excluded and auc < bar]
+    if weak_kept:
+        lines.append(f"- ⚠️ **No expert reaches ROC AUC {bar:.2f} on curations it never saw**; {', '.join(weak_kept)} decides because "
+                     "it is the better one. On a photo from a source unlike the training data, the score says little.")
+    if decided.real_flagged_by_curation:
+        worst = sorted(decided.real_flagged_by_curation.items(), key=lambda item: -item[1])[:3]
+        lines.append("- Real photos flagged `ai` at the stored threshold, out of source (worst curations): "
+                     + ", ".join(f"{name} {_percent(share)}" for name, share in worst) + ".")
     return lines
 
 
@@ -469,6 +491,8 @@ def readme_block(config: ModelConfig | dict[str, Any], benchmark: dict[str, Any]
                   "re-encoded; table in `models/MODEL_CARD.md`):", "", *target_lines(evaluation), ""]
     if config.fusion:
         lines += [f"Fusion rule of the default model: {_fmt(config.fusion.rule)}.", ""]
+    if config.out_of_source:
+        lines += _out_of_source_lines(config) + [""]
     lines += [f"Held-out test split (in-sample generators): {_fmt(evaluation.test_images)} images ({_fmt(evaluation.test_real)} real, "
               f"{_fmt(evaluation.test_ai)} AI) from a grouped split of {_fmt(training.images if training else None)} sample images.", ""]
     lines += _metrics_table(evaluation.metrics) + [""]

@@ -252,3 +252,19 @@ def test_the_cross_curation_headline_leads_the_readme_and_says_met_or_missed():
     assert "0.710 over 2 pairs (lowest 0.660) — **missed**" in bad and "worst 40% (real-b)" in bad and "human check" in bad
     korean = model_card.readme_block_ko(config_with(0.71, {"real-a": 0.02, "real-b": 0.40}))
     assert "출처 묶음 제외 검증" in korean and "미달" in korean
+
+
+def test_the_card_says_what_the_out_of_source_fit_decided_and_when_no_expert_reaches_the_bar():
+    base = {"name": "m", "architecture": "a", "thresholds": {"ai": 0.56, "real": 0.37, "target_fpr": 0.05, "target_fnr": 0.05},
+            "recipe": {"fusion_min_auc": 0.6},
+            "semantic": {"encoder": "clip", "feature": "blocks", "head": {"mean": [0.0], "scale": [1.0], "coef": [1.0], "intercept": 0.0}},
+            "fusion": {"weights": {"semantic": 1.0, "forensic": 0.0}, "fitted_on": 1804, "basis": "out-of-source",
+                       "excluded": {"forensic": "out-of-source ROC AUC 0.47 < 0.60"}, "rule": "P(AI) = σ(…)"}}
+    weak = {**base, "out_of_source": {"expert_auc": {"semantic": 0.57, "forensic": 0.47}, "excluded": {"forensic": "…"},
+                                      "predictions": 1804, "folds": 3, "real_flagged_by_curation": {"nba": 0.098, "stock-*": 0.074, "x": 0.0}}}
+    card = model_card.render(weak)
+    assert "1804 predictions" in card and "semantic 0.570, forensic 0.470" in card
+    assert "No expert reaches ROC AUC 0.60" in card and "semantic decides" in card and "nba 10%" in card
+    strong = {**weak, "out_of_source": {**weak["out_of_source"], "expert_auc": {"semantic": 0.81, "forensic": 0.47}}}
+    assert "No expert reaches" not in model_card.render(strong)
+    assert "in-sample" in model_card.render(base)
