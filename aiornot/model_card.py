@@ -352,6 +352,14 @@ def _out_of_source_lines(config: ModelConfig) -> list[str]:
     if weak_kept:
         lines.append(f"- ⚠️ **No expert reaches ROC AUC {bar:.2f} on curations it never saw**; {', '.join(weak_kept)} decides because "
                      "it is the better one. On a photo from a source unlike the training data, the score says little.")
+    reversed_experts = {name: slope for name, slope in (("forensic", config.calibration.slope),
+                                                         ("semantic", config.semantic.calibration.slope if config.semantic else 0.0))
+                        if slope < 0}
+    for name, slope in reversed_experts.items():
+        lines.append(f"- ⚠️ The {name} expert's out-of-source calibration runs the wrong way (slope {slope:.3f}): on curations it "
+                     "never saw, a higher logit went with real photos slightly more often, so its shown score falls as its logit "
+                     "rises. It has weight 0 in the verdict; read its score as information about that, not as P(AI) on this photo. "
+                     "(Models fitted since clamp such a slope to 0, so the score is the base rate.)")
     if decided.real_flagged_by_curation:
         worst = sorted(decided.real_flagged_by_curation.items(), key=lambda item: -item[1])[:3]
         lines.append("- Real photos flagged `ai` at the stored threshold, out of source (worst curations): "

@@ -130,7 +130,7 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
     """Calibrate, fuse and set thresholds on ``detector`` from out-of-source scores (see the module docstring)."""
     from aiornot.experts import Calibration, Fusion
 
-    calibrations = {name: Calibration.fit(values, scores.labels) for name, values in scores.logits.items()}
+    calibrations = {name: monotone_calibration(values, scores.labels) for name, values in scores.logits.items()}
     calibrated = {name: calibrations[name](values) for name, values in scores.logits.items()}
     aucs = {name: scores.auc(name) for name in scores.logits}
     kept = [name for name in scores.logits if aucs[name] >= recipe.fusion_min_auc and name in recipe.fusion_experts]
@@ -148,6 +148,20 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
     detector.thresholds = choose_thresholds(fused, scores.labels, scores.curations, recipe)
     flagged = real_flagged_by_curation(fused, scores.labels, scores.curations, detector.thresholds.ai)
     return Decision(aucs, excluded, len(scores.labels), scores.folds, flagged)
+
+
+def monotone_calibration(logits: np.ndarray, labels: np.ndarray):
+    """Platt scaling that never reverses an expert: a negative slope becomes 0 (the base rate for every image).
+
+    A negative slope out of source means that on curations it never saw, a higher logit went with
+    *real* photos more often; read the other way round the score would mislead, so it says nothing.
+    """
+    from aiornot.experts import Calibration, log_odds
+
+    fitted = Calibration.fit(logits, labels)
+    if fitted.slope >= 0:
+        return fitted
+    return Calibration(0.0, float(log_odds(np.array([np.mean(labels)]))[0]))
 
 
 def exclusion_reason(name: str, auc: float | None, recipe: Any) -> str:

@@ -119,3 +119,12 @@ def test_entries_cut_from_one_registry_package_are_one_curation():
                           "origin": ["pypi:media-image@0.3", "pypi:media-image@0.3", "npm:fake-avatars@1.1", "npm:a@1"]})
     assert list(out_of_source.curations(frame)) == ["comfyui-edits+comfyui-templates", "comfyui-edits+comfyui-templates",
                                                     "fake-avatars", "stock-*"]
+
+
+def test_a_calibration_never_reverses_an_expert():
+    labels = np.array([0, 1] * 50)
+    backwards = np.where(labels == 1, -1.0, 1.0) + np.random.default_rng(1).normal(0, 0.5, 100)
+    calibration = out_of_source.monotone_calibration(backwards, labels)
+    assert calibration.slope == 0 and calibration(np.array([-5.0, 5.0])) == pytest.approx([0.5, 0.5])
+    forwards = out_of_source.monotone_calibration(-backwards, labels)
+    assert forwards.slope > 0

@@ -266,5 +266,7 @@ def test_the_card_says_what_the_out_of_source_fit_decided_and_when_no_expert_rea
     assert "1804 predictions" in card and "semantic 0.570, forensic 0.470" in card
     assert "No expert reaches ROC AUC 0.60" in card and "semantic decides" in card and "nba 10%" in card
     strong = {**weak, "out_of_source": {**weak["out_of_source"], "expert_auc": {"semantic": 0.81, "forensic": 0.47}}}
-    assert "No expert reaches" not in model_card.render(strong)
+    assert "No expert reaches" not in model_card.render(strong) and "runs the wrong way" not in card
+    reversed_forensic = {**weak, "calibration": {"slope": -0.079, "intercept": -0.18}}
+    assert "forensic expert's out-of-source calibration runs the wrong way (slope -0.079)" in model_card.render(reversed_forensic)
     assert "in-sample" in model_card.render(base)
