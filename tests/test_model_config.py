@@ -19,7 +19,11 @@ def test_the_committed_model_config_loads_with_its_schema_version() -> None:
     config, raw = load_config(DEFAULT / CONFIG_NAME)
     assert raw["schema_version"] == config.schema_version == SCHEMA_VERSION
     assert config.semantic is not None and config.fusion is not None and config.max_tiles == 64
-    assert config.evaluation.protocol.summary.folds == len([r for r in raw["evaluation"]["protocol"]["rows"] if r["view"] == "re-encoded"])
+    if config.evaluation is not None:  # notebook 03 measured this model: its summary counts its own rows
+        assert config.evaluation.protocol.summary.folds == len([r for r in raw["evaluation"]["protocol"]["rows"] if r["view"] == "re-encoded"])
+    else:  # not measured yet: the README must say so rather than quote another model's numbers
+        readme = (DEFAULT.parents[1] / "README.md").read_text()
+        assert "has not been evaluated yet" in readme.split("<!-- results:start -->")[1].split("<!-- results:end -->")[0]
     assert config.thresholds.ai == raw["thresholds"]["ai"]
 
 
