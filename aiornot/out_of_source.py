@@ -19,7 +19,7 @@ on **cross-fitted, leave-curation-out predictions** instead:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -91,7 +91,6 @@ class OutOfSourceScores:
     labels: np.ndarray
     curations: np.ndarray
     folds: int
-    view: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))  # "raw" / "re-encoded"
 
     def auc(self, expert: str) -> float:
         from aiornot.evaluate import roc_auc
@@ -128,7 +127,7 @@ class Decision:
 
 def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
     """Calibrate, fuse and set thresholds on ``detector`` from out-of-source scores (see the module docstring)."""
-    from aiornot.experts import Calibration, Fusion
+    from aiornot.experts import Fusion
 
     calibrations = {name: monotone_calibration(values, scores.labels) for name, values in scores.logits.items()}
     calibrated = {name: calibrations[name](values) for name, values in scores.logits.items()}

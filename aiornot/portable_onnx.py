@@ -23,7 +23,6 @@ runs: it names any integer product with a signed 8-bit operand that is left.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -233,20 +232,9 @@ def with_token_outputs(model, tensors: dict[str, str], token: int = 0):
     return extended
 
 
-def rewrite(model, variant: str):
-    """The portable ``variant`` (``u8u8`` or ``float``) of ``model``."""
-    rewrites = {"u8u8": to_u8u8, "float": to_float}
-    if variant not in rewrites:
-        raise ValueError(f"unknown portable variant {variant!r} (known: {', '.join(rewrites)})")
-    return rewrites[variant](model)
-
-
 def cosine_rows(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Row-wise cosine similarity of two ``[N, D]`` feature arrays."""
     first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
     norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
     return (first * second).sum(axis=1) / np.maximum(norms, 1e-12)
 
-
-def names_of(products: Iterable[SignedProduct]) -> list[str]:
-    return [str(product) for product in products]

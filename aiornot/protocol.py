@@ -30,6 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from aiornot import evaluate
+from aiornot.out_of_source import MERGED_PREFIXES
 from aiornot.lazy import take
 
 
@@ -48,7 +49,7 @@ class HeldOut:
 
 
 def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images: int = 20, package_column: str = "collection",
-                    merge_prefixes: Sequence[str] = ("stock-",),
+                    merge_prefixes: Sequence[str] = MERGED_PREFIXES,
                     kinds: Sequence[str] = ("family", "generator", "package", "curation pair")) -> list[HeldOut]:
     """Every AI generator family, AI generator and AI source package with at least ``min_images``
     images, and every real source package with at least ``min_real_images``.
@@ -90,7 +91,7 @@ def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images
 
 
 def curation_pairs(frame: pd.DataFrame, *, min_images: int, min_real_images: int, package_column: str = "collection",
-                   merge_prefixes: Sequence[str] = ("stock-",)) -> list[HeldOut]:
+                   merge_prefixes: Sequence[str] = MERGED_PREFIXES) -> list[HeldOut]:
     """Cross-curation folds: each AI package paired with a real package, both held out together.
 
     Packages are paired by how much of them is portraits (most-portrait AI package with the

@@ -363,20 +363,33 @@ def fit_detector(
     """
     from aiornot.detector import Detector
 
+    from aiornot.out_of_source import decide
+
     run = fit(train_images, train_labels, val_images, val_labels, recipe.forensic, train_strata=train_strata, verbose=verbose)
     detector = Detector(run.model, {"name": name, "crop_size": recipe.forensic.crop_size, "max_tiles": recipe.max_tiles})
-    if semantic:
-        detector.semantic = fit_semantic(train_images, train_labels, train_strata, recipe, store=store, encoder=encoder,
-                                         progress=verbose, reencoded=train_reencoded)
     if train_curations is None or val_curations is None:
+        if semantic:
+            detector.semantic = fit_semantic(train_images, train_labels, train_strata, recipe, store=store, encoder=encoder,
+                                             progress=verbose, reencoded=train_reencoded)
         views, view_labels = with_reencoded(val_images, val_labels, enabled=recipe.reencoded_views, copies=val_reencoded)
         detector.calibrate(views, view_labels, target_fpr=recipe.target_fpr)
         return detector, run
     pool = TrainingPool.of(train_images, train_labels, train_strata, train_curations, val_images, val_labels, val_strata,
                            val_curations, train_reencoded, val_reencoded)
-    scores = cross_fitted_scores(pool, detector, recipe, store=store, verbose=verbose)
-    from aiornot.out_of_source import decide
+    views = pool.views(recipe)
+    features = None
+    if semantic:
+        # One encoding pass over every view serves both the shipped head (training views) and the cross-fitted heads.
+        from aiornot import encoders
+        from aiornot.experts import SemanticExpert
 
+        encoder = encoder or encoders.OnnxImageEncoder()
+        features = encoders.embed_with_store(encoder, views.images, store, kind=recipe.semantic_feature, progress=verbose,
+                                             description="semantic features")
+        trained = ~views.is_validation
+        head = fit_semantic_head(features[trained], views.labels[trained], views.strata[trained], recipe)
+        detector.semantic = SemanticExpert(head, feature=recipe.semantic_feature, encoder=encoder, store=store, encoder_id=encoder.id)
+    scores = cross_fitted_scores(pool, views, features, detector, recipe, verbose=verbose)
     detector.config["out_of_source"] = decide(detector, scores, recipe).to_config()
     return detector, run
 
@@ -410,27 +423,42 @@ class TrainingPool:
                    np.concatenate([np.asarray(train_curations, dtype=object), np.asarray(val_curations, dtype=object)]),
                    np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(val_labels), bool)]))
 
+    def views(self, recipe: DetectorRecipe) -> "PoolViews":
+        """The pool's images and, as the recipe says, their re-encoded copies, with each view's facts."""
+        images, labels, strata, curations, rows = with_reencoded(self.images, self.labels, self.strata, self.curations,
+                                                                 np.arange(len(self.labels)), enabled=recipe.reencoded_views,
+                                                                 copies=self.reencoded)
+        return PoolViews(images, labels, strata, curations, rows, self.is_validation[rows])
 
-def cross_fitted_scores(pool: TrainingPool, detector, recipe: DetectorRecipe, *, store=None, verbose: bool = True):
-    """Every expert's logits for every view of the pool, each from the expert refitted without the view's curation."""
+
+@dataclass
+class PoolViews:
+    """Every view of a :class:`TrainingPool` (its images, then their re-encoded copies), one row per view."""
+
+    images: Sequence[np.ndarray]
+    labels: np.ndarray
+    strata: np.ndarray
+    curations: np.ndarray
+    rows: np.ndarray  # the pool row each view shows
+    is_validation: np.ndarray
+
+
+def cross_fitted_scores(pool: TrainingPool, views: PoolViews, features: np.ndarray | None, detector, recipe: DetectorRecipe,
+                        *, verbose: bool = True):
+    """Every expert's logits for every view of the pool, each from the expert refitted without the view's curation.
+
+    ``features``: the semantic encoder's features of every view (None: no semantic expert).
+    """
     from aiornot import out_of_source
 
     folds = out_of_source.curation_folds(pool.curations, pool.labels, recipe.source_folds)
-    views, view_labels, view_strata, view_curations, view_fold = with_reencoded(
-        pool.images, pool.labels, pool.strata, pool.curations, np.arange(len(pool.labels)),
-        enabled=recipe.reencoded_views, copies=pool.reencoded)
-    view_folds = [mask[view_fold] for mask in folds]
+    view_folds = [mask[views.rows] for mask in folds]
     logits = {}
-    if detector.semantic is not None:
-        from aiornot.encoders import embed_with_store
-
-        features = embed_with_store(detector.semantic.encoder, views, store, kind=recipe.semantic_feature, progress=verbose,
-                                    description="semantic features (pool)")
-        logits["semantic"] = out_of_source.semantic_logits(features, view_labels, view_strata, view_folds, recipe)
+    if features is not None:
+        logits["semantic"] = out_of_source.semantic_logits(features, views.labels, views.strata, view_folds, recipe)
     if "forensic" in recipe.fusion_experts:  # else kept out by the recipe: shown with weight 0, never cross-fitted
-        logits["forensic"] = forensic_logits(pool, views, view_folds, folds, detector, recipe, verbose=verbose)
-    view_names = np.array(["raw"] * len(pool.labels) + ["re-encoded"] * (len(views) - len(pool.labels)), dtype=object)
-    return out_of_source.OutOfSourceScores(logits, view_labels, view_curations, len(folds), view_names)
+        logits["forensic"] = forensic_logits(pool, views.images, view_folds, folds, detector, recipe, verbose=verbose)
+    return out_of_source.OutOfSourceScores(logits, views.labels, views.curations, len(folds))
 
 
 def forensic_logits(pool: TrainingPool, views, view_folds: list[np.ndarray], folds: list[np.ndarray], detector,

@@ -128,3 +128,29 @@ def test_a_calibration_never_reverses_an_expert():
     assert calibration.slope == 0 and calibration(np.array([-5.0, 5.0])) == pytest.approx([0.5, 0.5])
     forwards = out_of_source.monotone_calibration(-backwards, labels)
     assert forwards.slope > 0
+
+
+def test_the_shipped_head_is_fit_semantics_head_from_one_encoding_pass():
+    """The out-of-source path encodes every view once; the shipped head is still the one fitted on the training views."""
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 12)
+    images = [np.clip(rng.normal(60 + 120 * label, 20, (40, 40, 3)), 0, 255).astype(np.uint8) for label in labels]
+    names = np.array([f"{'ai' if label else 'real'}-{i % 3}" for i, label in enumerate(labels)], dtype=object)
+
+    class Counting:
+        id, seen = "mean-colour", 0
+
+        def embed(self, batch):
+            self.seen += len(batch)
+            return {"embeds": np.stack([p.reshape(-1, 3).mean(axis=0) / 255 for p in batch]).astype(np.float32)}
+
+    recipe = train.DetectorRecipe(forensic=train.TrainConfig(epochs=1, batch_size=4, crop_size=32, steps_per_epoch=1),
+                                  reencoded_views=False, max_tiles=4, fusion_experts=("semantic",))
+    encoder = Counting()
+    detector, _ = train.fit_detector(images[:16], labels[:16], None, images[16:], labels[16:], recipe, encoder=encoder,
+                                     verbose=False, train_curations=names[:16], val_curations=names[16:])
+    assert encoder.seen == len(images)  # every view encoded once, training views not twice
+    expected = train.fit_semantic(images[:16], labels[:16], None, recipe, encoder=Counting(), progress=False).head
+    np.testing.assert_allclose(detector.semantic.head.coef, expected.coef)
+    assert detector.semantic.head.intercept == pytest.approx(expected.intercept)
+    assert detector.config["out_of_source"]["folds"] == 3
