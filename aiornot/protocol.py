@@ -213,8 +213,8 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     and validation views (as :func:`aiornot.out_of_source.decide` does for the whole detector).
     """
     from aiornot import data
-    from aiornot.experts import Calibration, LinearHead, balanced_weights
-    from aiornot.out_of_source import choose_thresholds, curation_folds, curations, semantic_logits
+    from aiornot.experts import LinearHead, balanced_weights
+    from aiornot.out_of_source import choose_thresholds, curation_folds, curations, monotone_calibration, semantic_logits
 
     rows = fold_rows(frame, held)
     labels, strata, names = frame["label"].to_numpy(), data.content_strata(frame), curations(frame)
@@ -232,7 +232,7 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     pool_x, pool_y, pool_strata, pool_names = stacked(pool)
     view_folds = [np.tile(mask, len(views)) for mask in curation_folds(names[pool], labels[pool], recipe.source_folds)]
     held_logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe)
-    calibration = Calibration.fit(held_logits, pool_y)
+    calibration = monotone_calibration(held_logits, pool_y)
     threshold = choose_thresholds(calibration(held_logits), pool_y, pool_names, recipe).ai
     test = rows["test"]
     groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
