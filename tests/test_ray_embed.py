@@ -13,7 +13,7 @@ import pytest
 
 from aiornot import ray_embed
 from aiornot.batch import BatchError
-from test_stream import image_shard
+from conftest import image_shard
 
 ROOT = Path(__file__).resolve().parents[1]
 
