@@ -91,7 +91,7 @@ test: $(ENV_STAMP) $(SAMPLE)  ## unit, service and notebook tests (nbval, small 
 	$(VENV)/bin/pytest tests
 	$(VENV)/bin/pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
-test-fast: $(ENV_STAMP)  ## unit tests only, skipping the slow ones
+test-fast: $(ENV_STAMP)  ## the tests not marked slow: a few minutes, no server, Ray, JAX, training or browser (tests/README.md)
 	$(VENV)/bin/pytest tests -m "not slow"
 
 bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size) and the service soak

@@ -3,7 +3,7 @@
 Schemathesis reads ``/openapi.json`` and generates requests for every operation, including
 multipart uploads of arbitrary bytes and form values. Every response must be a documented status
 with a body matching its documented schema, and never a 5xx. Bounded to a few examples per
-operation so it stays fast.
+operation; still marked slow (the schema is built and every operation called, under hypothesis).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from aiornot.service import Settings, create_app
 # Every other default check runs: no 5xx, documented status codes, response bodies and headers
 # that match their schemas, content types.
 NOT_APPLICABLE = [positive_data_acceptance, negative_data_rejection]
+
+pytestmark = pytest.mark.slow
 
 # Built at import: schemathesis needs the schema when tests are collected. (Its lazy
 # `schemathesis.pytest.from_fixture` loader fails under pytest 9 — it sets `Function._nodeid`.)
