@@ -146,10 +146,7 @@ class _ScoreBatch:
             return [self._predict_one(label, source) for label, source in zip(labels, sources)]
 
     def _predict(self, labels: list[str], sources: Sequence[str | bytes]) -> list[Result]:
-        results = list(self.detector.predict_many(sources, batch_size=self.batch_size, id_photo=self.id_photo))
-        for result, label in zip(results, labels):
-            result.path = label
-        return results
+        return list(self.detector.predict_many(sources, labels=labels, batch_size=self.batch_size, id_photo=self.id_photo))
 
     def _predict_one(self, label: str, source: str | bytes) -> Result:
         try:

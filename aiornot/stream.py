@@ -391,9 +391,9 @@ def _score_rows(table: ImageTable, rows: np.ndarray, detector: "Detector", prove
             data.append((position, read_bytes(source)))
         except ImageDecodeError as error:
             results[position] = Result.failure(str(ids[position]), error, detector.name)
-    for (position, payload), result in zip(data, detector.predict_many([d for _, d in data], batch_size=len(rows) or 1,
-                                                                        provenance=provenance)):
-        result.path = str(ids[position])
+    scored = detector.predict_many([payload for _, payload in data], labels=[str(ids[position]) for position, _ in data],
+                                   batch_size=len(rows) or 1, provenance=provenance)
+    for (position, payload), result in zip(data, scored):
         results[position], digests[position] = result, hashlib.sha256(payload).hexdigest()
     return results, digests
 

@@ -264,9 +264,7 @@ def test_ray_scores_parquet_image_bytes_and_resumes_by_id(tmp_path: Path, tiny_m
     import pyarrow.parquet as pq
 
     images = pq.read_table(data / "train-00000-of-00001.parquet").column("image").combine_chunks().field("bytes").to_pylist()
-    local = list(Detector.load(tiny_model_dir).predict_many(images))
-    for index, result in enumerate(local):
-        result.path = f"row{index}"
+    local = list(Detector.load(tiny_model_dir).predict_many(images, labels=[f"row{index}" for index in range(len(images))]))
     output.write_text(jsonl.json_line(local[0].to_dict()))  # row0 was scored before: a re-run must skip it
 
     common = ["scan", str(data), "--engine", "ray", "--model", str(tiny_model_dir), "-o", str(output), "-q"]

@@ -163,17 +163,20 @@ def test_detector_result_carries_each_expert_and_the_fusion_rule(tiny_model_dir,
 
 
 def test_scan_cuts_batches_by_decoded_pixels(tiny_model_dir, tmp_path, monkeypatch):
+    from aiornot import predict
+    from aiornot.detector import Detector
+
     for n in range(7):
         photo_like(n, (200, 200)).save(tmp_path / f"{n}.png")  # 40,000 pixels each
     detector = Detector.load(tiny_model_dir)
     sizes: list[int] = []
-    real = detector._score_batch
+    real = predict.score_batch
 
-    def recording(batch, *args):
+    def recording(scorer, batch, *args):
         sizes.append(len(batch))
-        return real(batch, *args)
+        return real(scorer, batch, *args)
 
-    monkeypatch.setattr(detector, "_score_batch", recording)
+    monkeypatch.setattr(predict, "score_batch", recording)
     results = list(detector.predict_many(sorted(tmp_path.glob("*.png")), batch_size=32, max_batch_pixels=100_000))
     assert len(results) == 7 and all(r.ok for r in results)
     assert sizes == [3, 3, 1]  # 120,000 pixels close a batch; 32 images would have gone in one

@@ -98,10 +98,9 @@ def test_heatmap_is_a_png_data_url_of_the_overlay(client, jpeg):
 
 def test_one_request_decodes_the_photo_once(client, portrait, monkeypatch):
     """The detector, the provenance checks (watermark) and the overlay share one decode."""
-    import aiornot.detector
     import aiornot.imageio
+    import aiornot.predict
     import aiornot.provenance
-    import aiornot.service.routes
 
     decodes = []
     original = aiornot.imageio.open_image
@@ -110,7 +109,7 @@ def test_one_request_decodes_the_photo_once(client, portrait, monkeypatch):
         decodes.append(1)
         return original(*args, **kwargs)
 
-    for module in (aiornot.imageio, aiornot.detector, aiornot.provenance, aiornot.service.routes):
+    for module in (aiornot.imageio, aiornot.predict, aiornot.provenance):  # every module that imports the decoder
         monkeypatch.setattr(module, "open_image", counting_open_image)
     body = detect(client, portrait, id_photo="true", heatmap="true").json()
     assert body["heatmap"] and body["checks"] and {s["name"] for s in body["signals"]} >= {"sd_watermark"}
@@ -366,21 +365,22 @@ def test_batch_count_is_capped(tiny_model_dir, jpeg):
 
 
 def test_a_crash_on_one_batch_file_does_not_cost_the_others(tiny_model_dir, jpeg, monkeypatch):
+    import aiornot.provenance
+
+    odd = encode(photo_like(9), "JPEG", quality=80)
+    original = aiornot.provenance.inspect
+
+    def inspect(data, **kwargs):
+        if data == odd:
+            raise RuntimeError("a bug in a module, met on this one file")
+        return original(data, **kwargs)
+
+    monkeypatch.setattr(aiornot.provenance, "inspect", inspect)
     with client_for(tiny_model_dir) as crashing:
-        detector = crashing.app.state.detector
-        original = detector.predict
-
-        odd = encode(photo_like(9), "JPEG", quality=80)
-
-        def predict(source, **kwargs):
-            if kwargs.get("data") == odd:
-                raise RuntimeError("a bug in a module, met on this one file")
-            return original(source, **kwargs)
-
-        monkeypatch.setattr(detector, "predict", predict)
-        items = crashing.post("/v1/detect/batch", files=[("images", ("a.jpg", jpeg)), ("images", ("b.jpg", odd))]).json()["items"]
-    assert items[0]["status"] == 200
-    assert items[1]["status"] == 500 and items[1]["error"]["code"] == "internal_error"
+        files = [("images", ("a.jpg", jpeg)), ("images", ("b.jpg", odd)), ("images", ("c.jpg", jpeg))]
+        items = crashing.post("/v1/detect/batch", files=files).json()["items"]
+    assert [item["status"] for item in items] == [200, 500, 200]
+    assert items[1]["error"]["code"] == "internal_error" and items[0]["result"]["signals"]
 
 
 def test_an_unexpected_error_is_a_500_json_without_a_traceback(tiny_model_dir, jpeg, monkeypatch):
@@ -700,3 +700,101 @@ def test_logs_carry_no_file_name_and_no_image_bytes(client, jpeg, caplog):
     assert marker not in logged
     assert "not an image not an image" not in logged
     assert jpeg[:64].hex() not in logged and "JFIF" not in logged
+
+
+# ------------------------------------------------------------------------------ one predict pipeline (issue 19)
+def test_each_uploads_header_is_walked_and_parsed_once_in_every_mode(client, jpeg, portrait, monkeypatch):
+    """The structure walk (aiornot.headers) and Pillow's header parse run once per upload, with the
+    ID-photo mode, the heatmap and provenance on, on both routes: the parse travels with the upload."""
+    import collections
+
+    import aiornot.imageio
+    import aiornot.provenance
+
+    counts: collections.Counter = collections.Counter()
+
+    def counting(module, name):
+        original = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module, name in ((aiornot.imageio, "check_structure"), (aiornot.imageio, "open_header"),
+                         (aiornot.provenance, "open_header")):
+        counting(module, name)
+    assert detect(client, portrait, id_photo="true", heatmap="true").status_code == 200
+    assert counts == {"open_header": 1, "check_structure": 1}
+    counts.clear()
+    files = [("images", (f"{i}.jpg", data)) for i, data in enumerate((portrait, jpeg, portrait))]
+    batch = client.post("/v1/detect/batch", files=files, data={"id_photo": "true"}).json()
+    assert batch["scored"] == 3 and counts == {"open_header": 3, "check_structure": 3}
+
+
+def test_the_batch_route_scores_its_files_with_one_predict_many_call(client, jpeg, portrait, monkeypatch):
+    """One predict_many call for the batch's readable files, so one expert pass (face crops
+    included); a file that cannot be read keeps its own error and is never passed on."""
+    detector = client.app.state.detector
+    many, experts, singles = [], [], []
+    original_many, original_experts = detector.predict_many, detector.expert_scores
+
+    def predict_many(sources, **options):
+        sources = list(sources)
+        many.append(len(sources))
+        return original_many(sources, **options)
+
+    def expert_scores(images):
+        experts.append(len(images))
+        return original_experts(images)
+
+    monkeypatch.setattr(detector, "predict_many", predict_many)
+    monkeypatch.setattr(detector, "expert_scores", expert_scores)
+    monkeypatch.setattr(detector, "predict", lambda *a, **k: singles.append(1))
+    files = [("images", ("a.jpg", jpeg)), ("images", ("notes.txt", b"just some text")), ("images", ("p.jpg", portrait))]
+    batch = client.post("/v1/detect/batch", files=files, data={"id_photo": "true"}).json()
+    assert [item["status"] for item in batch["items"]] == [200, 415, 200]
+    assert batch["items"][1]["error"]["code"] == "not_an_image" and batch["items"][1]["filename"] == "notes.txt"
+    faces = sum(item["result"].get("face_score") is not None for item in batch["items"] if item["result"])
+    assert batch["items"][2]["result"]["face_score"] is not None
+    assert many == [2] and experts == [2 + faces] and singles == []
+
+
+def test_a_batch_holds_no_more_decoded_pixels_than_the_budget_grants(tiny_model_dir, jpeg, monkeypatch):
+    """Three 10,800-pixel photos against a 25,000-pixel budget: the batch takes the whole budget
+    and predict_many passes them two, then one, so no pass holds more pixels than were granted."""
+    import aiornot.predict
+
+    sizes: list[int] = []
+    original = aiornot.predict.score_batch
+
+    def recording(scorer, batch, options):
+        sizes.append(sum(item.pixel_count for item in batch))
+        return original(scorer, batch, options)
+
+    monkeypatch.setattr(aiornot.predict, "score_batch", recording)
+    with client_for(tiny_model_dir, max_inflight_megapixels=0.025) as small:
+        sizes.clear()  # the start-up warm-up's image
+        batch = small.post("/v1/detect/batch", files=[("images", (f"{i}.jpg", jpeg)) for i in range(3)]).json()
+        peak = small.app.state.pixels.peak
+    assert batch["scored"] == 3 and sizes == [21_600, 10_800] and peak == 25_000
+
+
+def test_the_routes_send_the_result_as_the_pipeline_built_it(client, jpeg, monkeypatch):
+    """Nothing after build_result changes a Result: the answer's elapsed_ms and scores are the built ones."""
+    import aiornot.predict
+
+    built = []
+    original = aiornot.predict.build_result
+
+    def recording(*args, **kwargs):
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(aiornot.predict, "build_result", recording)
+    single = detect(client, jpeg).json()
+    assert len(built) == 1 and single["elapsed_ms"] == built[0].elapsed_ms > 0 and single["score"] == built[0].score
+    built.clear()
+    batch = client.post("/v1/detect/batch", files=[("images", ("a.jpg", jpeg)), ("images", ("b.jpg", jpeg))]).json()
+    assert [item["result"]["elapsed_ms"] for item in batch["items"]] == [result.elapsed_ms for result in built]
