@@ -359,7 +359,7 @@ def score_table(table: ImageTable, detector: "Detector", output: str | Path, *, 
 
     One part file per batch, written atomically; ids already in ``output`` are skipped, so an
     interrupted run resumes. Each row carries ``id``, ``sha256`` (of the file's bytes), ``label``
-    and the :class:`~aiornot.detector.Result` fields (as :func:`aiornot.batch.result_to_row` lays
+    and the :class:`~aiornot.detector.Result` fields (as :func:`aiornot.result_rows.result_to_row` lays
     them out), plus one flat ``score_<expert>`` column per expert. Read with :func:`read_scores`.
     """
     from tqdm import tqdm
@@ -401,7 +401,7 @@ def _score_rows(table: ImageTable, rows: np.ndarray, detector: "Detector", prove
 def _score_columns(table: ImageTable, rows: np.ndarray, results: list["Result"], digests: list) -> "pa.Table":
     import pyarrow as pa
 
-    from aiornot.batch import result_to_row, row_schema
+    from aiornot.result_rows import result_to_row, row_schema
 
     records = [result_to_row(r) for r in results]
     frame = pa.Table.from_pylist(records, schema=row_schema())
