@@ -84,8 +84,8 @@ def semantic_expert(table, rows, args, encoder, recipe):
     only the features are kept, never the pixels. Returns (expert, summary figures).
     """
     from aiornot import encoders, stream
-    from aiornot.experts import SemanticExpert
-    from aiornot.train import fit_semantic_head, with_reencoded
+    from aiornot.experts import SemanticExpert, fit_semantic_head
+    from aiornot.train import with_reencoded
 
     store = encoders.FeatureStore(Path(args.store) if args.store else encoders.FEATURE_STORE_DIR / encoder.id)
     features, labels, skipped = [], [], 0
