@@ -87,11 +87,13 @@ models/MODEL_CARD.md: reports/04_id_photo_case_study.ipynb aiornot/model_card.py
 	$(PY) -m aiornot model-card models/default > $@
 
 # --- tests -------------------------------------------------------------------
-test: $(ENV_STAMP) $(SAMPLE)  ## unit, service and notebook tests (nbval, small parameters)
+test: $(ENV_STAMP) $(SAMPLE)  ## import layers (lint-imports), unit, service and notebook tests (nbval, small parameters)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest tests
 	$(VENV)/bin/pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
-test-fast: $(ENV_STAMP)  ## unit tests only, skipping the slow ones
+test-fast: $(ENV_STAMP)  ## import layers and unit tests only, skipping the slow ones
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest tests -m "not slow"
 
 bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size) and the service soak

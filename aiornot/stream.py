@@ -37,11 +37,12 @@ import pandas as pd
 from aiornot.data import IMAGE_SUFFIXES, SEED_VALIDATION_FRACTION, DatasetError, Split, open_parquet_shard
 from aiornot.imageio import ImageDecodeError, open_image, read_bytes
 from aiornot.parquet_images import RowGroupReader, image_columns, image_field, row_positions
+from aiornot.schema import Result
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from aiornot.detector import Detector, Result
+    from aiornot.detector import Detector
 
 #: The columns of a label table (``label`` is -1 where the dataset has none, e.g. the test split).
 LABEL_COLUMNS = ("id", "label", "source", "generator")
@@ -382,8 +383,6 @@ def score_table(table: ImageTable, detector: "Detector", output: str | Path, *, 
 
 def _score_rows(table: ImageTable, rows: np.ndarray, detector: "Detector", provenance: bool) -> tuple[list["Result"], list]:
     """One Result per row, in order; a row whose file cannot be read gets an error Result."""
-    from aiornot.detector import Result
-
     ids = table.labels["id"].to_numpy()[rows]
     data, results, digests = [], [None] * len(rows), [None] * len(rows)
     for position, source in enumerate(table.sources(rows)):
