@@ -10,18 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from aiornot.detector import CONFIG_NAME
 from aiornot.model_config import (AblationRow, Evaluation, IdPhotoCaseStudy, Interval, ModelConfig, Protocol, ProtocolRow,
                                   ProtocolSummary, TrainingRun, load_config, validate_config)
 from aiornot.transforms import DETECTOR_CROPS_PER_IMAGE, DETECTOR_MAX_TILES
 
 NOT_MEASURED = "not measured"
-#: The file in a model folder that the card and the README blocks are generated from.
-CONFIG_FILE = "detector.json"
 
 
 def read_config(model_dir: str | Path) -> ModelConfig:
     """The typed config of a model folder; :class:`FileNotFoundError` (with what to run) when it has none."""
-    path = Path(model_dir) / CONFIG_FILE
+    path = Path(model_dir) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; give a trained model's folder (`make reports` trains models/default)")
     return load_config(path)[0]
