@@ -390,30 +390,3 @@ def _write_config(path: Path, config: dict[str, Any]) -> None:
     text = json.dumps(json_safe(config), indent=2, ensure_ascii=False)  # keeps NaN; an unknown type raises
     validate_config(json.loads(text), str(path))  # as it will be read back: numpy values become plain numbers
     path.write_text(text)
-
-
-# ------------------------------------------------------------------------------- model card
-def model_card(model_dir: str | Path) -> str:
-    """The model card, generated from the numbers stored in ``detector.json`` (never typed in)."""
-    from aiornot.model_card import render
-
-    config, _ = load_config(Path(model_dir) / CONFIG_NAME)
-    return render(config)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m aiornot.detector model-card DIR`` prints the model card."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or args[0] != "model-card":
-        print("usage: python -m aiornot.detector model-card MODEL_DIR", file=sys.stderr)
-        return 2
-    try:
-        print(model_card(args[1]))
-    except (FileNotFoundError, ModelConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

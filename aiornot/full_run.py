@@ -1,4 +1,4 @@
-"""The seed study at its real size, streamed: ``python -m aiornot.full_run DATA [--test TEST]`` (``make full-run``).
+"""The seed study at its real size, streamed: ``aiornot full-run DATA [--test TEST]`` (``make full-run``).
 
 Reads the Hugging Face ``competitions/aiornot`` train split (or any layout :func:`aiornot.stream.open_table`
 reads), and in bounded memory — pixels are decoded a batch at a time, never all at once:
@@ -8,7 +8,7 @@ reads), and in bounded memory — pixels are decoded a batch at a time, never al
    backend: ``KERAS_BACKEND=jax`` on a GPU; ``--mixed-precision`` for float16 compute there);
 3. fits the semantic expert's head on frozen encoder features of the training split (and their
    re-encoded copies, made batch by batch), reading what the feature store already holds —
-   ``python -m aiornot.ray_embed`` fills it on Ray Data — and computing the rest in batches;
+   ``aiornot ray-embed`` fills it on Ray Data — and computing the rest in batches;
 4. calibrates both experts, fits the fusion rule and chooses thresholds on the validation split
    (each expert's logits streamed batch by batch, then fitted; ``--no-semantic``: forensic only);
 5. scores the validation split with both, streaming, and writes the seed's per-class table and ROC
@@ -17,17 +17,16 @@ reads), and in bounded memory — pixels are decoded a batch at a time, never al
 
 Everything lands in ``--out`` (default ``reports/full_run``): models, training curves, score
 Parquet folders, tables, the submission and ``summary.json``. Features are looked up by the sha256
-of the decoded picture, so a store filled by ``python -m aiornot.ray_embed`` is reused as it is.
+of the decoded picture, so a store filled by ``aiornot ray-embed`` is reused as it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -35,30 +34,6 @@ from aiornot.data import DatasetError
 
 #: The semantic head of the shipped model (reports/params/02_cnn_training.yaml): chosen under the cross-curation folds.
 SHIPPED_SEMANTIC_FEATURE, SHIPPED_SEMANTIC_C = "blocks", 0.2
-
-
-def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aiornot.full_run", description="the seed study at full size, streamed")
-    parser.add_argument("data", help="training data: Parquet shards (Hugging Face layout), a CSV manifest or a real/ai folder")
-    parser.add_argument("--test", help="the test split (labelled or not) to score and report")
-    parser.add_argument("--out", default="reports/full_run")
-    parser.add_argument("--epochs", type=int, default=30, help="forensic CNN epochs (early stopping on validation AUC)")
-    parser.add_argument("--seed-epochs", type=int, default=10, help="seed CNN epochs (the seed trained 10)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps-per-epoch", type=int, help="cap training batches per epoch (smoke runs)")
-    parser.add_argument("--validation-steps", type=int, help="cap validation batches per epoch (smoke runs)")
-    parser.add_argument("--workers", type=int, help="decoding workers per feed (default: CPUs, at most 4)")
-    parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
-    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
-    parser.add_argument("--target-fpr", type=float, default=0.05)
-    parser.add_argument("--semantic-feature", default=SHIPPED_SEMANTIC_FEATURE,
-                        help="encoder output the semantic head reads (default: the shipped model's, the class tokens of CLIP blocks 4-12)")
-    parser.add_argument("--semantic-C", type=float, default=SHIPPED_SEMANTIC_C, help="L2 strength of the semantic head (smaller: stronger)")
-    parser.add_argument("--no-semantic", action="store_true", help="the forensic expert alone (no encoder needed)")
-    parser.add_argument("--store", help="feature-store folder (default: data/cache/features/<encoder id>, "
-                                        "where python -m aiornot.ray_embed writes)")
-    parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(list(argv) if argv is not None else None)
 
 
 def train_models(table, parts, args) -> dict:
@@ -84,8 +59,8 @@ def semantic_expert(table, rows, args, encoder, recipe):
     only the features are kept, never the pixels. Returns (expert, summary figures).
     """
     from aiornot import encoders, stream
-    from aiornot.experts import SemanticExpert
-    from aiornot.train import fit_semantic_head, with_reencoded
+    from aiornot.experts import SemanticExpert, fit_semantic_head
+    from aiornot.train import with_reencoded
 
     store = encoders.FeatureStore(Path(args.store) if args.store else encoders.FEATURE_STORE_DIR / encoder.id)
     features, labels, skipped = [], [], 0
@@ -165,7 +140,7 @@ def report(name: str, ids, scores, labels, out: Path, threshold: float) -> dict:
 
 
 def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
-    """The whole run; returns (and writes) the summary.
+    """The whole run; returns (and writes) the summary. ``args``: the options of ``aiornot full-run``.
 
     ``encoder``: the semantic expert's frozen encoder (default: the offline CLIP tower).
     """
@@ -183,7 +158,10 @@ def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
     runs = train_models(table, parts, args)
     summary = {"backend": keras.backend.backend(), "images": len(table),
                "split": {"train": len(parts.train), "validation": len(parts.validation)}}
-    recipe = DetectorRecipe(target_fpr=args.target_fpr, semantic_feature=args.semantic_feature, semantic_C=args.semantic_C)
+    # The options of `aiornot full-run` (aiornot.cli); a semantic head left unspecified is the shipped model's.
+    feature = args.semantic_feature or SHIPPED_SEMANTIC_FEATURE
+    strength = SHIPPED_SEMANTIC_C if args.semantic_C is None else args.semantic_C
+    recipe = DetectorRecipe(target_fpr=args.target_fpr, semantic_feature=feature, semantic_C=strength)
     semantic = None
     if not args.no_semantic:
         semantic, summary["semantic"] = semantic_expert(table, parts.train, args, encoder or _default_encoder(), recipe)
@@ -221,20 +199,3 @@ def _default_encoder():
     from aiornot import encoders
 
     return encoders.open_encoder()
-
-
-def main(argv: Iterable[str] | None = None) -> int:
-    from aiornot.encoders import EncoderUnavailable
-
-    args = _arguments(argv)
-    try:
-        summary = run(args)
-    except (DatasetError, EncoderUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,8 +8,6 @@ operation; still marked slow (the schema is built and every operation called, un
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -35,7 +33,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 @pytest.fixture(scope="module", autouse=True)
 def loaded_model(tiny_model_dir):
     """Point the app at the tiny model and run its startup, which loads it into app.state."""
-    app.state.settings = replace(app.state.settings, model_dir=str(tiny_model_dir))
+    app.state.settings = app.state.settings.model_copy(update={"model_dir": str(tiny_model_dir)})
     with TestClient(app):
         assert app.state.detector is not None
         yield

@@ -17,14 +17,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
-    from aiornot import full_run
+    from aiornot import cli
 
     train = image_shard(tmp_path, 16, corrupt=())
     (tmp_path / "test").mkdir()
     test = image_shard(tmp_path / "test", 6, corrupt=(1,), labels=False)
     out = tmp_path / "run"
-    code = full_run.main([str(train), "--test", str(test), "--out", str(out), "--epochs", "1", "--seed-epochs", "1",
-                          "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--no-semantic"])
+    code = cli.main(["full-run", str(train), "--test", str(test), "--out", str(out), "--epochs", "1", "--seed-epochs", "1",
+                     "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--no-semantic"])
     assert code == 0
     summary = __import__("json").loads((out / "summary.json").read_text())
     assert summary["split"] == {"train": 11, "validation": 5}
@@ -38,7 +38,7 @@ def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
 def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp_path):
     import json
 
-    from aiornot import encoders, full_run, ray_embed
+    from aiornot import cli, encoders, full_run, ray_embed
     from conftest import FakeEncoder
 
     train = image_shard(tmp_path, 16, corrupt=())
@@ -56,9 +56,9 @@ def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp
             return super().embed(images)
 
     encoder, out = Counting(), tmp_path / "run"
-    args = full_run._arguments([str(train), "--out", str(out), "--epochs", "1", "--seed-epochs", "1", "--batch-size", "4",
-                                "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--store", str(store),
-                                "--semantic-feature", "embeds"])
+    args = cli.build_parser().parse_args(["full-run", str(train), "--out", str(out), "--epochs", "1", "--seed-epochs", "1",
+                                          "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet",
+                                          "--store", str(store), "--semantic-feature", "embeds"])
     summary = full_run.run(args, encoder=encoder)
 
     assert summary["semantic"] == {"views": 22, "skipped": 0, "store": str(store)}  # 11 images and their re-encoded copies
@@ -75,7 +75,7 @@ def test_full_run_with_the_real_clip_tower_saves_a_detector_that_reloads_and_sco
     """The default path end to end: the offline CLIP tower (no fake), features stored, the saved detector reloaded."""
     import json
 
-    from aiornot import encoders, full_run
+    from aiornot import cli, encoders, full_run
     from aiornot.detector import Detector
 
     try:
@@ -84,9 +84,9 @@ def test_full_run_with_the_real_clip_tower_saves_a_detector_that_reloads_and_sco
         pytest.fail(f"the offline CLIP tower is not installed: {error}")
     train = image_shard(tmp_path, 16, corrupt=())
     store, out = tmp_path / "store", tmp_path / "run"
-    args = full_run._arguments([str(train), "--out", str(out), "--epochs", "1", "--seed-epochs", "1", "--batch-size", "4",
-                                "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet", "--store", str(store),
-                                "--semantic-feature", "embeds"])
+    args = cli.build_parser().parse_args(["full-run", str(train), "--out", str(out), "--epochs", "1", "--seed-epochs", "1",
+                                          "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet",
+                                          "--store", str(store), "--semantic-feature", "embeds"])
     summary = full_run.run(args)  # no encoder given: the default, CLIP
     assert summary["semantic"]["views"] == 22 and summary["semantic"]["skipped"] == 0
     config = json.loads((out / "detector" / "detector.json").read_text())
