@@ -44,7 +44,7 @@ def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp
     train = image_shard(tmp_path, 16, corrupt=())
     table, store = stream.open_table(train), tmp_path / "store"
     parts = stream.split_labels(table.labels)
-    # The training originals already embedded, as `python -m aiornot.ray_embed` stores them (keyed by pixel sha256).
+    # The training originals already embedded, as `aiornot ray-embed` stores them (keyed by pixel sha256).
     originals = [p for b in stream.decode_batches(table, parts.train, progress=False) for p in b.images]
     ray_embed.write_features(store, [encoders.pixel_key(p) for p in originals], FakeEncoder().embed(originals))
 
