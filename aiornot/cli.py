@@ -419,11 +419,15 @@ def _tool_parsers(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("data", help="training data: Parquet shards (Hugging Face layout), a CSV manifest or a real/ai folder")
     run_parser.add_argument("--test", help="the test split (labelled or not) to score and report")
     run_parser.add_argument("--out", default="reports/full_run")
-    run_parser.add_argument("--epochs", type=int, default=30, help="forensic CNN epochs (early stopping on validation AUC)")
+    run_parser.add_argument("--epochs", type=int, default=30, help="forensic CNN epochs (early stopping on the tuning rows' AUC)")
     run_parser.add_argument("--seed-epochs", type=int, default=10, help="seed CNN epochs (the seed trained 10)")
     run_parser.add_argument("--batch-size", type=int, default=32)
     run_parser.add_argument("--steps-per-epoch", type=int, help="cap training batches per epoch (smoke runs)")
-    run_parser.add_argument("--validation-steps", type=int, help="cap validation batches per epoch (smoke runs)")
+    run_parser.add_argument("--validation-steps", type=int, help="cap the tuning batches scored per epoch for early stopping "
+                                                                   "(smoke runs)")
+    run_parser.add_argument("--tuning-fraction", type=float, default=0.15,  # aiornot.full_run.TUNING_FRACTION
+                            help="share of the seed's training rows held out for early stopping, calibration and thresholds "
+                                 "(the seed's validation rows are only reported on)")
     run_parser.add_argument("--workers", type=int, help="decoding workers per feed (default: CPUs, at most 4)")
     run_parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
     run_parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
