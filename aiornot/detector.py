@@ -14,14 +14,14 @@ frozen CLIP features and a fitted head → fused by the stated rule (logistic st
 validation images) → verdict ``ai`` / ``real`` / ``inconclusive`` by thresholds chosen on
 validation real photos at a stated FPR → provenance evidence (C2PA, IPTC, generator metadata,
 watermark) combined by a second stated rule. Every result carries each expert's score and both rules.
+The steps from a source to its Result, built once, are :mod:`aiornot.predict`; this module holds the
+model and its scoring.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -29,8 +29,9 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from aiornot import paths, transforms
+from aiornot import predict as pipeline
 from aiornot.experts import Calibration, Fusion, SemanticExpert
-from aiornot.imageio import DecodedImage, ImageDecodeError, ImageSource, open_image, read_bytes
+from aiornot.predict import Source
 from aiornot.jsonsafe import json_safe
 from aiornot.model_config import SCHEMA_VERSION, ModelConfig, ModelConfigError, load_config, validate_config
 from aiornot.schema import VERDICTS, Result  # noqa: F401 - VERDICTS re-exported: the contract lives in aiornot.schema
@@ -321,7 +322,7 @@ class Detector:
     # ------------------------------------------------------------------------------ prediction
     def predict(
         self,
-        source: ImageSource | DecodedImage,
+        source: Source,
         *,
         path: str | None = None,
         id_photo: bool = False,
@@ -329,60 +330,50 @@ class Detector:
         explain: bool = False,
         data: bytes | None = None,
     ) -> Result:
-        """Score one image; never raises for a bad image (the Result carries ``error``).
+        """Score one image: :meth:`predict_many` of one. Never raises for a bad image (the Result carries ``error``).
 
-        ``source`` may be an image already decoded by :func:`aiornot.imageio.open_image`; pass
-        its file's bytes as ``data`` too, for the provenance signals and the md5 (the pixels are
-        then decoded once for everything, as the service does).
+        ``source``: a path, bytes or a file object; a header already parsed by
+        :func:`aiornot.imageio.read_header` (it is not parsed again); or an image already decoded
+        by :func:`aiornot.imageio.open_image` — then pass its file's bytes as ``data`` too, for the
+        provenance signals and the md5. ``path``: the Result's ``path`` (default: a path as given).
         """
-        started = time.perf_counter()
         label = path if path is not None else (str(source) if isinstance(source, (str, Path)) else None)
-        if isinstance(source, DecodedImage):
-            decoded = source
-        else:
-            _, data, decoded = self._decode(source)
-            if isinstance(decoded, ImageDecodeError):
-                return Result.failure(label, decoded, self.name)
-        result = self._result(label, decoded, data, self.expert_scores([decoded.pixels]))
-        self._add_evidence(result, data, decoded, id_photo=id_photo, provenance=provenance)
-        if explain:
-            result.heatmap = self.heatmap(decoded.pixels)
-        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-        return result
+        item = pipeline.read_input(source, label, data=data)
+        return next(self.predict_many([item], batch_size=1, id_photo=id_photo, provenance=provenance, explain=explain))
 
     def predict_many(
         self,
-        sources: Iterable[ImageSource],
+        sources: Iterable[Source],
         *,
+        labels: Iterable[str | None] | None = None,
         batch_size: int = 32,
         id_photo: bool = False,
         provenance: bool = True,
+        explain: bool = False,
         progress: bool = False,
         total: int | None = None,
         max_batch_pixels: int | None = DEFAULT_BATCH_PIXELS,
     ) -> Iterator[Result]:
-        """Score many images in batches (crops of a batch go through the network together).
+        """Score many images in batches, one Result per source, in order (see :mod:`aiornot.predict`).
 
-        A batch ends at ``batch_size`` images or once its decoded pixels reach ``max_batch_pixels``,
+        Each batch goes through the experts in one pass, its ID-photo face crops included. A batch
+        ends at ``batch_size`` images or once its decoded pixels reach ``max_batch_pixels``,
         whichever comes first: 32 images of 64 megapixels would otherwise hold ~6 GB of pixels.
+        ``labels``: the ``path`` each Result carries, one per source (default: a path as given,
+        ``<bytes>`` for bytes).
         """
         from tqdm import tqdm
 
+        options = pipeline.PredictOptions(id_photo=id_photo, provenance=provenance, explain=explain)
+        named = zip(sources, labels, strict=True) if labels is not None else ((s, pipeline.default_label(s)) for s in sources)
+        inputs = (pipeline.read_input(source, label) for source, label in named)
         bar = tqdm(total=total, desc="scoring", unit="img", disable=not progress, file=sys.stderr)
-        batch: list[tuple[str, bytes | None, DecodedImage | ImageDecodeError]] = []
-        pixels = 0
-        for source in sources:
-            batch.append(self._decode(source))
-            decoded = batch[-1][2]
-            pixels += decoded.width * decoded.height if isinstance(decoded, DecodedImage) else 0
-            if len(batch) >= batch_size or (max_batch_pixels and pixels >= max_batch_pixels):
-                yield from self._score_batch(batch, id_photo, provenance)
+        try:
+            for batch in pipeline.batches(inputs, batch_size, max_batch_pixels):
+                yield from pipeline.score_batch(self, batch, options)
                 bar.update(len(batch))
-                batch, pixels = [], 0
-        if batch:
-            yield from self._score_batch(batch, id_photo, provenance)
-            bar.update(len(batch))
-        bar.close()
+        finally:
+            bar.close()
 
     def info(self) -> dict[str, Any]:
         """What a client needs to know about this model (the API's ``/v1/models``)."""
@@ -392,69 +383,6 @@ class Detector:
                     experts=list(self.expert_names), fusion=self.fusion.rule)
         return info
 
-    # ---------------------------------------------------------------------------- internals
-    def _decode(self, source: ImageSource) -> tuple[str, bytes | None, DecodedImage | ImageDecodeError]:
-        label = str(source) if isinstance(source, (str, Path)) else "<bytes>"
-        try:
-            data = read_bytes(source)
-            return label, data, open_image(data)
-        except ImageDecodeError as error:
-            return label, None, error
-
-    def _score_batch(self, batch, id_photo: bool, provenance: bool) -> Iterator[Result]:
-        started = time.perf_counter()
-        good = [(label, data, item) for label, data, item in batch if isinstance(item, DecodedImage)]
-        experts = self.expert_scores([item.pixels for _, _, item in good]) if good else {}
-        scores = iter([{name: values[i : i + 1] for name, values in experts.items()} for i in range(len(good))])
-        per_image_ms = (time.perf_counter() - started) * 1000 / max(1, len(good))
-        for label, data, item in batch:
-            if isinstance(item, ImageDecodeError):
-                yield Result.failure(label, item, self.name)
-                continue
-            result = self._result(label, item, data, next(scores))
-            self._add_evidence(result, data, item, id_photo=id_photo, provenance=provenance)
-            result.elapsed_ms = round(per_image_ms, 1)
-            yield result
-
-    def _result(self, label: str | None, decoded: DecodedImage, data: bytes | None, expert_scores: dict[str, np.ndarray]) -> Result:
-        score = float(self.fuse(expert_scores)[0])
-        verdict = self.thresholds.verdict(score)
-        return Result(
-            path=label, score=round(score, 6), verdict=verdict, pixel_verdict=verdict, model=self.name,
-            experts={name: round(float(values[0]), 6) for name, values in expert_scores.items()},
-            fusion=self.fusion.rule, fusion_ko=self.fusion.rule_ko,
-            width=decoded.width, height=decoded.height, format=decoded.format,
-            md5=hashlib.md5(data).hexdigest() if data is not None else None,
-            notes=list(decoded.notes), thresholds=asdict(self.thresholds),
-            rule="pixels only: no provenance checked", rule_ko="픽셀 분석만 사용 (출처 정보 미확인)",
-        )
-
-    def _add_evidence(self, result: Result, data: bytes | None, decoded: DecodedImage, *, id_photo: bool, provenance: bool) -> None:
-        """What follows the pixel score: provenance signals (needs the file's bytes) and the ID-photo mode."""
-        if provenance and data is not None:
-            self._add_provenance(result, data, decoded)
-        if id_photo:
-            self._add_portrait(result, decoded.pixels)
-
-    def _add_provenance(self, result: Result, data: bytes, decoded: DecodedImage) -> None:
-        from aiornot import provenance
-
-        report = provenance.inspect(data, decoded=decoded)
-        result.signals = report.to_dict()["signals"]
-        result.verdict, result.rule, result.rule_ko = provenance.combine_verdict(result.pixel_verdict, result.score, report)
-
-    def _add_portrait(self, result: Result, pixels: np.ndarray) -> None:
-        from aiornot import faces
-
-        # level=False: rotating to level the eyes resamples every pixel and blurs the traces scored.
-        # pad="none": filled-in rows carry no camera or generator traces, so they are not scored.
-        analysis = faces.analyse_portrait(pixels, level=False, pad="none")
-        summary = analysis.to_dict()
-        result.face = summary.get("face")
-        result.checks = summary.get("checks")
-        if analysis.crop is not None:
-            result.face_score = round(float(self.scores([analysis.crop])[0]), 6)
-
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:
     """Validate ``config`` (with this schema's version) and write it; a bad key leaves the file as it was."""
@@ -462,30 +390,3 @@ def _write_config(path: Path, config: dict[str, Any]) -> None:
     text = json.dumps(json_safe(config), indent=2, ensure_ascii=False)  # keeps NaN; an unknown type raises
     validate_config(json.loads(text), str(path))  # as it will be read back: numpy values become plain numbers
     path.write_text(text)
-
-
-# ------------------------------------------------------------------------------- model card
-def model_card(model_dir: str | Path) -> str:
-    """The model card, generated from the numbers stored in ``detector.json`` (never typed in)."""
-    from aiornot.model_card import render
-
-    config, _ = load_config(Path(model_dir) / CONFIG_NAME)
-    return render(config)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m aiornot.detector model-card DIR`` prints the model card."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or args[0] != "model-card":
-        print("usage: python -m aiornot.detector model-card MODEL_DIR", file=sys.stderr)
-        return 2
-    try:
-        print(model_card(args[1]))
-    except (FileNotFoundError, ModelConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

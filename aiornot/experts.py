@@ -109,6 +109,17 @@ def balanced_weights(labels: np.ndarray, strata: np.ndarray | None = None) -> np
     return weights * len(labels) / weights.sum()
 
 
+def fit_semantic_head(features: np.ndarray, labels: np.ndarray, strata: np.ndarray | None, recipe: Any) -> LinearHead:
+    """The semantic head on features already computed (one row per view), weighted as the recipe says.
+
+    ``recipe``: a :class:`aiornot.train.DetectorRecipe` (its ``balance_portraits`` and ``semantic_C``).
+    With ``recipe.balance_portraits`` each (class, stratum) cell weighs the same (see
+    :func:`balanced_weights`); training, the cross-fitting and the full-size run all fit it here.
+    """
+    weights = balanced_weights(labels, strata) if recipe.balance_portraits else None
+    return LinearHead.fit(features, labels, sample_weight=weights, C=recipe.semantic_C)
+
+
 class SemanticExpert:
     """Frozen encoder features → :class:`LinearHead` logit → calibrated P(AI).
 

@@ -1,75 +1,108 @@
-"""The seed study at its real size, streamed: ``python -m aiornot.full_run DATA [--test TEST]`` (``make full-run``).
+"""The seed study at its real size, streamed: ``aiornot full-run DATA [--test TEST]`` (``make full-run``).
 
 Reads the Hugging Face ``competitions/aiornot`` train split (or any layout :func:`aiornot.stream.open_table`
 reads), and in bounded memory — pixels are decoded a batch at a time, never all at once:
 
-1. splits it as the seed did, from the labels alone (18,618 → 13,032 / 5,586, class ratio kept);
-2. trains the seed's CNN and our forensic CNN with :func:`aiornot.feed.fit_stream` (any Keras
-   backend: ``KERAS_BACKEND=jax`` on a GPU; ``--mixed-precision`` for float16 compute there);
-3. fits the semantic expert's head on frozen encoder features of the training split (and their
+1. splits it as the seed did, from the labels alone (18,618 → 13,032 / 5,586, class ratio kept), then
+   carves a *tuning* part out of the seed's 13,032 training rows (``--tuning-fraction``, 15 %: stratified
+   by label, grouped by ``source`` when the table has one, seeded) — see :func:`split_rows`;
+2. trains the seed's CNN and our forensic CNN with :func:`aiornot.feed.fit_stream` on the training rows
+   less the tuning rows, early-stopping on the tuning rows (any Keras backend: ``KERAS_BACKEND=jax``
+   on a GPU; ``--mixed-precision`` for float16 compute there);
+3. fits the semantic expert's head on frozen encoder features of those same training rows (and their
    re-encoded copies, made batch by batch), reading what the feature store already holds —
-   ``python -m aiornot.ray_embed`` fills it on Ray Data — and computing the rest in batches;
-4. calibrates both experts, fits the fusion rule and chooses thresholds on the validation split
+   ``aiornot ray-embed`` fills it on Ray Data — and computing the rest in batches;
+4. calibrates both experts, fits the fusion rule and chooses thresholds on the tuning rows
    (each expert's logits streamed batch by batch, then fitted; ``--no-semantic``: forensic only);
-5. scores the validation split with both, streaming, and writes the seed's per-class table and ROC
-   AUC for each; with ``--test``, scores the test split into Parquet and writes the seed's table if
-   it has labels, else the competition's submission CSV and the reason no metric is shown.
+5. scores the seed's 5,586 validation rows with both, streaming, and writes the seed's per-class table
+   and ROC AUC for each; with ``--test``, scores the test split into Parquet and writes the seed's
+   table if it has labels, else the competition's submission CSV and the reason no metric is shown.
+
+Which rows served what: ``train`` fits weights and the semantic head; ``tuning`` decides early stopping,
+calibration, fusion and thresholds; ``validation`` (the seed's 5,586) is touched by nothing but the
+reported metrics, so those are not tuned on. ``summary.json`` gives the three counts (``split``) and
+``split.csv`` each row's part.
 
 Everything lands in ``--out`` (default ``reports/full_run``): models, training curves, score
-Parquet folders, tables, the submission and ``summary.json``. Features are looked up by the sha256
-of the decoded picture, so a store filled by ``python -m aiornot.ray_embed`` is reused as it is.
+Parquet folders, tables, the submission, ``split.csv`` and ``summary.json``. Features are looked up
+by the sha256 of the decoded picture, so a store filled by ``aiornot ray-embed`` is reused as it is.
 """
-
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from aiornot.data import DatasetError
 
 #: The semantic head of the shipped model (reports/params/02_cnn_training.yaml): chosen under the cross-curation folds.
 SHIPPED_SEMANTIC_FEATURE, SHIPPED_SEMANTIC_C = "blocks", 0.2
 
+#: Share of the seed's training rows set aside for early stopping, calibration, fusion and thresholds.
+TUNING_FRACTION = 0.15
 
-def _arguments(argv: Iterable[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aiornot.full_run", description="the seed study at full size, streamed")
-    parser.add_argument("data", help="training data: Parquet shards (Hugging Face layout), a CSV manifest or a real/ai folder")
-    parser.add_argument("--test", help="the test split (labelled or not) to score and report")
-    parser.add_argument("--out", default="reports/full_run")
-    parser.add_argument("--epochs", type=int, default=30, help="forensic CNN epochs (early stopping on validation AUC)")
-    parser.add_argument("--seed-epochs", type=int, default=10, help="seed CNN epochs (the seed trained 10)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps-per-epoch", type=int, help="cap training batches per epoch (smoke runs)")
-    parser.add_argument("--validation-steps", type=int, help="cap validation batches per epoch (smoke runs)")
-    parser.add_argument("--workers", type=int, help="decoding workers per feed (default: CPUs, at most 4)")
-    parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
-    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
-    parser.add_argument("--target-fpr", type=float, default=0.05)
-    parser.add_argument("--semantic-feature", default=SHIPPED_SEMANTIC_FEATURE,
-                        help="encoder output the semantic head reads (default: the shipped model's, the class tokens of CLIP blocks 4-12)")
-    parser.add_argument("--semantic-C", type=float, default=SHIPPED_SEMANTIC_C, help="L2 strength of the semantic head (smaller: stronger)")
-    parser.add_argument("--no-semantic", action="store_true", help="the forensic expert alone (no encoder needed)")
-    parser.add_argument("--store", help="feature-store folder (default: data/cache/features/<encoder id>, "
-                                        "where python -m aiornot.ray_embed writes)")
-    parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(list(argv) if argv is not None else None)
+#: What each part of :class:`RunRows` is used for (written to ``summary.json`` next to the counts).
+SPLIT_ROLES = {
+    "train": "CNN weights and the semantic head",
+    "tuning": "early stopping, calibration, fusion and thresholds (carved out of the seed's training rows)",
+    "validation": "the reported metrics only: the seed's validation rows, untouched by training and tuning",
+}
 
 
-def train_models(table, parts, args) -> dict:
-    """Both CNNs trained on the streamed training split; saved with their curves under ``args.out``."""
+@dataclass(frozen=True)
+class RunRows:
+    """Row positions into the table, by what they serve; the three are disjoint and cover every row."""
+
+    train: np.ndarray
+    tuning: np.ndarray
+    validation: np.ndarray
+
+    def counts(self) -> dict[str, int]:
+        """Rows per part, for ``summary.json``."""
+        return {"train": len(self.train), "tuning": len(self.tuning), "validation": len(self.validation)}
+
+    def roles(self, rows: int) -> np.ndarray:
+        """Each of ``rows`` table rows' part name (what ``split.csv`` records)."""
+        names = np.full(rows, "", dtype=object)
+        for name in ("train", "tuning", "validation"):
+            names[getattr(self, name)] = name
+        return names
+
+
+def split_rows(labels: pd.DataFrame, *, tuning_fraction: float = TUNING_FRACTION, seed: int = 42) -> RunRows:
+    """The seed's split, its training part split again into train and tuning.
+
+    The outer split is exactly :func:`aiornot.stream.split_labels` of the whole table, so the
+    validation rows (5,586 of 18,618) are the seed's and the reported metrics stay comparable with
+    it. The inner split reuses the same function on the training rows alone (stratified by label,
+    grouped by ``source`` when present, so no source sits on both sides), seeded with ``seed + 1``
+    as :func:`aiornot.data.three_way_split` does, so its shuffle is not the outer one's.
+    """
+    from aiornot import stream
+
+    seed_parts = stream.split_labels(labels, seed=seed)
+    inner = stream.split_labels(labels.iloc[seed_parts.train].reset_index(drop=True),
+                                validation_fraction=tuning_fraction, seed=seed + 1)
+    return RunRows(train=seed_parts.train[inner.train], tuning=seed_parts.train[inner.validation],
+                   validation=seed_parts.validation)
+
+
+def train_models(table, parts: RunRows, args) -> dict:
+    """Both CNNs trained on the streamed training rows, early-stopped on the tuning rows (never the
+    reported validation rows); saved with their curves under ``args.out``."""
     from aiornot import feed
     from aiornot.train import TrainConfig, save_run
 
     runs = {}
     for name, epochs in (("seed_cnn", args.seed_epochs), ("forensic_detector", args.epochs)):
         config = TrainConfig(model=name, epochs=epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch)
-        result = feed.fit_stream(table, parts.train, parts.validation, config, validation_steps=args.validation_steps,
+        result = feed.fit_stream(table, parts.train, parts.tuning, config, validation_steps=args.validation_steps,
                                  workers=args.workers, use_multiprocessing=args.multiprocessing, verbose=not args.quiet)
         save_run(result, args.out, name=name)
         runs[name] = result
@@ -84,8 +117,8 @@ def semantic_expert(table, rows, args, encoder, recipe):
     only the features are kept, never the pixels. Returns (expert, summary figures).
     """
     from aiornot import encoders, stream
-    from aiornot.experts import SemanticExpert
-    from aiornot.train import fit_semantic_head, with_reencoded
+    from aiornot.experts import SemanticExpert, fit_semantic_head
+    from aiornot.train import with_reencoded
 
     store = encoders.FeatureStore(Path(args.store) if args.store else encoders.FEATURE_STORE_DIR / encoder.id)
     features, labels, skipped = [], [], 0
@@ -105,7 +138,8 @@ def semantic_expert(table, rows, args, encoder, recipe):
 
 
 def calibrated_detector(model, table, rows, args, *, semantic=None, reencoded: bool = False):
-    """The forensic CNN (and ``semantic``) as a :class:`~aiornot.detector.Detector`, calibrated on validation.
+    """The forensic CNN (and ``semantic``) as a :class:`~aiornot.detector.Detector`, calibrated on ``rows``
+    (the tuning rows: calibration, fusion and thresholds must not see the rows that are reported).
 
     Each expert's logits are computed batch by batch (with each image's re-encoded copy when
     ``reencoded``), then calibration, fusion and thresholds are fitted on the collected logits.
@@ -119,7 +153,7 @@ def calibrated_detector(model, table, rows, args, *, semantic=None, reencoded: b
     logits: dict[str, list[np.ndarray]] = {name: [] for name in detector.expert_names}
     labels = []
     for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, progress=not args.quiet,
-                                       description="validation logits"):
+                                       description="tuning logits"):
         views, view_labels = with_reencoded(batch.images, batch.labels, enabled=reencoded)
         for name, values in _expert_logits(detector, views).items():
             logits[name].append(values)
@@ -165,7 +199,7 @@ def report(name: str, ids, scores, labels, out: Path, threshold: float) -> dict:
 
 
 def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
-    """The whole run; returns (and writes) the summary.
+    """The whole run; returns (and writes) the summary. ``args``: the options of ``aiornot full-run``.
 
     ``encoder``: the semantic expert's frozen encoder (default: the offline CLIP tower).
     """
@@ -179,22 +213,26 @@ def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     table = stream.open_table(args.data)
-    parts = stream.split_labels(table.labels)
+    parts = split_rows(table.labels, tuning_fraction=args.tuning_fraction)
+    write_split(table.labels, parts, out / "split.csv")
+    summary = {"backend": keras.backend.backend(), "images": len(table), "split": parts.counts(), "split_roles": SPLIT_ROLES}
     runs = train_models(table, parts, args)
-    summary = {"backend": keras.backend.backend(), "images": len(table),
-               "split": {"train": len(parts.train), "validation": len(parts.validation)}}
-    recipe = DetectorRecipe(target_fpr=args.target_fpr, semantic_feature=args.semantic_feature, semantic_C=args.semantic_C)
+    # The options of `aiornot full-run` (aiornot.cli); a semantic head left unspecified is the shipped model's.
+    feature = args.semantic_feature or SHIPPED_SEMANTIC_FEATURE
+    strength = SHIPPED_SEMANTIC_C if args.semantic_C is None else args.semantic_C
+    recipe = DetectorRecipe(target_fpr=args.target_fpr, semantic_feature=feature, semantic_C=strength)
     semantic = None
     if not args.no_semantic:
         semantic, summary["semantic"] = semantic_expert(table, parts.train, args, encoder or _default_encoder(), recipe)
-    detector = calibrated_detector(runs["forensic_detector"].model, table, parts.validation, args, semantic=semantic,
+    detector = calibrated_detector(runs["forensic_detector"].model, table, parts.tuning, args, semantic=semantic,
                                    reencoded=semantic is not None and recipe.reencoded_views)
     detector.save(out / "detector")
     summary["fusion"] = detector.fusion.rule
+    # From here on, the seed's validation rows: nothing above (weights, early stopping, calibration, thresholds) saw them.
     validation_ids = table.labels["id"].to_numpy()[parts.validation]
     validation_labels = table.labels["label"].to_numpy()[parts.validation]
-    summary["validation_seed_cnn"] = report("validation_seed_cnn", validation_ids, seed_scores(runs["seed_cnn"].model, table, parts.validation, args),
-                                            validation_labels, out, 0.5)
+    seed_cnn = seed_scores(runs["seed_cnn"].model, table, parts.validation, args)
+    summary["validation_seed_cnn"] = report("validation_seed_cnn", validation_ids, seed_cnn, validation_labels, out, 0.5)
     scored = stream.score_table(table, detector, out / "scores_validation", rows=parts.validation, batch_size=args.batch_size,
                                 progress=not args.quiet)
     frame = stream.read_scores(scored.output, columns=["id", "label", "score"])
@@ -205,6 +243,14 @@ def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def write_split(labels: pd.DataFrame, parts: RunRows, path: Path) -> None:
+    """Each row's ``id``, ``label`` and part (``train`` / ``tuning`` / ``validation``), so which rows
+    served what can be checked after the run."""
+    frame = pd.DataFrame({"row": np.arange(len(labels)), "id": labels["id"].to_numpy(), "label": labels["label"].to_numpy(),
+                          "part": parts.roles(len(labels))})
+    frame.to_csv(path, index=False)
 
 
 def score_test(detector, args, out: Path) -> dict:
@@ -221,20 +267,3 @@ def _default_encoder():
     from aiornot import encoders
 
     return encoders.open_encoder()
-
-
-def main(argv: Iterable[str] | None = None) -> int:
-    from aiornot.encoders import EncoderUnavailable
-
-    args = _arguments(argv)
-    try:
-        summary = run(args)
-    except (DatasetError, EncoderUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -100,7 +100,7 @@ class OutOfSourceScores:
 
 def semantic_logits(features: np.ndarray, labels: np.ndarray, strata: np.ndarray, view_folds: list[np.ndarray], recipe: Any) -> np.ndarray:
     """Cross-fitted semantic logits: the head refitted without each fold scores that fold (features given, one row per view)."""
-    from aiornot.train import fit_semantic_head
+    from aiornot.experts import fit_semantic_head
 
     logits = np.full(len(labels), np.nan)
     for held in view_folds:

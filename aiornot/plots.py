@@ -1,4 +1,4 @@
-"""Figures that show images: grids per class, galleries with scores, heatmap overlays."""
+"""Figures that show images: grids per class, galleries with scores (thumbnails and overlays: :mod:`aiornot.display`)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,11 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from aiornot import transforms
+from aiornot.display import overlay, thumbnail  # noqa: F401 (overlay: the notebooks call plots.overlay)
 from aiornot.imageio import ImageDecodeError, open_image
 
-if TYPE_CHECKING:  # the service imports this module for overlay(): pandas and matplotlib load only where used
+if TYPE_CHECKING:  # pandas and matplotlib load only where a figure is drawn
     import pandas as pd
-
-
-def thumbnail(pixels: np.ndarray, side: int = 160) -> np.ndarray:
-    """A square-padded thumbnail for display only (never for scoring)."""
-    small = transforms.fit_within(pixels, side, enlarge=True)
-    canvas = np.full((side, side, 3), 255, np.uint8)
-    top, left = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
-    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
-    return canvas
 
 
 def image_grid(frame: "pd.DataFrame", *, per_row: int = 6, rows: int = 2, title: str = "", caption_column: str | None = "generator"):
@@ -44,17 +35,6 @@ def image_grid(frame: "pd.DataFrame", *, per_row: int = 6, rows: int = 2, title:
     figure.suptitle(title)
     figure.tight_layout()
     return figure
-
-
-def overlay(pixels: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The heatmap (values 0–1) stretched over the image in a red-yellow colour map."""
-    from matplotlib import colormaps
-
-    height, width = pixels.shape[:2]
-    values = np.clip(np.nan_to_num(heatmap), 0, 1)
-    stretched = transforms.resize((values * 255).astype(np.uint8)[:, :, None].repeat(3, axis=2), (width, height))[:, :, 0] / 255.0
-    colours = (colormaps["inferno"](stretched)[:, :, :3] * 255).astype(np.float32)
-    return np.clip((1 - alpha) * pixels.astype(np.float32) + alpha * colours, 0, 255).astype(np.uint8)
 
 
 def save(figure, directory: str | Path, name: str) -> Path:

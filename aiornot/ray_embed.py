@@ -13,19 +13,18 @@ is a :class:`~aiornot.encoders.FeatureStore` folder that ``FeatureStore(folder)`
 Actors are told the keys already stored and skip encoding them: a re-run resumes, and a picture
 that appears twice is encoded once. The driver holds one batch of features at a time.
 
-Run it as ``python -m aiornot.ray_embed DATA [--store DIR] [--ray-address ADDR] [--workers N]``.
+Run it as ``aiornot ray-embed DATA [--store DIR] [--ray-address ADDR] [--workers N]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -247,37 +246,6 @@ def read_index(store: str | Path) -> "pd.DataFrame":
 
     parts = sorted(Path(store).glob("ids-*.parquet"))
     if not parts:
-        raise DatasetError(f"{store}: no ids-*.parquet index; run `python -m aiornot.ray_embed` first")
+        raise DatasetError(f"{store}: no ids-*.parquet index; run `aiornot ray-embed` first")
     frame = pd.concat([pq.read_table(part).to_pandas() for part in parts], ignore_index=True)
     return frame.drop_duplicates("id", keep="last").reset_index(drop=True)
-
-
-# ------------------------------------------------------------------------------------------ CLI
-def main(argv: Iterable[str] | None = None) -> int:
-    """``python -m aiornot.ray_embed DATA [--store DIR] [--ray-address ADDR] [--workers N] [--limit N]``."""
-    from aiornot.batch import BatchError
-    from aiornot.encoders import FEATURE_STORE_DIR, EncoderUnavailable, default_clip_spec
-
-    parser = argparse.ArgumentParser(prog="python -m aiornot.ray_embed", description="embed a dataset on Ray Data")
-    parser.add_argument("data", help="Parquet shards (Hugging Face layout), a CSV manifest or an image folder")
-    parser.add_argument("--store", help="feature-store folder (default: data/cache/features/<encoder id>)")
-    parser.add_argument("--ray-address", help="'auto', HOST:PORT or ray://HOST:PORT (default: RAY_ADDRESS, else a local Ray)")
-    parser.add_argument("--workers", type=int, help="encoder-loading actors (default: one per CPU)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--limit", type=int, help="embed only the first N images")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    try:
-        store = Path(args.store) if args.store else FEATURE_STORE_DIR / default_clip_spec().id
-        summary = embed_with_ray(args.data, store, address=args.ray_address, num_workers=args.workers,
-                                 batch_size=args.batch_size, limit=args.limit, progress=not args.quiet)
-    except (DatasetError, BatchError, EncoderUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{summary.encoded} encoded, {summary.stored} already stored, {summary.failed} unreadable "
-          f"in {summary.seconds:.1f} s → {summary.store}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

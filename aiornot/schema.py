@@ -121,8 +121,9 @@ class Result(BaseModel):
     ``error`` is set (and ``score``/``verdict`` are ``None``) when the image could not be read.
     """
 
-    # Assignments are validated: the detector fills a result in steps (provenance, ID-photo mode).
-    model_config = ConfigDict(arbitrary_types_allowed=True, validate_assignment=True)
+    # Frozen: a Result is built once, from finished evidence (aiornot.predict.build_result), and
+    # every product shows that same object; a changed copy is `result.model_copy(update=...)`.
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     path: str | None = Field(None, description="the file as given on the command line (scan and batch only)")
     score: float | None = Field(None, ge=0, le=1, description="calibrated P(AI) from the pixels")
@@ -150,7 +151,8 @@ class Result(BaseModel):
                                      "of the verdict (the whole photo's score decides)")
     checks: list[CheckRecord] | None = Field(None, description="ID-photo mode: the ID-photo checks")
     thresholds: ThresholdsRecord | None = None
-    elapsed_ms: float | None = Field(None, description="time spent scoring, in milliseconds")
+    elapsed_ms: float | None = Field(None, description="time spent on this image, in milliseconds: reading and decoding it, "
+                                     "its evidence, and its share of its batch's expert pass")
     #: The forensic expert's P(AI) per tile (``explain=True``); an array, never serialised.
     heatmap: np.ndarray | None = Field(None, exclude=True, repr=False)
 

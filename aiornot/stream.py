@@ -37,11 +37,12 @@ import pandas as pd
 from aiornot.data import IMAGE_SUFFIXES, SEED_VALIDATION_FRACTION, DatasetError, Split, open_parquet_shard
 from aiornot.imageio import ImageDecodeError, open_image, read_bytes
 from aiornot.parquet_images import RowGroupReader, image_columns, image_field, row_positions
+from aiornot.schema import Result
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from aiornot.detector import Detector, Result
+    from aiornot.detector import Detector
 
 #: The columns of a label table (``label`` is -1 where the dataset has none, e.g. the test split).
 LABEL_COLUMNS = ("id", "label", "source", "generator")
@@ -359,7 +360,7 @@ def score_table(table: ImageTable, detector: "Detector", output: str | Path, *, 
 
     One part file per batch, written atomically; ids already in ``output`` are skipped, so an
     interrupted run resumes. Each row carries ``id``, ``sha256`` (of the file's bytes), ``label``
-    and the :class:`~aiornot.detector.Result` fields (as :func:`aiornot.batch.result_to_row` lays
+    and the :class:`~aiornot.detector.Result` fields (as :func:`aiornot.result_rows.result_to_row` lays
     them out), plus one flat ``score_<expert>`` column per expert. Read with :func:`read_scores`.
     """
     from tqdm import tqdm
@@ -382,8 +383,6 @@ def score_table(table: ImageTable, detector: "Detector", output: str | Path, *, 
 
 def _score_rows(table: ImageTable, rows: np.ndarray, detector: "Detector", provenance: bool) -> tuple[list["Result"], list]:
     """One Result per row, in order; a row whose file cannot be read gets an error Result."""
-    from aiornot.detector import Result
-
     ids = table.labels["id"].to_numpy()[rows]
     data, results, digests = [], [None] * len(rows), [None] * len(rows)
     for position, source in enumerate(table.sources(rows)):
@@ -391,9 +390,9 @@ def _score_rows(table: ImageTable, rows: np.ndarray, detector: "Detector", prove
             data.append((position, read_bytes(source)))
         except ImageDecodeError as error:
             results[position] = Result.failure(str(ids[position]), error, detector.name)
-    for (position, payload), result in zip(data, detector.predict_many([d for _, d in data], batch_size=len(rows) or 1,
-                                                                        provenance=provenance)):
-        result.path = str(ids[position])
+    scored = detector.predict_many([payload for _, payload in data], labels=[str(ids[position]) for position, _ in data],
+                                   batch_size=len(rows) or 1, provenance=provenance)
+    for (position, payload), result in zip(data, scored):
         results[position], digests[position] = result, hashlib.sha256(payload).hexdigest()
     return results, digests
 
@@ -401,7 +400,7 @@ def _score_rows(table: ImageTable, rows: np.ndarray, detector: "Detector", prove
 def _score_columns(table: ImageTable, rows: np.ndarray, results: list["Result"], digests: list) -> "pa.Table":
     import pyarrow as pa
 
-    from aiornot.batch import result_to_row, row_schema
+    from aiornot.result_rows import result_to_row, row_schema
 
     records = [result_to_row(r) for r in results]
     frame = pa.Table.from_pylist(records, schema=row_schema())

@@ -25,6 +25,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from aiornot import lazy, transforms
+from aiornot.experts import fit_semantic_head
 
 
 @dataclass
@@ -331,18 +332,6 @@ def fit_semantic(images: Sequence[np.ndarray], labels: np.ndarray, strata: np.nd
                                          description="semantic features")
     head = fit_semantic_head(features, view_labels, view_strata, recipe)
     return SemanticExpert(head, feature=recipe.semantic_feature, encoder=encoder, store=store, encoder_id=encoder.id)
-
-
-def fit_semantic_head(features: np.ndarray, labels: np.ndarray, strata: np.ndarray | None, recipe: DetectorRecipe):
-    """The semantic head on features already computed (one row per view), weighted as the recipe says.
-
-    With ``recipe.balance_portraits`` each (class, stratum) cell weighs the same (see
-    :func:`aiornot.experts.balanced_weights`); the full-size run streams its features into this.
-    """
-    from aiornot.experts import LinearHead, balanced_weights
-
-    weights = balanced_weights(labels, strata) if recipe.balance_portraits else None
-    return LinearHead.fit(features, labels, sample_weight=weights, C=recipe.semantic_C)
 
 
 def fit_detector(

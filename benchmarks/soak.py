@@ -58,7 +58,7 @@ def start_server(model: Path, log: Path) -> tuple[subprocess.Popen, int]:
     port = free_loopback_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "AIORNOT_RATE_PER_MINUTE": "0", "AIORNOT_QUEUE_TIMEOUT_S": "30",
            "AIORNOT_BODY_IDLE_TIMEOUT_S": "2", "AIORNOT_HEADER_TIMEOUT_S": "2"}
-    command = [sys.executable, "-m", "aiornot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "-m", "aiornot", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--model", str(model), "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
@@ -348,7 +348,7 @@ def scan_peak_rss(model: Path, files: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         for index in range(files):
             Image.new("RGB", (8000, 8000), (40 + index, 90, 160)).save(Path(folder) / f"big{index}.png", compress_level=1)
-        scan = [sys.executable, "-m", "aiornot.cli", "scan", folder, "--model", str(model), "-q", "-o", str(Path(folder) / "out.jsonl")]
+        scan = [sys.executable, "-m", "aiornot", "scan", folder, "--model", str(model), "-q", "-o", str(Path(folder) / "out.jsonl")]
         # A wrapper process waits for the scan, so its RUSAGE_CHILDREN peak is the scan's alone (not the server's).
         wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
                    "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")

@@ -1,4 +1,9 @@
-"""Shared fixtures: every test builds its own images; nothing is downloaded."""
+"""Shared fixtures and builders: every test builds its own images; nothing is downloaded.
+
+Builders used by tests of more than one module live here (odd and hostile files, Parquet shards in
+the Hugging Face layout, a fake encoder, the fuzzer's findings); a builder used by one test file
+stays in that file.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -28,6 +35,12 @@ def photo_like(seed: int = 0, size: tuple[int, int] = (120, 90)) -> Image.Image:
     gradient = np.linspace(0, 200, width)[None, :, None] + np.linspace(0, 50, height)[:, None, None]
     pixels = np.clip(gradient + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
     return Image.fromarray(pixels)
+
+
+def pictures(count: int, shape=(96, 128, 3), seed: int = 0) -> list[np.ndarray]:
+    """``count`` noise images as uint8 arrays (height, width, 3)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(count)]
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -103,6 +116,109 @@ def bad_and_odd_files() -> dict[str, tuple[bytes, bool]]:
         "rgba.png": (encode(base.convert("RGBA"), "PNG"), True),
         "animated.gif": (animated.getvalue(), True),
     }
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def scan(*args: str) -> int:
+    """``aiornot scan ARGS --quiet``; its exit code."""
+    from aiornot import cli
+
+    return cli.main(["scan", *args, "--quiet"])
+
+
+# --- Parquet shards in the Hugging Face layout (id, image{bytes, path}, label) --------------
+
+
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+def write_shard(path, ids, images, labels=None, *, row_group_size=None, extra=None):
+    """One Parquet shard in the Hugging Face ``competitions/aiornot`` layout."""
+    columns = {"id": ids, "image": pa.array([{"bytes": b, "path": i} for i, b in zip(ids, images)], type=IMAGE_TYPE)}
+    if labels is not None:
+        columns["label"] = labels
+    columns.update(extra or {})
+    pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
+    return path
+
+
+def image_shard(tmp_path, count=24, *, corrupt=(5,), row_group_size=4, labels=True):
+    """``count`` small JPEGs in ``tmp_path/hf/train-00000-of-00001.parquet``, ids ``img000.jpg`` …, label = row % 2;
+    the rows in ``corrupt`` truncated."""
+    images = [encode(photo_like(i, (96, 80)), "JPEG", quality=90) for i in range(count)]
+    for index in corrupt:
+        images[index] = images[index][:200]  # truncated: the decoder must say so
+    ids = [f"img{i:03d}.jpg" for i in range(count)]
+    folder = tmp_path / "hf"
+    folder.mkdir(exist_ok=True)
+    return write_shard(folder / "train-00000-of-00001.parquet", ids, images, [i % 2 for i in range(count)] if labels else None,
+                       row_group_size=row_group_size)
+
+
+def noise_png(seed, size=(186, 184)):
+    """A PNG of random noise (incompressible): about 100 KB at the default size."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return encode(Image.fromarray(pixels), "PNG")
+
+
+def write_shards(folder, images, *, shards=3, row_group_size=4):
+    """Hugging Face shards of ``images`` (``None`` = a row without bytes); label = row number % 2."""
+    folder.mkdir(parents=True, exist_ok=True)
+    per_shard = -(-len(images) // shards)
+    for index in range(shards):
+        part = range(index * per_shard, min(len(images), (index + 1) * per_shard))
+        table = pa.table({
+            "id": [f"{i}.png" for i in part],
+            "image": pa.array([{"bytes": images[i], "path": f"{i}.png"} for i in part], type=IMAGE_TYPE),
+            "label": [i % 2 for i in part],
+            "source": [f"s{i}" for i in part],
+        })
+        pq.write_table(table, folder / f"train-{index:05d}-of-{shards:05d}.parquet", row_group_size=row_group_size)
+    return folder
+
+
+# --- a stand-in encoder, for tests of what is built on features ------------------------------
+
+
+class FakeEncoder:
+    """Deterministic 'features' (per-channel means and a counter of calls), for store tests."""
+
+    id = "fake-encoder"
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def embed(self, images):
+        self.seen += len(images)
+        means = np.array([p.reshape(-1, 3).mean(axis=0) for p in images], np.float32)
+        return {"embeds": means, "cls": means[:, ::-1].copy()}
+
+
+# --- inputs the fuzzer found (tests/fuzz_decode.py), rebuilt from valid files ------------------
+
+
+def tiff_with_empty_second_ifd() -> bytes:
+    """A valid TIFF whose next-IFD pointer leads to an IFD with no tags (no dimensions)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), (10, 200, 30)).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack("<I", data[4:8])[0]
+    next_pointer = first + 2 + 12 * struct.unpack("<H", data[first:first + 2])[0]
+    data[next_pointer:next_pointer + 4] = struct.pack("<I", len(data))
+    return bytes(data + struct.pack("<HI", 0, 0))
+
+
+def gif_with_cut_second_frame() -> bytes:
+    """A valid GIF, then a second image descriptor and nothing after it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), (10, 200, 30)).save(buffer, "GIF")
+    return buffer.getvalue()[:-1] + b"," + struct.pack("<HHHHB", 0, 0, 20, 20, 0)
+
+
+FUZZ_FINDINGS = [pytest.param(tiff_with_empty_second_ifd, id="tiff-empty-second-ifd"),
+                 pytest.param(gif_with_cut_second_frame, id="gif-cut-second-frame")]
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@
 Schemathesis reads ``/openapi.json`` and generates requests for every operation, including
 multipart uploads of arbitrary bytes and form values. Every response must be a documented status
 with a body matching its documented schema, and never a 5xx. Bounded to a few examples per
-operation so it stays fast.
+operation; still marked slow (the schema is built and every operation called, under hypothesis).
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import pytest
 import schemathesis
@@ -24,6 +22,8 @@ from aiornot.service import Settings, create_app
 # that match their schemas, content types.
 NOT_APPLICABLE = [positive_data_acceptance, negative_data_rejection]
 
+pytestmark = pytest.mark.slow
+
 # Built at import: schemathesis needs the schema when tests are collected. (Its lazy
 # `schemathesis.pytest.from_fixture` loader fails under pytest 9 — it sets `Function._nodeid`.)
 app = create_app(settings=Settings(rate_per_minute=0))
@@ -33,7 +33,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 @pytest.fixture(scope="module", autouse=True)
 def loaded_model(tiny_model_dir):
     """Point the app at the tiny model and run its startup, which loads it into app.state."""
-    app.state.settings = replace(app.state.settings, model_dir=str(tiny_model_dir))
+    app.state.settings = app.state.settings.model_copy(update={"model_dir": str(tiny_model_dir)})
     with TestClient(app):
         assert app.state.detector is not None
         yield

@@ -20,7 +20,7 @@ import pytest
 
 from aiornot import batch, cli, jsonl
 from aiornot.detector import Result
-from conftest import deep_tree, encode, photo_like, remove_deep_tree
+from conftest import deep_tree, encode, photo_like, remove_deep_tree, write_shard
 
 # Fields that legitimately differ between two runs of the same scan.
 VOLATILE = ("elapsed_ms",)
@@ -73,14 +73,6 @@ def test_row_schema_covers_the_result_fields() -> None:
 def test_empty_path_list_does_not_start_ray(tmp_path: Path) -> None:
     assert batch.scan_with_ray([], output=tmp_path / "out.jsonl") == (0, 0)
     assert not (tmp_path / "out.jsonl").exists()
-
-
-def test_sink_repairs_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
-    output = tmp_path / "out.jsonl"
-    output.write_text('{"path": "a.jpg"}\n{"path": "b.j')
-    with jsonl.open_jsonl_output(output) as sink:
-        sink.write('{"path": "c.jpg"}\n')
-    assert jsonl.already_scanned(output) == {"a.jpg", "c.jpg"}
 
 
 def test_unreachable_address_is_a_clear_error_in_seconds() -> None:
@@ -222,8 +214,6 @@ def test_a_private_local_ray_listens_on_loopback_only() -> None:
 # ------------------------------------------------------------------ Parquet image bytes
 def hf_parquet(folder: Path, *, with_id: bool = True) -> Path:
     """Four images in the Hugging Face layout (id, image struct, label), the third one truncated."""
-    from test_stream import write_shard
-
     images = [encode(photo_like(i, (90, 70)), "JPEG", quality=90) for i in range(4)]
     images[2] = images[2][:200]
     folder.mkdir(parents=True, exist_ok=True)
@@ -274,9 +264,7 @@ def test_ray_scores_parquet_image_bytes_and_resumes_by_id(tmp_path: Path, tiny_m
     import pyarrow.parquet as pq
 
     images = pq.read_table(data / "train-00000-of-00001.parquet").column("image").combine_chunks().field("bytes").to_pylist()
-    local = list(Detector.load(tiny_model_dir).predict_many(images))
-    for index, result in enumerate(local):
-        result.path = f"row{index}"
+    local = list(Detector.load(tiny_model_dir).predict_many(images, labels=[f"row{index}" for index in range(len(images))]))
     output.write_text(jsonl.json_line(local[0].to_dict()))  # row0 was scored before: a re-run must skip it
 
     common = ["scan", str(data), "--engine", "ray", "--model", str(tiny_model_dir), "-o", str(output), "-q"]
@@ -309,3 +297,17 @@ def test_parquet_detection_walks_any_depth(tmp_path):
         assert batch.is_parquet_dataset(top) is True
     finally:
         remove_deep_tree(top)
+
+
+def test_ray_rows_carry_a_non_utf8_name_unchanged():
+    """Arrow strings must be UTF-8: the Ray engine failed before scoring anything on such a name."""
+    import pyarrow as pa
+
+    from aiornot import batch
+    from aiornot.detector import Result
+
+    name = os.fsdecode(b"/photos/caf\xe9.jpg")  # lone surrogates, as os.listdir gives them
+    failure = Result(path=name, error_code="corrupt", error=f"cannot read {name}")
+    table = pa.Table.from_pylist([batch.result_to_row(failure)], schema=batch.row_schema())
+    record = batch.row_to_record(table.to_pylist()[0])
+    assert os.fsencode(record["path"]) == b"/photos/caf\xe9.jpg" and "caf" in record["error"]

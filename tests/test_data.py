@@ -1,42 +1,27 @@
-from __future__ import annotations
+"""Loading datasets (aiornot.data): the layouts, clear errors, the splits, and Parquet rows kept as locations.
 
-import hashlib
-import multiprocessing
-import pickle
-from concurrent.futures import ThreadPoolExecutor
+The row-group reader underneath is tested in test_parquet_images.py; streaming in test_stream.py.
+"""
+
+from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
 from aiornot import data
 from aiornot.data import DatasetError
 from aiornot.imageio import ImageDecodeError
-from aiornot.parquet_images import parse_location
-from conftest import encode, photo_like
-
-IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-
-
-def write_hf_parquet(path, rows):
-    """The Hugging Face layout: id, image{bytes, path}, label."""
-    table = pa.table({
-        "id": [r[0] for r in rows],
-        "image": pa.array([{"bytes": r[1], "path": r[0]} for r in rows],
-                          type=pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-        "label": [r[2] for r in rows],
-    })
-    pq.write_table(table, path)
+from conftest import encode, noise_png, photo_like, write_shard, write_shards
 
 
 def test_hugging_face_parquet_layout(tmp_path):
     shard = tmp_path / "data"
     shard.mkdir()
     rows = [(f"{i}.jpg", encode(photo_like(i), "JPEG"), i % 2) for i in range(6)]
-    write_hf_parquet(shard / "train-00000-of-00001.parquet", rows)
+    write_shard(shard / "train-00000-of-00001.parquet", *map(list, zip(*rows)))
     frame = data.load(tmp_path)
     assert len(frame) == 6 and list(frame["label"]) == [0, 1, 0, 1, 0, 1]
     # No bytes in the frame: each row says where its image lives, and how large it is.
@@ -210,26 +195,6 @@ def test_prepare_split_accepts_its_own_saved_split_and_rejects_another(tmp_path)
 
 
 # --------------------------------------------------------------------- Parquet without the bytes
-def noise_png(seed, size=(186, 184)):
-    """A PNG of random noise (incompressible): about 100 KB at the default size."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    return encode(Image.fromarray(pixels), "PNG")
-
-
-def write_shards(folder, images, *, shards=3, row_group_size=4):
-    """Hugging Face shards of ``images`` (``None`` = a row without bytes); label = row number % 2."""
-    folder.mkdir(parents=True, exist_ok=True)
-    per_shard = -(-len(images) // shards)
-    for index in range(shards):
-        part = range(index * per_shard, min(len(images), (index + 1) * per_shard))
-        table = pa.table({
-            "id": [f"{i}.png" for i in part],
-            "image": pa.array([{"bytes": images[i], "path": f"{i}.png"} for i in part], type=IMAGE_TYPE),
-            "label": [i % 2 for i in part],
-            "source": [f"s{i}" for i in part],
-        })
-        pq.write_table(table, folder / f"train-{index:05d}-of-{shards:05d}.parquet", row_group_size=row_group_size)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -283,55 +248,6 @@ def test_check_images_and_prepare_split_on_parquet_report_rows_without_bytes(tmp
     assert again["parquet_location"].tolist() == labelled["parquet_location"].tolist()
     assert data.image_source(again.iloc[0]) == data.image_source(labelled.iloc[0])
     data.prepare_split(root, None, seed=1, saved_splits=saved, progress=False)
-
-
-def test_threads_share_the_parquet_reader_safely(tmp_path):
-    # A loader's worker threads share the module's reader; one ParquetFile read by two threads at
-    # once crashes the process, so this reads many row groups of the same shards concurrently.
-    images = [noise_png(i, size=(64, 64)) for i in range(24)]
-    frame = data.load(write_shards(tmp_path / "hf", images, shards=2, row_group_size=2))
-    rows = [frame.iloc[i] for i in range(len(frame))]
-    with ThreadPoolExecutor(8) as threads:
-        for _ in range(50):
-            data._PARQUET_IMAGES.clear()
-            assert list(threads.map(data.image_source, rows)) == images
-
-
-def _digest_of_row(row):
-    return hashlib.sha256(data.image_source(row)).hexdigest()
-
-
-def test_locations_survive_pickling_and_work_in_a_fresh_worker_process(tmp_path):
-    images = [encode(photo_like(i, (64, 48)), "PNG") for i in range(12)]
-    frame = data.load(write_shards(tmp_path / "hf", images, shards=2, row_group_size=2))
-    data.image_source(frame.iloc[0])  # the parent has a shard open and a row group cached before forking
-    copy = pickle.loads(pickle.dumps(frame))
-    assert copy["parquet_location"].tolist() == frame["parquet_location"].tolist()
-    data._PARQUET_IMAGES.clear()  # as in a fresh process: nothing cached, nothing open
-    assert [data.image_source(copy.iloc[i]) for i in range(12)] == images
-    reader = pickle.loads(pickle.dumps(data._PARQUET_IMAGES))
-    assert reader.image(*parse_location(copy.loc[5, "parquet_location"])) == images[5]
-    # A fresh process (spawn, as Ray and Keras' worker processes start) reads the rows it is sent. Not fork: forking
-    # a test process that already runs TensorFlow's and Arrow's threads can deadlock the child in a lock it inherited.
-    expected = [hashlib.sha256(b).hexdigest() for b in images]
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        assert pool.map_async(_digest_of_row, [copy.iloc[i] for i in range(12)]).get(timeout=300) == expected
-
-
-def test_a_reader_in_a_forked_process_opens_its_own_files(tmp_path, monkeypatch):
-    """After a fork the parent's open handles are dropped, not shared (the fork is simulated by a new pid)."""
-    from aiornot import parquet_images
-
-    images = [encode(photo_like(i, (64, 48)), "PNG") for i in range(4)]
-    frame = data.load(write_shards(tmp_path / "hf", images, shards=1, row_group_size=2))
-    reader = parquet_images.RowGroupReader(cache_units=1)
-    shard, group, offset = parse_location(frame.loc[0, "parquet_location"])
-    assert reader.image(shard, group, offset) == images[0]
-    parent_handle = next(iter(reader._files.values()))[0]
-    monkeypatch.setattr(parquet_images.os, "getpid", lambda: -1)
-    shard, group, offset = parse_location(frame.loc[3, "parquet_location"])
-    assert reader.image(shard, group, offset) == images[3]
-    assert next(iter(reader._files.values()))[0] is not parent_handle and reader._pid == -1
 
 
 def test_a_damaged_parquet_shard_is_a_clear_error(tmp_path):

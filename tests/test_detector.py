@@ -1,3 +1,8 @@
+"""The detector (aiornot.detector): thresholds, calibration, the result contract, batches, saving and the runtimes.
+
+``aiornot scan`` is tested in test_cli.py, its results file and resume in test_jsonl.py.
+"""
+
 from __future__ import annotations
 
 import io
@@ -7,10 +12,11 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
 
-from aiornot import cli
 from aiornot.detector import Calibration, Detector, ModelNotFoundError, Thresholds, update_config
-from conftest import bad_and_odd_files, encode, photo_like
+from aiornot.experts import LinearHead, SemanticExpert
+from conftest import encode, photo_like
 
 
 def test_thresholds_respect_the_target_fpr_on_real_photos():
@@ -90,70 +96,6 @@ def test_update_config_adds_entries_and_keeps_the_rest(tiny_model_dir, tmp_path)
         update_config(tmp_path / "nothing-here", x=1)
 
 
-def test_scan_folder_of_odd_files_scores_every_real_image(odd_folder, tiny_model_dir, tmp_path, capsys):
-    output = tmp_path / "out.jsonl"
-    code = cli.main(["scan", str(odd_folder), "--output", str(output), "--model", str(tiny_model_dir), "--quiet"])
-    assert code == 0
-    lines = [json.loads(line) for line in output.read_text().splitlines()]
-    by_name = {line["path"].rsplit("/", 1)[-1]: line for line in lines}
-    expected = bad_and_odd_files()
-    assert set(by_name) == set(expected)
-    for name, (_, readable) in expected.items():
-        line = by_name[name]
-        if readable:
-            assert "error" not in line and 0 <= line["score"] <= 1 and line["verdict"] and line["model"] == "tiny-test", name
-        else:
-            assert line["error"] and "score" not in line, name
-    assert "scored 6, failed 4" in capsys.readouterr().err
-
-
-def test_scan_resumes_without_repeating(odd_folder, tiny_model_dir, tmp_path, capsys):
-    output = tmp_path / "out.jsonl"
-    arguments = ["scan", str(odd_folder), "--output", str(output), "--model", str(tiny_model_dir), "--quiet"]
-    cli.main(arguments)
-    first = output.read_text().splitlines()
-    assert cli.main(arguments) == 0
-    assert output.read_text().splitlines() == first
-    assert "already" in capsys.readouterr().err
-
-
-def test_scan_exit_code_when_nothing_can_be_scored(tmp_path, tiny_model_dir, capsys):
-    (tmp_path / "a.jpg").write_bytes(b"")
-    assert cli.main(["scan", str(tmp_path / "a.jpg"), "--model", str(tiny_model_dir), "--quiet"]) == 1
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert cli.main(["scan", str(empty), "--model", str(tiny_model_dir)]) == 1
-    assert "no image files" in capsys.readouterr().err
-
-
-def test_scan_writes_json_lines_to_stdout(tmp_path, tiny_model_dir, capsys):
-    photo_like(0).save(tmp_path / "p.jpg")
-    assert cli.main(["scan", str(tmp_path / "p.jpg"), "--model", str(tiny_model_dir), "--quiet"]) == 0
-    line = json.loads(capsys.readouterr().out.strip())
-    assert line["path"].endswith("p.jpg") and "score" in line
-
-
-def test_scan_id_photo_mode_on_a_portrait_and_on_a_photo_without_a_face(tmp_path, tiny_model_dir, capsys):
-    import shutil
-
-    from matplotlib import cbook
-
-    portrait = tmp_path / "portrait.jpg"
-    shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), portrait)
-    photo_like(5, (300, 200)).save(tmp_path / "landscape.jpg")
-    code = cli.main(["scan", str(portrait), str(tmp_path / "landscape.jpg"), "--id-photo", "--model", str(tiny_model_dir), "--quiet"])
-    assert code == 0
-    lines = {json.loads(l)["path"].rsplit("/", 1)[-1]: json.loads(l) for l in capsys.readouterr().out.splitlines()}
-    face_line, empty_line = lines["portrait.jpg"], lines["landscape.jpg"]
-    assert face_line["face"]["w"] > 50 and 0 <= face_line["face_score"] <= 1
-    assert {check["name"] for check in face_line["checks"]} >= {"single_face", "face_height", "background_light"}
-    single = next(c for c in face_line["checks"] if c["name"] == "single_face")
-    assert single["passed"]
-    assert "face" not in empty_line and "score" in empty_line
-    failed = next(c for c in empty_line["checks"] if c["name"] == "single_face")
-    assert not failed["passed"] and failed["reason"] and failed["reason_ko"]
-
-
 def test_save_drops_optimizer_state_and_records_the_size(tmp_path):
     import keras
 
@@ -175,15 +117,6 @@ def test_save_drops_optimizer_state_and_records_the_size(tmp_path):
     assert np.allclose(reloaded.logits(image), detector.logits(image), atol=1e-5)
 
 
-def test_local_scan_resumes_after_a_line_cut_short(odd_folder, tiny_model_dir, tmp_path):
-    output = tmp_path / "out.jsonl"
-    output.write_text(json.dumps({"path": str(odd_folder / "ok.jpg"), "score": 0.5}) + "\n" + '{"path": "cut sh')
-    assert cli.main(["scan", str(odd_folder), "--output", str(output), "--model", str(tiny_model_dir), "--quiet"]) == 0
-    lines = output.read_text().splitlines()
-    parsed = [json.loads(line) for line in lines]  # the torn line is gone: every line parses (pandas can read it)
-    assert len(parsed) == len(bad_and_odd_files()) and '{"path": "cut sh' not in lines
-
-
 def test_tflite_runtime_matches_keras_and_can_be_resaved(tiny_model_dir, tmp_path):
     keras_detector = Detector.load(tiny_model_dir, runtime="keras")
     lite = Detector.load(tiny_model_dir, runtime="tflite")
@@ -200,3 +133,50 @@ def test_tflite_runtime_matches_keras_and_can_be_resaved(tiny_model_dir, tmp_pat
     assert Detector.load(tmp_path / "copy", runtime="keras").name == "tiny-test"
     with pytest.raises(ValueError, match="runtime"):
         Detector.load(tiny_model_dir, runtime="onnx")
+
+
+class TableEncoder:
+    """'Features' that make the AI images (bright) separable from the real ones (dark)."""
+
+    id = "table"
+
+    def embed(self, images):
+        return {"embeds": np.array([[p.mean() / 255.0, 1.0 - p.mean() / 255.0] for p in images])}
+
+
+def test_detector_result_carries_each_expert_and_the_fusion_rule(tiny_model_dir, tmp_path):
+    detector = Detector.load(tiny_model_dir, runtime="keras")
+    detector.semantic = SemanticExpert(LinearHead((0.5, 0.5), (0.1, 0.1), (4.0, -4.0), 0.0), Calibration(), encoder=TableEncoder(),
+                                       encoder_id="table")
+    bright, dark = np.full((80, 80, 3), 230, np.uint8), np.full((80, 80, 3), 20, np.uint8)
+    detector.calibrate([bright, dark] * 10, np.array([1, 0] * 10))
+    bright_png, dark_png = (encode(Image.fromarray(p), "PNG") for p in (bright, dark))
+    result = detector.predict(bright_png)
+    assert set(result.experts) == {"semantic", "forensic"} and result.fusion == detector.fusion.rule and result.fusion_ko
+    assert result.experts["semantic"] > 0.9 and result.verdict == "ai"
+    assert detector.predict(dark_png).experts["semantic"] < 0.1
+    assert detector.scores([bright])[0] == pytest.approx(result.score, abs=1e-6)
+    detector.save(tmp_path / "saved")
+    reloaded = Detector.load(tmp_path / "saved", runtime="keras")
+    reloaded.semantic._encoder = TableEncoder()
+    assert reloaded.fusion == detector.fusion and reloaded.predict(bright_png).score == pytest.approx(result.score, abs=1e-6)
+
+
+def test_scan_cuts_batches_by_decoded_pixels(tiny_model_dir, tmp_path, monkeypatch):
+    from aiornot import predict
+    from aiornot.detector import Detector
+
+    for n in range(7):
+        photo_like(n, (200, 200)).save(tmp_path / f"{n}.png")  # 40,000 pixels each
+    detector = Detector.load(tiny_model_dir)
+    sizes: list[int] = []
+    real = predict.score_batch
+
+    def recording(scorer, batch, *args):
+        sizes.append(len(batch))
+        return real(scorer, batch, *args)
+
+    monkeypatch.setattr(predict, "score_batch", recording)
+    results = list(detector.predict_many(sorted(tmp_path.glob("*.png")), batch_size=32, max_batch_pixels=100_000))
+    assert len(results) == 7 and all(r.ok for r in results)
+    assert sizes == [3, 3, 1]  # 120,000 pixels close a batch; 32 images would have gone in one

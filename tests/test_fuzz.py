@@ -1,11 +1,14 @@
-"""Run the atheris fuzz harness (tests/fuzz_decode.py) for a bounded number of inputs."""
+"""Run the atheris fuzz harness (tests/fuzz_decode.py) for a bounded number of inputs (slow: a minute).
+
+The inputs it found are rebuilt in conftest.py (FUZZ_FINDINGS) and tested where they belong: the
+decoder in test_imageio.py, provenance in test_provenance.py.
+"""
 
 from __future__ import annotations
 
 import io
 import os
 import re
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from aiornot.imageio import ImageDecodeError, open_image
-from aiornot.provenance import inspect
+pytestmark = pytest.mark.slow
 
 HARNESS = Path(__file__).with_name("fuzz_decode.py")
 RUNS = 3000
@@ -51,7 +53,6 @@ def seed_corpus(folder: Path) -> None:
         (folder / name).write_bytes(buffer.getvalue())
 
 
-@pytest.mark.slow
 def test_fuzzing_open_image_and_inspect_finds_no_crash(tmp_path: Path) -> None:
     pytest.importorskip("atheris")
     corpus = tmp_path / "corpus"
@@ -70,42 +71,3 @@ def test_fuzzing_open_image_and_inspect_finds_no_crash(tmp_path: Path) -> None:
     done = re.search(r"Done (\d+) runs", log)
     assert done and int(done.group(1)) > 0, log[-2000:]
 
-
-# ------------------------------------------------------------------------------------------
-# Inputs the fuzzer found (rebuilt here from valid files, so the cause is visible)
-# ------------------------------------------------------------------------------------------
-
-
-def tiff_with_empty_second_ifd() -> bytes:
-    """A valid TIFF whose next-IFD pointer leads to an IFD with no tags (no dimensions)."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (20, 20), (10, 200, 30)).save(buffer, "TIFF")
-    data = bytearray(buffer.getvalue())
-    first = struct.unpack("<I", data[4:8])[0]
-    next_pointer = first + 2 + 12 * struct.unpack("<H", data[first:first + 2])[0]
-    data[next_pointer:next_pointer + 4] = struct.pack("<I", len(data))
-    return bytes(data + struct.pack("<HI", 0, 0))
-
-
-def gif_with_cut_second_frame() -> bytes:
-    """A valid GIF, then a second image descriptor and nothing after it."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (20, 20), (10, 200, 30)).save(buffer, "GIF")
-    return buffer.getvalue()[:-1] + b"," + struct.pack("<HHHHB", 0, 0, 20, 20, 0)
-
-
-FUZZ_FINDINGS = [pytest.param(tiff_with_empty_second_ifd, id="tiff-empty-second-ifd"),
-                 pytest.param(gif_with_cut_second_frame, id="gif-cut-second-frame")]
-
-
-@pytest.mark.parametrize("make", FUZZ_FINDINGS)
-def test_inspect_reports_fuzz_findings_without_raising(make) -> None:
-    report = inspect(make())
-    assert report.strongest() == "none"
-    assert {s.status for s in report.signals} <= {"not_found", "error"}
-
-
-@pytest.mark.parametrize("make", FUZZ_FINDINGS)
-def test_open_image_refuses_fuzz_findings_with_a_decode_error(make) -> None:
-    with pytest.raises(ImageDecodeError):
-        open_image(make())

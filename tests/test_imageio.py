@@ -1,7 +1,13 @@
+"""The one safe decoder (aiornot.imageio): odd and hostile files, bounded header parsing, faithful colour,
+special files."""
+
 from __future__ import annotations
 
 import io
+import os
+import socket
 import struct
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -9,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aiornot.imageio import ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image
-from conftest import bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
+from aiornot.imageio import ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image, read_bytes
+from conftest import FUZZ_FINDINGS, bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
 
 
 @pytest.mark.parametrize("name", sorted(bad_and_odd_files()))
@@ -280,3 +286,33 @@ def test_rgb_cmyk_and_icc_forms_of_a_photo_score_alike(name):
              "plain_cmyk": _cmyk_without_adobe_marker(photo), "icc": encode(stored, "PNG", icc_profile=_swapped_primaries_profile())}
     scores = {form: detector.predict(open_image(data), data=data).score for form, data in forms.items()}
     assert max(scores.values()) - min(scores.values()) < 0.03, scores
+
+
+# --------------------------------------------------------- special files and the fuzzer's findings
+def test_special_files_are_refused_without_being_read(tmp_path):
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    unix = tmp_path / "socket.jpg"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(unix))
+    outcome: dict = {}
+
+    def read_them() -> None:  # in a thread: if a FIFO were opened for reading this would hang, not the suite
+        for path in (fifo, "/dev/zero", unix):
+            try:
+                read_bytes(path)
+            except ImageDecodeError as error:
+                outcome[str(path)] = error.code
+
+    reader = threading.Thread(target=read_them, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    listener.close()
+    assert not reader.is_alive(), "reading a special file blocked"
+    assert outcome == {str(fifo): "not_a_file", "/dev/zero": "not_a_file", str(unix): "not_a_file"}
+
+
+@pytest.mark.parametrize("make", FUZZ_FINDINGS)
+def test_open_image_refuses_fuzz_findings_with_a_decode_error(make) -> None:
+    with pytest.raises(ImageDecodeError):
+        open_image(make())

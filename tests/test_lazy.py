@@ -20,7 +20,7 @@ from aiornot import evaluate, lazy, protocol, train, transforms
 from aiornot.imageio import open_image
 from aiornot.paths import ROOT
 
-from test_experts import FakeEncoder
+from conftest import FakeEncoder
 
 
 def image_frame(folder: Path, count: int, size: tuple[int, int] = (80, 72)) -> pd.DataFrame:
@@ -107,6 +107,7 @@ def test_a_large_image_is_cut_to_a_centred_window(tmp_path: Path) -> None:
     assert lazy.images(frame, max_side=None)[0].shape == (100, 300, 3)
 
 
+@pytest.mark.slow  # trains both CNNs, fits the heads and runs a protocol fold: over a minute
 def test_training_calibration_scoring_and_the_protocol_hold_a_batch_not_the_dataset(tmp_path: Path, no_cache) -> None:
     """The notebooks' pipeline on 96 lazily read images: never more than a batch alive at once."""
     count = 96
@@ -136,20 +137,6 @@ def test_training_calibration_scoring_and_the_protocol_hold_a_batch_not_the_data
     assert counter.decodes > 2 * count  # every stage read the images, again and again ...
     # ... but never held more than a training batch's worth of decoded or transformed images (each split has more images than that).
     assert counter.peak <= recipe.forensic.batch_size < len(parts["test"]), counter.peak
-
-
-def test_the_seed_cnn_batches_resize_one_batch_and_shuffle_per_epoch() -> None:
-    images = [np.full((20, 30, 3), i, np.uint8) for i in range(10)]
-    batches = train.ResizedBatches(images, np.arange(10) % 2, 8, 4, seed=1)
-    first, labels = batches[0]
-    assert len(batches) == 3 and first.shape == (4, 8, 8, 3) and first.max() <= 1.0
-    assert np.array_equal(np.round(first[:, 0, 0, 0] * 255) % 2, labels[:, 0])  # each image keeps its own label
-    order = [int(round(v * 255)) for v in np.concatenate([batches[i][0][:, 0, 0, 0] for i in range(3)])]
-    assert sorted(order) == list(range(10))  # every image once per epoch
-    batches.on_epoch_end()
-    assert [int(round(v * 255)) for v in batches[0][0][:, 0, 0, 0]] != order[:4]
-    fixed = train.ResizedBatches(images, np.zeros(10), 8, 4, seed=None)
-    assert [int(round(v * 255)) for v in fixed[1][0][:, 0, 0, 0]] == [4, 5, 6, 7]
 
 
 def notebook_code(path: Path) -> str:

@@ -1,4 +1,7 @@
-"""The typed, versioned detector.json: loading validates it, and the model card reads only typed fields."""
+"""The typed, versioned detector.json (aiornot.model_config): loading validates it and names a bad key.
+
+That the model card reads only typed fields is tested in test_model_card.py.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from aiornot import model_card
 from aiornot.detector import CONFIG_NAME, MODEL_NAME, update_config
-from aiornot.model_config import SCHEMA_VERSION, ModelConfigError, load_config, validate_config
+from aiornot.model_config import SCHEMA_VERSION, ModelConfigError, load_config
 
 DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default"
 
@@ -63,12 +65,3 @@ def test_update_config_refuses_a_misspelt_section_and_leaves_the_file_alone(tmp_
     assert load_config(model / CONFIG_NAME)[0].id_photo_case_study.faces_found == 3
 
 
-def test_sections_not_measured_say_so_in_the_card_and_never_print_a_question_mark() -> None:
-    card = model_card.render(validate_config({"name": "fresh"}))
-    assert "?" not in card
-    assert "Architecture: `not measured`" in card and "Trained not measured" in card
-    assert "no training-data summary is stored" in card and "Not measured: notebook 03 stores the evaluation" in card
-    study = {"portraits": 4, "real": 1, "ai": 3, "faces_found": None}
-    card = model_card.render(validate_config({"name": "m", "id_photo_case_study": study}))
-    assert "4 held-out portraits (1 real, 3 AI); a face was found in not measured" in card
-    assert "has not been evaluated yet" in model_card.readme_block({"name": "m"}, None)

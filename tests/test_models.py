@@ -1,8 +1,9 @@
-from __future__ import annotations
+"""The two CNNs (aiornot.models): the seed's layer table, the small fully convolutional detector.
 
-import os
-import subprocess
-import sys
+Both under the JAX backend: test_jax_backend.py.
+"""
+
+from __future__ import annotations
 
 import pytest
 
@@ -50,16 +51,3 @@ def test_unknown_model_name():
         models.build("resnet")
 
 
-@pytest.mark.slow
-def test_models_run_under_the_jax_backend():
-    pytest.importorskip("jax")
-    code = (
-        "import numpy as np, keras; assert keras.backend.backend() == 'jax';"
-        "from aiornot import models;"
-        "d = models.forensic_detector(); print(d.predict(np.zeros((2, 64, 64, 3), 'float32'), verbose=0).shape);"
-        "s = models.seed_cnn(); print(s.count_params())"
-    )
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "(2, 1)" in done.stdout and "37385729" in done.stdout

@@ -70,7 +70,8 @@ def test_aiornot_help_imports_neither_pandas_nor_keras_nor_tensorflow() -> None:
 
 @pytest.mark.parametrize(("module", "heavy"), [
     ("aiornot.evaluate", ("keras", "tensorflow")),  # metrics do not need the training code
-    ("aiornot.plots", ("pandas", "matplotlib", "keras")),  # the service imports it for the heatmap overlay
+    ("aiornot.plots", ("pandas", "matplotlib", "keras")),
+    ("aiornot.display", ("pandas", "matplotlib", "keras")),  # the service imports it for the heatmap overlay
     ("aiornot.detector", ("pandas", "keras", "tensorflow", "matplotlib")),  # Keras loads with a model, not on import
     ("aiornot.jsonl", ("numpy", "pandas")),
 ])

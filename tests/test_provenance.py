@@ -15,6 +15,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from aiornot import provenance
 from aiornot.provenance import ProvenanceReport, Signal, combine_verdict, inspect
+from conftest import FUZZ_FINDINGS
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 SD_V1_BITS = np.unpackbits(np.frombuffer(b"StableDiffusionV1", dtype=np.uint8))
@@ -516,3 +517,15 @@ def test_the_full_rule_text_names_every_branch():
                    "not evidence of a real photo"):
         assert phrase in provenance.RULE_EN
     assert "C2PA" in provenance.RULE_KO and "EXIF" in provenance.RULE_KO
+
+
+# ------------------------------------------------------------------------------------------
+# Inputs the fuzzer found (tests/test_fuzz.py)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", FUZZ_FINDINGS)
+def test_inspect_reports_fuzz_findings_without_raising(make) -> None:
+    report = inspect(make())
+    assert report.strongest() == "none"
+    assert {s.status for s in report.signals} <= {"not_found", "error"}

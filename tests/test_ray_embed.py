@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiornot import ray_embed
+from aiornot import cli, ray_embed
 from aiornot.batch import BatchError
-from test_stream import image_shard
+from conftest import image_shard
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ def test_ray_address_from_the_environment_is_honoured(tmp_path, monkeypatch):
 
 def test_cli_reports_a_bad_address_without_a_traceback(tmp_path, capsys):
     with socket_closed() as port:
-        code = ray_embed.main([str(tmp_path), "--store", str(tmp_path / "s"), "--ray-address", f"127.0.0.1:{port}", "--quiet"])
+        code = cli.main(["ray-embed", str(tmp_path), "--store", str(tmp_path / "s"), "--ray-address", f"127.0.0.1:{port}", "--quiet"])
     assert code == 2 and capsys.readouterr().err.startswith("error: cannot reach a Ray cluster")
 
 

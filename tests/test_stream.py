@@ -13,20 +13,7 @@ import pytest
 
 from aiornot import imageio, stream
 from aiornot.data import DatasetError
-from conftest import encode, photo_like
-
-IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-
-
-def write_shard(path, ids, images, labels=None, *, row_group_size=None, extra=None):
-    """One Parquet shard in the Hugging Face ``competitions/aiornot`` layout."""
-    columns = {"id": ids, "image": pa.array([{"bytes": b, "path": i} for i, b in zip(ids, images)], type=IMAGE_TYPE)}
-    if labels is not None:
-        columns["label"] = labels
-    columns.update(extra or {})
-    pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
-    return path
-
+from conftest import encode, image_shard, photo_like, write_shard
 
 def forbid_decoding(monkeypatch):
     def refuse(*args, **kwargs):
@@ -103,15 +90,6 @@ def test_bad_layouts_are_clear_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------- streaming
-def image_shard(tmp_path, count=24, *, corrupt=(5,), row_group_size=4, labels=True):
-    images = [encode(photo_like(i, (96, 80)), "JPEG", quality=90) for i in range(count)]
-    for index in corrupt:
-        images[index] = images[index][:200]  # truncated: the decoder must say so
-    ids = [f"img{i:03d}.jpg" for i in range(count)]
-    folder = tmp_path / "hf"
-    folder.mkdir(exist_ok=True)
-    return write_shard(folder / "train-00000-of-00001.parquet", ids, images, [i % 2 for i in range(count)] if labels else None,
-                       row_group_size=row_group_size)
 
 
 def test_batches_are_decoded_through_the_safe_decoder_and_bad_images_reported(tmp_path):

@@ -1,11 +1,13 @@
-"""Training batches: class balance always; with strata, each class's content strata equally too."""
+"""Training (aiornot.train): batches balanced by class (and by content strata when asked), the seed CNN's resized
+batches, the best epoch's weights kept, and the re-encoded training views."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aiornot import train
+from aiornot import train, transforms
+from conftest import pictures
 
 
 def images_marked(count: int) -> list[np.ndarray]:
@@ -77,3 +79,30 @@ def test_fit_returns_the_best_epochs_weights_not_the_last(monkeypatch) -> None:
     weights = result.model.get_weights()
     assert all(np.array_equal(got, best) for got, best in zip(weights, snapshots[1]))
     assert not all(np.array_equal(got, last) for got, last in zip(weights, snapshots[2]))  # training moved them
+
+
+def test_with_reencoded_uses_given_copies_and_refuses_a_mismatch():
+    from aiornot.train import with_reencoded
+
+    images, labels = pictures(3), np.array([0, 1, 1])
+    copies = pictures(3, seed=9)
+    views, view_labels = with_reencoded(images, labels, copies=copies)
+    assert all(a is b for a, b in zip(views[3:], copies)) and view_labels.tolist() == [0, 1, 1, 0, 1, 1]
+    made, _ = with_reencoded(images, labels)
+    assert np.array_equal(made[4], transforms.reencode_like_upload(images[1]))
+    with pytest.raises(ValueError, match="2 re-encoded copies for 3 images"):
+        with_reencoded(images, labels, copies=copies[:2])
+
+
+def test_the_seed_cnn_batches_resize_one_batch_and_shuffle_per_epoch() -> None:
+    images = [np.full((20, 30, 3), i, np.uint8) for i in range(10)]
+    batches = train.ResizedBatches(images, np.arange(10) % 2, 8, 4, seed=1)
+    first, labels = batches[0]
+    assert len(batches) == 3 and first.shape == (4, 8, 8, 3) and first.max() <= 1.0
+    assert np.array_equal(np.round(first[:, 0, 0, 0] * 255) % 2, labels[:, 0])  # each image keeps its own label
+    order = [int(round(v * 255)) for v in np.concatenate([batches[i][0][:, 0, 0, 0] for i in range(3)])]
+    assert sorted(order) == list(range(10))  # every image once per epoch
+    batches.on_epoch_end()
+    assert [int(round(v * 255)) for v in batches[0][0][:, 0, 0, 0]] != order[:4]
+    fixed = train.ResizedBatches(images, np.zeros(10), 8, 4, seed=None)
+    assert [int(round(v * 255)) for v in fixed[1][0][:, 0, 0, 0]] == [4, 5, 6, 7]

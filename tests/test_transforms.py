@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from aiornot import transforms
+from conftest import pictures
 
 
 def coordinates(height: int, width: int) -> np.ndarray:
@@ -77,3 +78,25 @@ def test_fit_within_shrinks_the_longest_side_and_keeps_the_ratio():
     # A flat colour stays that colour: a resize, not a crop or a pad.
     flat = np.full((90, 120, 3), 77, np.uint8)
     assert (transforms.fit_within(flat, 60) == 77).all()
+
+
+def test_tile_grid_covers_the_image_up_to_the_cap():
+    image = np.arange(640 * 320 * 3, dtype=np.uint32).reshape(320, 640, 3).astype(np.uint8)
+    tiles = transforms.tile_grid(image, 64, 100)
+    assert tiles.shape == (50, 64, 64, 3)  # 5 rows × 10 columns, every tile
+    capped = transforms.tile_grid(np.zeros((2048, 2048, 3), np.uint8), 64, 64)
+    assert len(capped) == 64
+    small = transforms.tile_grid(np.zeros((20, 30, 3), np.uint8), 64, 64)
+    assert small.shape == (1, 64, 64, 3)
+
+
+def test_tile_grid_spreads_thinned_tiles_over_the_whole_picture():
+    rows = np.repeat(np.arange(32, dtype=np.uint8), 64)[:, None, None] * np.ones((1, 64 * 32, 3), np.uint8)
+    tiles = transforms.tile_grid(rows, 64, 16)  # 32 × 32 tiles thinned to 4 × 4
+    row_ids = sorted({int(t[0, 0, 0]) for t in tiles})
+    assert row_ids[0] == 0 and row_ids[-1] == 31 and len(row_ids) == 4
+
+
+def test_reencode_like_upload_is_a_384_jpeg_copy():
+    copy = transforms.reencode_like_upload(pictures(1, (300, 500, 3))[0])
+    assert copy.shape == (384, 384, 3) and copy.dtype == np.uint8

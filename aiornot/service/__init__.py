@@ -23,7 +23,8 @@ Privacy and safety, by construction:
   key, and a semaphore around the CPU-bound model call.
 * Nothing CPU-heavy runs on the event loop: each upload's header is parsed once, in a worker
   thread (:func:`~aiornot.service.routes.read_headers`), and that parse serves the pixel budget,
-  the decoder and provenance, which run with the model in a worker thread too.
+  the decoder and provenance, which run with the model in a worker thread too. A batch is one
+  ``predict_many`` call (one model slot, one expert pass per pass of its pixels).
 * Slow clients: a body must arrive within a deadline, without long pauses and above a minimum
   rate, or it gets 408 and the connection is closed; the header timeout and the JSON shape of
   protocol errors live in :mod:`aiornot.server` (the uvicorn side).

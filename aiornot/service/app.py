@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +116,7 @@ def create_app(model_dir: str | None = None, *, settings: Settings | None = None
     """
     settings = settings or Settings.from_env()
     if model_dir is not None:
-        settings = replace(settings, model_dir=str(model_dir))
+        settings = settings.model_copy(update={"model_dir": str(model_dir)})
     app = FastAPI(
         title="aiornot", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None,  # /docs: see register_docs
         openapi_url=None if docs_guarded(settings) else "/openapi.json",  # a guarded schema has its own route

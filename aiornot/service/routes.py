@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from aiornot.imageio import ImageDecodeError, ImageHeader, open_image, read_header
+from aiornot.imageio import DecodedImage, ImageDecodeError, ImageHeader, read_header
+from aiornot.predict import read_input
 from aiornot.schema import Catalogue, Result, catalogue
 from aiornot.service.errors import ApiError, decode_error, internal_error, invalid_field, missing_field, too_large
 from aiornot.service.limits import (batch_cost, check_batch_pixels, check_rate, client_id, rate_limit,
@@ -31,21 +31,43 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 def _score(detector: Any, header: ImageHeader, id_photo: bool, heatmap: bool) -> tuple[Result, str | None]:
     """Score one upload in a worker thread; returns the Result and the overlay data URL.
 
-    The header was parsed once, in :func:`read_headers`; the photo is decoded once, here: the
-    experts, the provenance checks and the overlay share the pixels and that header's metadata.
+    The header was parsed once, in :func:`read_headers`; the photo is decoded once, here, from that
+    parse: the experts, the provenance checks and the overlay share the pixels. The Result comes
+    back whole (its ``elapsed_ms`` counts the decoding too) and is sent as it is.
     """
-    started = time.perf_counter()
-    try:
-        decoded = open_image(header.data, header=header)
-    except ImageDecodeError as error:
-        return Result.failure(None, error, detector.name), None
-    finally:
-        header.close()  # the pixels now live in `decoded`: Pillow's copy goes (a batch holds many headers)
-    result = detector.predict(decoded, data=header.data, id_photo=id_photo, explain=heatmap)
-    overlay = overlay_data_url(decoded.pixels, result.heatmap) if result.ok and result.heatmap is not None else None
-    if result.ok:
-        result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    source = read_input(header)
+    result = detector.predict(source, id_photo=id_photo, explain=heatmap)
+    pixels = source.image.pixels if isinstance(source.image, DecodedImage) else None
+    overlay = overlay_data_url(pixels, result.heatmap) if pixels is not None and result.heatmap is not None else None
     return result, overlay
+
+
+def _score_batch(detector: Any, headers: list[ImageHeader], id_photo: bool, max_pixels: int) -> list[Result | Exception]:
+    """Score a batch's readable uploads in one worker thread, one outcome per header, in order.
+
+    ``predict_many`` gets the headers parsed once in :func:`read_headers` (never parsed again) and
+    puts the photos, and their face crops, through the experts together, a pass closing once its
+    decoded pixels reach ``max_pixels``. A bug met on one file must not cost the caller the
+    others: when the batch raises, each file is scored alone from its bytes (its header parsed
+    again, on this path only), and a file that still fails gets its exception as its outcome.
+    """
+    try:
+        return list(detector.predict_many(headers, batch_size=max(1, len(headers)), id_photo=id_photo,
+                                          max_batch_pixels=max_pixels))
+    except Exception as error:  # noqa: BLE001 - find the file that broke the batch, keep the rest
+        logger.error("unexpected error while scoring a batch; scoring its files one at a time", exc_info=error)
+        return [_score_alone(detector, header.data, id_photo) for header in headers]
+    finally:
+        for header in headers:
+            header.close()  # those the failed batch did not reach still hold Pillow's file
+
+
+def _score_alone(detector: Any, data: bytes, id_photo: bool) -> Result | Exception:
+    try:
+        return detector.predict(data, id_photo=id_photo)
+    except Exception as error:  # noqa: BLE001 - reported as this file's 500, not the request's
+        logger.error("unexpected error while scoring one file of a batch", exc_info=error)
+        return error
 
 
 def _header_or_error(data: bytes) -> ImageHeader | ApiError:
@@ -127,7 +149,8 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
             id_photo, external_id = form.flag("id_photo"), _external_id(form)
             headers = await read_headers([b"" if part.overflow else bytes(part.data) for part in files])
             check_batch_pixels(headers, settings)
-            items = [await _batch_item(request, detector, index, part, header, id_photo, settings)
+            outcomes = await _score_readable(request, detector, files, headers, id_photo)
+            items = [_batch_item(index, part, header, outcomes.get(index), settings)
                      for index, (part, header) in enumerate(zip(files, headers))]
         scored = sum(item.result is not None for item in items)
         return BatchResponse(count=len(items), scored=scored, failed=len(items) - scored, external_id=external_id, items=items)
@@ -178,22 +201,42 @@ def _single_image(form: Form, settings: Settings) -> bytes:
     return bytes(parts[0].data)
 
 
-async def _batch_item(request: Request, detector: Any, index: int, part: Part, header: ImageHeader | ApiError,
-                      id_photo: bool, settings: Settings) -> BatchItem:
-    """Score one file of a batch; its failure becomes this item's error, not the request's."""
+async def _score_readable(request: Request, detector: Any, files: list[Part], headers: list[ImageHeader | ApiError],
+                          id_photo: bool) -> dict[int, Result | Exception]:
+    """Score every file whose header could be read, as one ``predict_many`` call; outcomes by file index.
+
+    One model slot for the batch, and its declared pixels from the server's budget (capped at the
+    budget: a batch larger than it runs alone, as one large photo does).
+    """
+    readable = [index for index, (part, header) in enumerate(zip(files, headers))
+                if not part.overflow and not isinstance(header, ApiError)]
+    if not readable:
+        return {}
+    batch = [headers[index] for index in readable]
+    declared = [header.pixels for header in batch]
+    limit = request.app.state.pixels.limit
+    # predict_many closes a pass once its pixels reach the cap, so a pass holds less than the cap
+    # plus its largest photo: this cap keeps every pass within what the budget grants (at most `limit`).
+    per_pass = max(1, limit - max(declared))
+    outcomes = await run_model(request, _score_batch, detector, batch, id_photo, per_pass, pixels=sum(declared))
+    return dict(zip(readable, outcomes))
+
+
+def _batch_item(index: int, part: Part, header: ImageHeader | ApiError, outcome: Result | Exception | None,
+                settings: Settings) -> BatchItem:
+    """One file's entry: its result, or the error this file alone met (too large, unreadable, a bug)."""
     try:
         if part.overflow:
             raise too_large("file", settings.max_upload_bytes)
         if isinstance(header, ApiError):
             raise header
-        result, _ = await run_model(request, _score, detector, header, id_photo, False, pixels=header.pixels)
-        return BatchItem(index=index, filename=part.filename, status=200, result=_to_response(result, None, None))
+        if not isinstance(outcome, Result):
+            return _batch_error(index, part, internal_error())  # a bug, already logged where it was met
+        return BatchItem(index=index, filename=part.filename, status=200, result=_to_response(outcome, None, None))
     except ApiError as error:
-        if error.code == "busy":
-            raise  # the server, not the file, is the problem: the whole request should be retried
         return _batch_error(index, part, error)
     except Exception as error:  # noqa: BLE001 - a bug met on one file must not cost the caller the other results
-        logger.error("unexpected error while scoring one file of a batch", exc_info=error)
+        logger.error("unexpected error while answering for one file of a batch", exc_info=error)
         return _batch_error(index, part, internal_error())
 
 

@@ -1,4 +1,4 @@
-"""``python -m tools.sample build-sample [--out DIR] [--only NAME ...]``."""
+"""``python -m tools.sample build-sample [--out DIR] [--only NAME ...]``: the same as ``aiornot build-sample …``."""
 
 import sys
 

