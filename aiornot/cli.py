@@ -425,9 +425,9 @@ def _tool_parsers(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--steps-per-epoch", type=int, help="cap training batches per epoch (smoke runs)")
     run_parser.add_argument("--validation-steps", type=int, help="cap the tuning batches scored per epoch for early stopping "
                                                                    "(smoke runs)")
-    run_parser.add_argument("--tuning-fraction", type=float, default=0.15,  # aiornot.full_run.TUNING_FRACTION
+    run_parser.add_argument("--tuning-fraction", type=float,
                             help="share of the seed's training rows held out for early stopping, calibration and thresholds "
-                                 "(the seed's validation rows are only reported on)")
+                                 "(default: 0.15, aiornot.full_run.TUNING_FRACTION; the seed's validation rows are only reported on)")
     run_parser.add_argument("--workers", type=int, help="decoding workers per feed (default: CPUs, at most 4)")
     run_parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
     run_parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")

@@ -213,7 +213,9 @@ def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     table = stream.open_table(args.data)
-    parts = split_rows(table.labels, tuning_fraction=args.tuning_fraction)
+    # The CLI leaves the default to this module (one place for the number; the parser does not import full_run).
+    tuning = TUNING_FRACTION if args.tuning_fraction is None else args.tuning_fraction
+    parts = split_rows(table.labels, tuning_fraction=tuning)
     write_split(table.labels, parts, out / "split.csv")
     summary = {"backend": keras.backend.backend(), "images": len(table), "split": parts.counts(), "split_roles": SPLIT_ROLES}
     runs = train_models(table, parts, args)

@@ -164,7 +164,6 @@ def test_detector_result_carries_each_expert_and_the_fusion_rule(tiny_model_dir,
 
 def test_scan_cuts_batches_by_decoded_pixels(tiny_model_dir, tmp_path, monkeypatch):
     from aiornot import predict
-    from aiornot.detector import Detector
 
     for n in range(7):
         photo_like(n, (200, 200)).save(tmp_path / f"{n}.png")  # 40,000 pixels each
