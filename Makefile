@@ -10,17 +10,16 @@ ENV_STAMP := $(VENV)/.installed
 # the sample builder, Ray, JAX and the tests.
 EXTRAS := serve,notebooks,sample,test,ray,jax
 # The `watermark` extra without its declared torch/onnx: the DWT-DCT decoder needs only numpy, OpenCV
-# and PyWavelets, and aiornot.provenance loads that part without torch.
+# and PyWavelets, and aiornot.evidence.provenance loads that part without torch.
 WATERMARK_PINS := invisible-watermark==0.2.0 PyWavelets==1.9.0
 SAMPLE := data/sample/manifest.csv
 REPORT_PARAMS := reports/params
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 REPORT_HTML := $(patsubst notebooks/%.ipynb,reports/%.html,$(NOTEBOOKS))
-# The modules the notebooks run through: editing the service or the CLI does not retrain anything.
-# Derived from the package's files: every module but the apps (CLI, service, batch, full-size run), so a new module
-# the notebooks import cannot be forgotten.
-APP_MODULES := $(addprefix aiornot/,cli.py server.py batch.py jsonl.py ray_embed.py full_run.py feed.py walk.py __main__.py)
-PIPELINE_SOURCES := $(filter-out $(APP_MODULES),$(wildcard aiornot/*.py))
+# The modules the notebooks run through: every module of the package but the apps (CLI, service, batch, full-size run)
+# and the streamed feed only the full-size run uses. Derived from the package's files, so a new module the notebooks
+# import cannot be forgotten.
+PIPELINE_SOURCES := $(filter-out aiornot/apps/% aiornot/__main__.py aiornot/training/feed.py,$(shell find aiornot -name '*.py'))
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export KERAS_BACKEND ?= tensorflow
@@ -83,7 +82,7 @@ reports/03_evaluation.ipynb: reports/02_cnn_training.ipynb
 reports/04_id_photo_case_study.ipynb: reports/03_evaluation.ipynb
 
 # The card quotes notebook 03 (test metrics) and notebook 04 (the ID-photo case study).
-models/MODEL_CARD.md: reports/04_id_photo_case_study.ipynb aiornot/model_card.py
+models/MODEL_CARD.md: reports/04_id_photo_case_study.ipynb aiornot/reporting/model_card.py
 	$(PY) -m aiornot model-card models/default > $@
 
 # --- tests -------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 The public surface is small on purpose:
 
-* :func:`aiornot.imageio.open_image` — the one safe decoder;
-* :func:`aiornot.data.load` — datasets as a DataFrame (Hugging Face aiornot, folders, CSV);
+* :func:`aiornot.io.decode.open_image` — the one safe decoder;
+* :func:`aiornot.io.datasets.load` — datasets as a DataFrame (Hugging Face aiornot, folders, CSV);
 * :class:`aiornot.Detector` — load a trained model and score images (imported lazily, so that
   importing the package does not start Keras).
 """

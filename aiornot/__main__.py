@@ -1,7 +1,7 @@
-"""``python -m aiornot …`` is the ``aiornot`` command: every subcommand lives in :mod:`aiornot.cli`."""
+"""``python -m aiornot …`` is the ``aiornot`` command: every subcommand lives in :mod:`aiornot.apps.cli`."""
 
 import sys
 
-from aiornot.cli import main
+from aiornot.apps.cli import main
 
 sys.exit(main())

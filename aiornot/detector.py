@@ -8,7 +8,7 @@ photo gets the same score everywhere. A model directory holds everything needed 
   fusion rule, decision thresholds, the training-data summary and the measured metrics (the model
   card is generated from it).
 
-How a photo is scored (see :mod:`aiornot.experts`): decode safely → each expert's calibrated
+How a photo is scored (see :mod:`aiornot.model.experts`): decode safely → each expert's calibrated
 P(AI) — *forensic*: mean logit over native-resolution tiles (up to ``max_tiles``); *semantic*:
 frozen CLIP features and a fitted head → fused by the stated rule (logistic stacking fitted on
 validation images) → verdict ``ai`` / ``real`` / ``inconclusive`` by thresholds chosen on
@@ -28,13 +28,14 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from aiornot import paths, transforms
+from aiornot.contract import paths
+from aiornot.io import transforms
 from aiornot import predict as pipeline
-from aiornot.experts import Calibration, Fusion, SemanticExpert
+from aiornot.model.experts import Calibration, Fusion, SemanticExpert
 from aiornot.predict import Source
-from aiornot.jsonsafe import json_safe
-from aiornot.model_config import SCHEMA_VERSION, ModelConfig, ModelConfigError, load_config, validate_config
-from aiornot.schema import VERDICTS, Result  # noqa: F401 - VERDICTS re-exported: the contract lives in aiornot.schema
+from aiornot.contract.jsonsafe import json_safe
+from aiornot.contract.config import SCHEMA_VERSION, ModelConfig, ModelConfigError, load_config, validate_config
+from aiornot.contract.result import VERDICTS, Result  # noqa: F401 - VERDICTS re-exported: the contract lives in aiornot.contract.result
 
 __all__ = ["Detector", "ModelConfigError", "ModelNotFoundError", "Result", "Thresholds", "model_directory", "update_config"]
 
@@ -157,7 +158,7 @@ class Detector:
         """
         import keras
 
-        from aiornot import tflite_runtime
+        from aiornot.model import tflite_runtime
 
         directory = model_directory(model_dir)
         model_file, config_file = directory / MODEL_NAME, directory / CONFIG_NAME
@@ -204,7 +205,7 @@ class Detector:
         """A detector running on TFLite keeps the files it was loaded from: copy them if saved elsewhere."""
         import shutil
 
-        from aiornot import tflite_runtime
+        from aiornot.model import tflite_runtime
 
         if self.source_dir is None:
             raise ValueError("this detector's network cannot be saved: it was not loaded from a model directory")
@@ -217,7 +218,7 @@ class Detector:
         """Write ``model.tflite`` beside the Keras file when TensorFlow is the backend (else remove a stale one)."""
         import keras
 
-        from aiornot import tflite_runtime
+        from aiornot.model import tflite_runtime
 
         target = directory / tflite_runtime.TFLITE_NAME
         if keras.backend.backend() == "tensorflow" and tflite_runtime.available():
@@ -333,8 +334,8 @@ class Detector:
         """Score one image: :meth:`predict_many` of one. Never raises for a bad image (the Result carries ``error``).
 
         ``source``: a path, bytes or a file object; a header already parsed by
-        :func:`aiornot.imageio.read_header` (it is not parsed again); or an image already decoded
-        by :func:`aiornot.imageio.open_image` — then pass its file's bytes as ``data`` too, for the
+        :func:`aiornot.io.decode.read_header` (it is not parsed again); or an image already decoded
+        by :func:`aiornot.io.decode.open_image` — then pass its file's bytes as ``data`` too, for the
         provenance signals and the md5. ``path``: the Result's ``path`` (default: a path as given).
         """
         label = path if path is not None else (str(source) if isinstance(source, (str, Path)) else None)

@@ -1,16 +1,16 @@
-"""The predict pipeline: from an image source to its :class:`~aiornot.schema.Result`, built once.
+"""The predict pipeline: from an image source to its :class:`~aiornot.contract.result.Result`, built once.
 
 :meth:`aiornot.Detector.predict_many` runs it batch by batch, and :meth:`~aiornot.Detector.predict`
 is ``predict_many`` of one image, so the CLI, the service, Ray batch and the notebooks all get
 their Results made the same way:
 
-1. **read** (:func:`read_input`): the bytes, decoded by :func:`aiornot.imageio.open_image`. A
-   header the caller already parsed (the service's :class:`~aiornot.imageio.ImageHeader`) is
+1. **read** (:func:`read_input`): the bytes, decoded by :func:`aiornot.io.decode.open_image`. A
+   header the caller already parsed (the service's :class:`~aiornot.io.decode.ImageHeader`) is
    passed along and never parsed again;
-2. **ID-photo evidence** (``id_photo``): face box, ID checks and the face crop (:mod:`aiornot.faces`);
+2. **ID-photo evidence** (``id_photo``): face box, ID checks and the face crop (:mod:`aiornot.evidence.faces`);
 3. **one expert pass** over the batch's whole images *and* their face crops: a single
    :meth:`~aiornot.Detector.expert_scores` call, then the fusion rule;
-4. **provenance evidence** from the file's bytes (:mod:`aiornot.provenance`) and, on request, the
+4. **provenance evidence** from the file's bytes (:mod:`aiornot.evidence.provenance`) and, on request, the
    forensic expert's tile heatmap;
 5. :func:`build_result`: the one place a scored image's Result is constructed, from that finished
    evidence. Result is frozen: nothing sets a field afterwards (``elapsed_ms`` included).
@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from aiornot import provenance
-from aiornot.imageio import DecodedImage, ImageDecodeError, ImageHeader, ImageSource, open_image, read_bytes
-from aiornot.provenance import ProvenanceReport
-from aiornot.schema import Result
+from aiornot.evidence import provenance
+from aiornot.io.decode import DecodedImage, ImageDecodeError, ImageHeader, ImageSource, open_image, read_bytes
+from aiornot.evidence.provenance import ProvenanceReport
+from aiornot.contract.result import Result
 
 if TYPE_CHECKING:
     from aiornot.detector import Detector
-    from aiornot.faces import PortraitAnalysis
+    from aiornot.evidence.faces import PortraitAnalysis
 
 __all__ = ["Evidence", "ImageInput", "PredictOptions", "Source", "batches", "build_result", "read_input", "score_batch"]
 
@@ -73,7 +73,7 @@ class ImageInput:
 
 
 #: What ``predict``/``predict_many`` accept: a path, bytes or a file object; a header already parsed
-#: (:func:`aiornot.imageio.read_header`); pixels already decoded; or an :class:`ImageInput`.
+#: (:func:`aiornot.io.decode.read_header`); pixels already decoded; or an :class:`ImageInput`.
 Source = Union[ImageSource, ImageHeader, DecodedImage, ImageInput]
 
 
@@ -187,7 +187,7 @@ def build_result(detector: Detector, item: ImageInput, experts: dict[str, float]
 
     ``experts``: each expert's calibrated P(AI); ``score``: their fusion by the detector's rule.
     The pixel verdict comes from the thresholds; the final verdict from the provenance rule
-    (:func:`aiornot.provenance.combine_verdict`), or the pixels alone when provenance was not read.
+    (:func:`aiornot.evidence.provenance.combine_verdict`), or the pixels alone when provenance was not read.
     """
     decoded = item.image
     assert isinstance(decoded, DecodedImage), "build_result needs a decoded image; a failure is Result.failure"
@@ -222,7 +222,7 @@ def _expert_pass(detector: Detector, images: list[np.ndarray]) -> tuple[dict[str
 
 
 def _portrait(pixels: np.ndarray) -> PortraitAnalysis:
-    from aiornot import faces  # OpenCV loads only when ID-photo mode is used
+    from aiornot.evidence import faces  # OpenCV loads only when ID-photo mode is used
 
     # level=False: rotating to level the eyes resamples every pixel and blurs the traces scored.
     # pad="none": filled-in rows carry no camera or generator traces, so they are not scored.

@@ -23,10 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
-from aiornot import models, paths  # noqa: E402
+from aiornot.contract import paths  # noqa: E402
+from aiornot.model import networks
 from aiornot.detector import Detector, ModelNotFoundError  # noqa: E402
-from aiornot.evaluate import SeedScorer  # noqa: E402
-from aiornot.train import TrainConfig, fit  # noqa: E402
+from aiornot.evaluation.robustness import SeedScorer  # noqa: E402
+from aiornot.training.train import TrainConfig, fit  # noqa: E402
 
 TARGET_SPEEDUP = 10.0  # the forensic expert's CNN against the seed's CNN
 TARGET_PIPELINE_P50_MS = 400.0  # one photo, whole path: decode, both experts, face, provenance
@@ -104,10 +105,10 @@ def main() -> int:
         lite = Detector.load(runtime="tflite")
         source = "models/default"
     except ModelNotFoundError:
-        detector, lite = Detector(models.forensic_detector(), {"name": "untrained"}), None
+        detector, lite = Detector(networks.forensic_detector(), {"name": "untrained"}), None
         source = "untrained (models/default missing: speed is the same, scores are not)"
     seed_path = paths.BUILD_DIR / "full" / "seed_cnn.keras"
-    seed_model = keras.saving.load_model(seed_path, compile=False) if seed_path.exists() else models.seed_cnn()
+    seed_model = keras.saving.load_model(seed_path, compile=False) if seed_path.exists() else networks.seed_cnn()
     seed = SeedScorer(seed_model)
     images = photos(64)
     print(f"aiornot benchmark — {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "

@@ -144,7 +144,7 @@ def peak_rss_mb() -> float:
 
 
 def stage_load(table, args) -> dict:
-    from aiornot import stream
+    from aiornot.io import stream
 
     decoded = skipped = 0
     for batch in stream.decode_batches(table, batch_size=args.batch_size, progress=False):
@@ -153,7 +153,7 @@ def stage_load(table, args) -> dict:
 
 
 def stage_split(table, args) -> dict:
-    from aiornot import stream
+    from aiornot.io import stream
 
     parts = stream.split_labels(table.labels)
     labels = table.labels["label"].to_numpy()
@@ -163,11 +163,11 @@ def stage_split(table, args) -> dict:
 
 
 def stage_notebook_views(table, args) -> dict:
-    """The notebooks' path: their prologue (``data.prepare_split``: load, check every image, split) and
+    """The notebooks' path: their prologue (``datasets.prepare_split``: load, check every image, split) and
     one read of every image through a lazy view, as notebooks 02–04 read them."""
-    from aiornot import data, lazy
+    from aiornot.io import datasets, lazy
 
-    labelled, skipped = data.prepare_split(args.data, None, progress=False)
+    labelled, skipped = datasets.prepare_split(args.data, None, progress=False)
     view = lazy.images(labelled)
     read = sum(1 for pixels in view if pixels.size)  # one image at a time; the shared cache stays within its budget
     return {"images": read, "skipped": len(skipped), "test": int((labelled["split"] == "test").sum()),
@@ -175,8 +175,9 @@ def stage_notebook_views(table, args) -> dict:
 
 
 def _train(table, args, model: str) -> dict:
-    from aiornot import feed, stream
-    from aiornot.train import TrainConfig
+    from aiornot.io import stream
+    from aiornot.training import feed
+    from aiornot.training.train import TrainConfig
 
     parts = stream.split_labels(table.labels)
     config = TrainConfig(model=model, epochs=1, batch_size=args.batch_size, steps_per_epoch=args.train_steps, patience=1)
@@ -196,7 +197,8 @@ def stage_train_forensic(table, args) -> dict:
 def stage_embed(table, args) -> dict:
     import tempfile
 
-    from aiornot import encoders, stream
+    from aiornot.io import stream
+    from aiornot.model import encoders
 
     encoder = encoders.OnnxImageEncoder()
     rows = np.arange(min(args.embed_cap, len(table)))
@@ -211,7 +213,7 @@ def stage_embed(table, args) -> dict:
 
 def _bench_detector(args):
     from aiornot.detector import Detector
-    from aiornot.experts import Fusion
+    from aiornot.model.experts import Fusion
 
     detector = Detector.load(args.model)
     detector.semantic, detector.fusion = None, Fusion({"forensic": 1.0})  # CLIP is timed in the embed stage
@@ -222,7 +224,7 @@ def _bench_detector(args):
 def stage_score_stream(table, args) -> dict:
     import shutil
 
-    from aiornot import stream
+    from aiornot.io import stream
 
     detector = _bench_detector(args)
     out = Path(args.work) / f"scores-{len(table)}"
@@ -242,7 +244,7 @@ def paired_ratio(table, detector, args, work: Path, block: int = 50) -> float:
     """
     import shutil
 
-    from aiornot import stream
+    from aiornot.io import stream
 
     rows, streaming, in_memory = np.arange(min(args.memory_cap, len(table))), 0.0, 0.0
     folder = work / f"paired-{len(table)}"
@@ -272,7 +274,7 @@ def stage_score_memory(table, args) -> dict:
 
 def run_stage(args) -> None:
     """One stage in this (fresh) process; prints its figures as JSON on the last line."""
-    from aiornot import stream
+    from aiornot.io import stream
 
     started = time.perf_counter()
     table = stream.open_table(args.data)

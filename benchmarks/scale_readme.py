@@ -54,7 +54,7 @@ def block(report: dict) -> str:
     measured = {stage: f["peak_rss_mb"] for stage, f in results[large].items() if "peak_rss_mb" in f}
     peak_stage = stage_label(max(measured, key=measured.get), {}, settings) if measured else "?"
     views = results[large].get("notebook_views", {})
-    notebook = (f" The notebooks' own path (their prologue, then every image once through `aiornot.lazy`) peaks at "
+    notebook = (f" The notebooks' own path (their prologue, then every image once through `aiornot.io.lazy`) peaks at "
                 f"{_mb(results[small]['notebook_views']['peak_rss_mb'])} and {_mb(views['peak_rss_mb'])}: the decode cache "
                 f"stays within its {views.get('cache_budget_mb', '?')} MiB budget whatever the number of images."
                 if "peak_rss_mb" in views and "peak_rss_mb" in results[small].get("notebook_views", {}) else "")

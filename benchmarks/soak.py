@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import encode, free_loopback_port, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png  # noqa: E402
 
-from aiornot import paths  # noqa: E402
+from aiornot.contract import paths  # noqa: E402
 
 HOSTILE_EVERY = 10
 DEADLINE_S = 600.0

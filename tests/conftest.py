@@ -123,7 +123,7 @@ def bad_and_odd_files() -> dict[str, tuple[bytes, bool]]:
 
 def scan(*args: str) -> int:
     """``aiornot scan ARGS --quiet``; its exit code."""
-    from aiornot import cli
+    from aiornot.apps import cli
 
     return cli.main(["scan", *args, "--quiet"])
 
@@ -233,11 +233,11 @@ def odd_folder(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """An untrained detector saved like a real one: tests the contract, not the accuracy."""
-    from aiornot import models
+    from aiornot.model import networks
     from aiornot.detector import Detector, Thresholds
 
     directory = tmp_path_factory.mktemp("model")
-    detector = Detector(models.forensic_detector(widths=(8, 16)), {"name": "tiny-test", "crop_size": 32, "crops_per_image": 4})
+    detector = Detector(networks.forensic_detector(widths=(8, 16)), {"name": "tiny-test", "crop_size": 32, "crops_per_image": 4})
     detector.thresholds = Thresholds(ai=0.6, real=0.4)
     detector.save(directory)
     return directory
@@ -257,7 +257,7 @@ def free_loopback_port() -> int:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    """A function that starts ``uvicorn aiornot.service:create_app`` on 127.0.0.1 (loopback only)
+    """A function that starts ``uvicorn aiornot.apps.service:create_app`` on 127.0.0.1 (loopback only)
     with a model directory and extra environment, waits until ``/healthz`` answers, and returns the
     base URL. Every server it started is stopped when the module's tests are done."""
     import subprocess
@@ -272,8 +272,8 @@ def live_server(tmp_path_factory):
         port = free_loopback_port()
         log = logs / f"server-{port}.log"
         environment = {**os.environ, "AIORNOT_MODEL_DIR": str(model_dir), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
-        # `aiornot serve` itself, so the tests meet the same connection limits (aiornot.server) as users.
-        command = [sys.executable, "-m", "aiornot.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        # `aiornot serve` itself, so the tests meet the same connection limits (aiornot.apps.server) as users.
+        command = [sys.executable, "-m", "aiornot.apps.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         with log.open("wb") as sink:
             process = subprocess.Popen(command, env=environment, stdout=sink, stderr=subprocess.STDOUT,
                                        cwd=Path(__file__).resolve().parents[1])

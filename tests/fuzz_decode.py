@@ -1,6 +1,6 @@
 """Bounded coverage-guided fuzzing of the decoder and the provenance reader (atheris / libFuzzer).
 
-Every upload reaches :func:`aiornot.imageio.open_image` and :func:`aiornot.provenance.inspect`
+Every upload reaches :func:`aiornot.io.decode.open_image` and :func:`aiornot.evidence.provenance.inspect`
 first, so both must survive arbitrary bytes: ``open_image`` may only raise ``ImageDecodeError``,
 ``inspect`` may not raise at all, and its report must serialise to JSON (the service returns it).
 Any other outcome is a crash: libFuzzer saves the input (``-artifact_prefix``) and exits non-zero.
@@ -23,8 +23,8 @@ import atheris
 # container formats (Pillow is where hostile bytes are parsed); numpy, OpenCV and c2pa's native
 # library are not Python and are exercised but not instrumented.
 with atheris.instrument_imports(include=["aiornot", "PIL"]):
-    from aiornot.imageio import ImageDecodeError, open_image
-    from aiornot.provenance import inspect
+    from aiornot.io.decode import ImageDecodeError, open_image
+    from aiornot.evidence.provenance import inspect
 
 
 def test_one_input(data: bytes) -> None:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from aiornot.service import Settings, create_app
+from aiornot.apps.service import Settings, create_app
 
 # Schema-valid bytes are rarely a decodable photo (422/415 is the right answer for them), and form
 # fields are text, so "0" is a fine boolean: these two checks judge the wrong thing for an image API.

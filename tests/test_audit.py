@@ -1,11 +1,11 @@
-"""The shortcut audit (aiornot.audit): a classifier on container metadata alone finds a leak, and no leak in a clean set."""
+"""The shortcut audit (aiornot.evaluation.audit): a classifier on container metadata alone finds a leak, and no leak in a clean set."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from aiornot import audit
+from aiornot.evaluation import audit
 
 
 def _container_frame(leaky: bool, n: int = 120, seed: int = 0) -> pd.DataFrame:

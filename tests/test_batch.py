@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from aiornot import batch, cli, jsonl
+from aiornot.apps import batch, cli
+from aiornot.io import jsonl
 from aiornot.detector import Result
 from conftest import deep_tree, encode, photo_like, remove_deep_tree, write_shard
 
@@ -131,7 +132,7 @@ RAY_TIMEOUT_S = 300
 
 SCAN_THEN_CHECK_SHUTDOWN = """
 import sys, ray
-from aiornot import cli
+from aiornot.apps import cli
 code = cli.main(sys.argv[1:])
 assert not ray.is_initialized(), "the scan must shut down the Ray instance it started"
 sys.exit(code)
@@ -139,7 +140,7 @@ sys.exit(code)
 
 LOOPBACK_PROBE = """
 import json, psutil, ray
-from aiornot import batch
+from aiornot.apps import batch
 with batch.ray_session(None, num_cpus=1):
     listening = []
     for process in psutil.Process().children(recursive=True):
@@ -303,7 +304,7 @@ def test_ray_rows_carry_a_non_utf8_name_unchanged():
     """Arrow strings must be UTF-8: the Ray engine failed before scoring anything on such a name."""
     import pyarrow as pa
 
-    from aiornot import batch
+    from aiornot.apps import batch
     from aiornot.detector import Result
 
     name = os.fsdecode(b"/photos/caf\xe9.jpg")  # lone surrogates, as os.listdir gives them

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from aiornot.schema import VERDICT_TEXTS
+from aiornot.contract.result import VERDICT_TEXTS
 from conftest import encode, photo_like
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

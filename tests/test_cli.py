@@ -1,4 +1,4 @@
-"""aiornot.cli: every tool an ``aiornot …`` subcommand with its --help; a user's mistake is one line and exit code 2;
+"""aiornot.apps.cli: every tool an ``aiornot …`` subcommand with its --help; a user's mistake is one line and exit code 2;
 ``aiornot scan``: a JSON line per input, error lines for what cannot be scored, exit codes.
 
 The results file's resume rules are in test_jsonl.py, folder walking in test_walk.py, the Ray engine
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from aiornot import cli
+from aiornot.apps import cli
 from conftest import bad_and_odd_files, photo_like, scan
 
 

@@ -1,4 +1,4 @@
-"""Loading datasets (aiornot.data): the layouts, clear errors, the splits, and Parquet rows kept as locations.
+"""Loading datasets (aiornot.io.datasets): the layouts, clear errors, the splits, and Parquet rows kept as locations.
 
 The row-group reader underneath is tested in test_parquet_images.py; streaming in test_stream.py.
 """
@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aiornot import data
-from aiornot.data import DatasetError
-from aiornot.imageio import ImageDecodeError
+from aiornot.io import datasets
+from aiornot.io.datasets import DatasetError
+from aiornot.io.decode import ImageDecodeError
 from conftest import encode, noise_png, photo_like, write_shard, write_shards
 
 
@@ -22,21 +22,21 @@ def test_hugging_face_parquet_layout(tmp_path):
     shard.mkdir()
     rows = [(f"{i}.jpg", encode(photo_like(i), "JPEG"), i % 2) for i in range(6)]
     write_shard(shard / "train-00000-of-00001.parquet", *map(list, zip(*rows)))
-    frame = data.load(tmp_path)
+    frame = datasets.load(tmp_path)
     assert len(frame) == 6 and list(frame["label"]) == [0, 1, 0, 1, 0, 1]
     # No bytes in the frame: each row says where its image lives, and how large it is.
     assert "image_bytes" not in frame and frame["file_size"].tolist() == [len(r[1]) for r in rows]
     assert [loc.rsplit("::", 2)[1:] for loc in frame["parquet_location"]] == [["0", str(i)] for i in range(6)]
     assert frame["id"].tolist()[0] == "0.jpg" and frame["path"].tolist()[0] == "0.jpg"
-    assert data.image_source(frame.iloc[3]) == rows[3][1]
-    checked, skipped = data.check_images(frame, progress=False)
+    assert datasets.image_source(frame.iloc[3]) == rows[3][1]
+    checked, skipped = datasets.check_images(frame, progress=False)
     assert len(checked) == 6 and skipped.empty and set(checked["format"]) == {"JPEG"}
 
 
 def test_parquet_without_label_is_a_clear_error(tmp_path):
     pq.write_table(pa.table({"id": ["a"], "image": [{"bytes": b"x", "path": "a"}]}), tmp_path / "test.parquet")
     with pytest.raises(DatasetError, match="no 'label' column"):
-        data.load(tmp_path / "test.parquet")
+        datasets.load(tmp_path / "test.parquet")
 
 
 def test_competition_train_csv_beside_train_folder(tmp_path):
@@ -44,7 +44,7 @@ def test_competition_train_csv_beside_train_folder(tmp_path):
     for i in range(4):
         photo_like(i).save(tmp_path / "train" / f"{i}.jpg")
     pd.DataFrame({"id": [f"{i}.jpg" for i in range(4)], "label": [0, 1, 1, 0]}).to_csv(tmp_path / "train.csv", index=False)
-    frame = data.load(tmp_path)
+    frame = datasets.load(tmp_path)
     assert frame["path"].map(lambda p: p.endswith(".jpg")).all() and frame["label"].sum() == 2
 
 
@@ -54,7 +54,7 @@ def test_image_folder_layouts(tmp_path, real, ai):
         (tmp_path / folder).mkdir(parents=True)
         for i in range(count):
             photo_like(i).save(tmp_path / folder / f"{i}.png")
-    frame = data.load(tmp_path)
+    frame = datasets.load(tmp_path)
     assert sorted(frame["label"].tolist()) == [0, 0, 0, 1, 1]
     assert set(frame.loc[frame["label"] == 1, "generator"]) == {"stylegan2"}
 
@@ -65,34 +65,34 @@ def test_csv_manifest_with_relative_paths(tmp_path):
     photo_like(1).save(tmp_path / "img" / "b.png")
     pd.DataFrame({"path": ["img/a.jpg", "img/b.png"], "label": [0, 1], "source": ["s1", "s2"], "generator": ["camera", "flux"]}).to_csv(
         tmp_path / "manifest.csv", index=False)
-    frame = data.load(tmp_path / "manifest.csv")
+    frame = datasets.load(tmp_path / "manifest.csv")
     assert frame.loc[1, "generator"] == "flux" and frame.loc[0, "path"] == str(tmp_path / "img" / "a.jpg")
 
 
 def test_empty_folder_and_missing_class_are_clear(tmp_path):
     with pytest.raises(DatasetError, match="no dataset found"):
-        data.load(tmp_path)
+        datasets.load(tmp_path)
     (tmp_path / "real").mkdir()
     (tmp_path / "ai").mkdir()
     with pytest.raises(DatasetError, match="empty"):
-        data.load(tmp_path)
+        datasets.load(tmp_path)
     (tmp_path / "ai").rmdir()
     with pytest.raises(DatasetError, match="both classes"):
-        data.load(tmp_path)
+        datasets.load(tmp_path)
 
 
 def test_wrong_labels_and_missing_columns(tmp_path):
     pd.DataFrame({"path": ["a.jpg", "b.jpg"], "label": ["real", 2]}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(DatasetError, match="labels must be 0"):
-        data.load(tmp_path / "bad.csv")
+        datasets.load(tmp_path / "bad.csv")
     pd.DataFrame({"file": ["a.jpg"], "label": [0]}).to_csv(tmp_path / "nopath.csv", index=False)
     with pytest.raises(DatasetError, match="no 'path' column"):
-        data.load(tmp_path / "nopath.csv")
+        datasets.load(tmp_path / "nopath.csv")
     pd.DataFrame({"path": ["a.jpg"], "class": [0]}).to_csv(tmp_path / "nolabel.csv", index=False)
     with pytest.raises(DatasetError, match="no 'label' column"):
-        data.load(tmp_path / "nolabel.csv")
+        datasets.load(tmp_path / "nolabel.csv")
     with pytest.raises(DatasetError, match="does not exist"):
-        data.load(tmp_path / "nowhere")
+        datasets.load(tmp_path / "nowhere")
 
 
 def test_unreadable_images_are_counted_not_dropped_silently(tmp_path):
@@ -102,19 +102,19 @@ def test_unreadable_images_are_counted_not_dropped_silently(tmp_path):
     (tmp_path / "real" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (tmp_path / "ai" / "notes.jpg").write_text("text, not an image")
     photo_like(1).save(tmp_path / "ai" / "good.png")
-    readable, skipped = data.check_images(data.load(tmp_path), progress=False)
+    readable, skipped = datasets.check_images(datasets.load(tmp_path), progress=False)
     assert len(readable) == 2 and len(skipped) == 2
     reasons = dict(zip(skipped["path"].map(lambda p: p.rsplit("/", 1)[-1]), skipped["code"]))
     assert reasons["notes.jpg"] == "not_an_image" and reasons["broken.jpg"] in {"corrupt", "not_an_image"}
-    assert "2 skipped" in data.skipped_summary(skipped)
+    assert "2 skipped" in datasets.skipped_summary(skipped)
 
 
 def test_seed_split_reproduces_13032_5586_with_the_ratio():
     labels = np.array([0] * 8285 + [1] * 10333)  # 44.5 % / 55.5 %, as in the seed
-    parts = data.split(pd.DataFrame({"label": labels}))
+    parts = datasets.split(pd.DataFrame({"label": labels}))
     assert (len(parts.train), len(parts.validation)) == (13032, 5586)
     assert abs(labels[parts.train].mean() - labels.mean()) < 0.001 and abs(labels[parts.validation].mean() - labels.mean()) < 0.001
-    again = data.split(pd.DataFrame({"label": labels}))
+    again = datasets.split(pd.DataFrame({"label": labels}))
     assert np.array_equal(parts.validation, again.validation)
 
 
@@ -123,24 +123,24 @@ def test_grouped_split_never_leaks_a_source():
     sources = rng.integers(0, 150, 900).astype(str)
     labels = (rng.random(150) < 0.55).astype(int)[sources.astype(int)]
     frame = pd.DataFrame({"label": labels, "source": sources})
-    parts = data.split(frame, validation_fraction=0.3)
+    parts = datasets.split(frame, validation_fraction=0.3)
     assert not set(sources[parts.train]) & set(sources[parts.validation])
     assert 0.2 < len(parts.validation) / len(frame) < 0.4
-    three = data.three_way_split(frame)
+    three = datasets.three_way_split(frame)
     assert three.groupby("source")["split"].nunique().max() == 1
     assert set(three["split"]) == {"train", "validation", "test"}
 
 
 def test_split_needs_both_classes():
     with pytest.raises(DatasetError, match="both classes"):
-        data.split(pd.DataFrame({"label": [1, 1, 1]}))
+        datasets.split(pd.DataFrame({"label": [1, 1, 1]}))
 
 
 def test_split_holds_out_every_stratum_of_each_class():
     rng = np.random.default_rng(4)
     frame = pd.DataFrame({"label": [0] * 300 + [1] * 300, "source": [f"g{i // 2}" for i in range(600)],
                           "portrait": ([True] * 20 + [False] * 280) * 2})
-    three = data.three_way_split(frame)
+    three = datasets.three_way_split(frame)
     held_out = three[three["split"] == "test"]
     assert held_out[(held_out["label"] == 0) & held_out["portrait"]].shape[0] >= 4
     assert held_out[(held_out["label"] == 1) & held_out["portrait"]].shape[0] >= 4
@@ -161,8 +161,8 @@ def _folder_dataset(root, per_class=12, broken=1):
 
 def test_prepare_split_subsamples_checks_and_splits(tmp_path):
     root = _folder_dataset(tmp_path, per_class=12, broken=3)
-    labelled, skipped = data.prepare_split(root, 16, seed=3, progress=False)
-    expected = data.subsample(data.load(root), 16, seed=3)
+    labelled, skipped = datasets.prepare_split(root, 16, seed=3, progress=False)
+    expected = datasets.subsample(datasets.load(root), 16, seed=3)
     broken = int(expected["path"].str.contains("broken").sum())
     assert len(expected) == 16 and broken >= 1 and len(skipped) == broken
     # The readable rows of that subsample, split three ways, and the unreadable ones listed with a code.
@@ -171,27 +171,27 @@ def test_prepare_split_subsamples_checks_and_splits(tmp_path):
     assert list(labelled["path"]) == [p for p in expected["path"] if "broken" not in p]
     assert skipped["path"].str.contains("broken").all() and skipped["code"].notna().all()
     assert {"width", "height", "format"} <= set(labelled.columns)
-    again, _ = data.prepare_split(root, 16, seed=3, progress=False)
+    again, _ = datasets.prepare_split(root, 16, seed=3, progress=False)
     assert list(again["split"]) == list(labelled["split"])
 
 
 def test_prepare_split_accepts_its_own_saved_split_and_rejects_another(tmp_path):
     (tmp_path / "data").mkdir()
     root = _folder_dataset(tmp_path / "data", per_class=12, broken=0)
-    labelled, _ = data.prepare_split(root, None, seed=5, progress=False)
+    labelled, _ = datasets.prepare_split(root, None, seed=5, progress=False)
     saved = tmp_path / "splits.csv"
     assert "image_bytes" not in labelled  # nothing to drop: the frame holds no image bytes
     labelled.to_csv(saved, index=False)
-    same, _ = data.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
+    same, _ = datasets.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
     assert list(same["split"]) == list(labelled["split"])
     with pytest.raises(DatasetError, match=r"differs from the saved one.*rows here"):
-        data.prepare_split(root, 16, seed=5, saved_splits=saved, progress=False)
+        datasets.prepare_split(root, 16, seed=5, saved_splits=saved, progress=False)
     moved = labelled.assign(split=labelled["split"].map({"train": "test", "test": "train", "validation": "validation"}))
     moved.to_csv(saved, index=False)
     with pytest.raises(DatasetError, match=r"differs from the saved one.*another side"):
-        data.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
+        datasets.prepare_split(root, None, seed=5, saved_splits=saved, progress=False)
     with pytest.raises(DatasetError, match="run notebook 02"):
-        data.prepare_split(root, None, seed=5, saved_splits=tmp_path / "missing.csv", progress=False)
+        datasets.prepare_split(root, None, seed=5, saved_splits=tmp_path / "missing.csv", progress=False)
 
 
 # --------------------------------------------------------------------- Parquet without the bytes
@@ -205,40 +205,40 @@ def noise_images():
 def test_a_parquet_frame_holds_locations_not_image_bytes(tmp_path, noise_images):
     total = sum(map(len, noise_images))
     assert total > 30 * 90_000
-    frame = data.load(write_shards(tmp_path / "hf", noise_images))
+    frame = datasets.load(write_shards(tmp_path / "hf", noise_images))
     assert len(frame) == 30 and frame["file_size"].sum() == total
     assert frame.memory_usage(deep=True).sum() < 0.10 * total
     for column in frame.columns:
         assert not frame[column].map(lambda v: isinstance(v, (bytes, bytearray, memoryview))).any(), column
-    assert frame["parquet_location"].is_unique and set(data.COLUMNS) <= set(frame.columns)
+    assert frame["parquet_location"].is_unique and set(datasets.COLUMNS) <= set(frame.columns)
 
 
 def test_image_source_reads_the_original_bytes_from_every_shard_and_row_group(tmp_path):
     images = [encode(photo_like(i, (64, 48)), "JPEG") for i in range(30)]
-    frame = data.load(write_shards(tmp_path / "hf", images, shards=3, row_group_size=3))
+    frame = datasets.load(write_shards(tmp_path / "hf", images, shards=3, row_group_size=3))
     # Three shards of 10 rows in row groups of 3: rows come from 12 different row groups.
     groups = {tuple(loc.rsplit("::", 2)[:2]) for loc in frame["parquet_location"]}
     assert len({shard for shard, _ in groups}) == 3 and len(groups) == 12
     order = np.random.default_rng(0).permutation(len(frame))  # random access, not only storage order
     for row in order:
-        assert data.image_source(frame.iloc[row]) == images[row]
-    assert data.image_source(frame.iloc[7].to_dict()) == images[7]
+        assert datasets.image_source(frame.iloc[row]) == images[row]
+    assert datasets.image_source(frame.iloc[7].to_dict()) == images[7]
 
 
 def test_check_images_and_prepare_split_on_parquet_report_rows_without_bytes(tmp_path):
     images = [encode(photo_like(i, (64, 48)), "JPEG") for i in range(30)]
     images[4], images[11] = None, b""  # a null and an empty image: skipped as no_image, not decoded
     root = write_shards(tmp_path / "hf", images, row_group_size=4)
-    frame = data.load(root)
+    frame = datasets.load(root)
     assert frame.loc[[4, 11], "file_size"].tolist() == [0, 0]
     with pytest.raises(ImageDecodeError) as raised:
-        data.image_source(frame.iloc[4])
+        datasets.image_source(frame.iloc[4])
     assert raised.value.code == "no_image"
-    checked, skipped = data.check_images(frame, progress=False)
+    checked, skipped = datasets.check_images(frame, progress=False)
     assert len(checked) == 28 and skipped["code"].tolist() == ["no_image", "no_image"]
     assert skipped["path"].tolist() == ["4.png", "11.png"] and set(checked["format"]) == {"JPEG"}
     assert checked["file_size"].tolist() == [len(b) for b in images if b]
-    labelled, skipped = data.prepare_split(root, None, seed=1, progress=False)
+    labelled, skipped = datasets.prepare_split(root, None, seed=1, progress=False)
     assert len(labelled) == 28 and len(skipped) == 2 and set(labelled["split"]) == {"train", "validation", "test"}
     assert labelled.groupby("source")["split"].nunique().max() == 1
     # The labelled frame is small enough to save as it is, and reads back as the same split.
@@ -246,14 +246,14 @@ def test_check_images_and_prepare_split_on_parquet_report_rows_without_bytes(tmp
     labelled.to_csv(saved, index=False)
     again = pd.read_csv(saved)
     assert again["parquet_location"].tolist() == labelled["parquet_location"].tolist()
-    assert data.image_source(again.iloc[0]) == data.image_source(labelled.iloc[0])
-    data.prepare_split(root, None, seed=1, saved_splits=saved, progress=False)
+    assert datasets.image_source(again.iloc[0]) == datasets.image_source(labelled.iloc[0])
+    datasets.prepare_split(root, None, seed=1, saved_splits=saved, progress=False)
 
 
 def test_a_damaged_parquet_shard_is_a_clear_error(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not really parquet")
     with pytest.raises(DatasetError, match="not a readable Parquet file"):
-        data.load(tmp_path / "broken.parquet")
+        datasets.load(tmp_path / "broken.parquet")
     pq.write_table(pa.table({"id": ["a"], "pixels": [b"x"], "label": [0]}), tmp_path / "wrong.parquet")
     with pytest.raises(DatasetError, match="no 'image' column"):
-        data.load(tmp_path / "wrong.parquet")
+        datasets.load(tmp_path / "wrong.parquet")

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from aiornot.detector import Calibration, Detector, ModelNotFoundError, Thresholds, update_config
-from aiornot.experts import LinearHead, SemanticExpert
+from aiornot.model.experts import LinearHead, SemanticExpert
 from conftest import encode, photo_like
 
 
@@ -31,9 +31,9 @@ def test_thresholds_respect_the_target_fpr_on_real_photos():
     assert chosen.verdict(chosen.ai) == "ai" and chosen.verdict(chosen.real - 1e-6) == "real"
     assert chosen.verdict((chosen.ai + chosen.real) / 2) == "inconclusive"
     # One rule for "at a stated FPR": the stored `ai` threshold is the one the TPR evaluation uses.
-    from aiornot import evaluate
+    from aiornot.evaluation import metrics
 
-    assert evaluate.tpr_at_fpr(labels, scores, 0.05) == np.mean(scores[labels == 1] >= chosen.ai)
+    assert metrics.tpr_at_fpr(labels, scores, 0.05) == np.mean(scores[labels == 1] >= chosen.ai)
 
 
 def test_calibration_on_a_one_class_validation_set_is_a_clear_error():
@@ -99,9 +99,10 @@ def test_update_config_adds_entries_and_keeps_the_rest(tiny_model_dir, tmp_path)
 def test_save_drops_optimizer_state_and_records_the_size(tmp_path):
     import keras
 
-    from aiornot import models
+    from aiornot.model import networks
+    from aiornot.evaluation import metrics
 
-    model = models.forensic_detector(widths=(8, 16))
+    model = networks.forensic_detector(widths=(8, 16))
     model.compile(optimizer=keras.optimizers.Adam(), loss=keras.losses.BinaryCrossentropy(from_logits=True))
     model.fit(np.zeros((4, 32, 32, 3), np.float32), np.array([[0.0], [1.0], [0.0], [1.0]]), verbose=0)
     detector = Detector(model, {"name": "trained", "crop_size": 32})
@@ -124,7 +125,7 @@ def test_tflite_runtime_matches_keras_and_can_be_resaved(tiny_model_dir, tmp_pat
     images = [np.asarray(photo_like(i, (90 + 7 * i, 70))) for i in range(5)]
     assert np.allclose(lite.logits(images), keras_detector.logits(images), atol=1e-4)
     assert Detector.load(tiny_model_dir).runtime == "tflite"  # auto picks the measured-faster runtime
-    from aiornot.tflite_runtime import usable_cpus
+    from aiornot.model.tflite_runtime import usable_cpus
 
     assert lite.model.threads == usable_cpus()  # TFLite's own default, one thread, lost to Keras on big batches
     single = Detector.load(tiny_model_dir, runtime="tflite", threads=1)
@@ -164,6 +165,7 @@ def test_detector_result_carries_each_expert_and_the_fusion_rule(tiny_model_dir,
 
 def test_scan_cuts_batches_by_decoded_pixels(tiny_model_dir, tmp_path, monkeypatch):
     from aiornot import predict
+    from aiornot.evaluation import metrics
 
     for n in range(7):
         photo_like(n, (200, 200)).save(tmp_path / f"{n}.png")  # 40,000 pixels each

@@ -1,4 +1,4 @@
-"""Image encoders and the feature store (aiornot.encoders): features computed once per picture, kept on disk,
+"""Image encoders and the feature store (aiornot.model.encoders): features computed once per picture, kept on disk,
 and the offline towers' features checked for shape and batch independence."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiornot import encoders
+from aiornot.model import encoders
 from conftest import FakeEncoder, pictures
 
 

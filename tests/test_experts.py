@@ -1,4 +1,4 @@
-"""The experts' heads and the fusion rule (aiornot.experts).
+"""The experts' heads and the fusion rule (aiornot.model.experts).
 
 The feature store and the encoders are in test_encoders.py, a detector with experts in
 test_detector.py, the leave-out protocol in test_protocol.py.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiornot import encoders
-from aiornot.experts import Fusion, LinearHead, SemanticExpert, balanced_weights
+from aiornot.model import encoders
+from aiornot.model.experts import Fusion, LinearHead, SemanticExpert, balanced_weights
 
 
 # ------------------------------------------------------------------------ head and fusion

@@ -1,4 +1,4 @@
-"""Face detection, the ID-photo crop and the ID-photo checks (aiornot.faces).
+"""Face detection, the ID-photo crop and the ID-photo checks (aiornot.evidence.faces).
 
 Fixtures are built here from matplotlib's grace_hopper.jpg, a real 512×600 camera portrait: a
 group photo (portraits side by side), a synthetic ID photo (her head on a plain light canvas at
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aiornot.faces import (
+from aiornot.evidence.faces import (
     Check,
     Face,
     PortraitAnalysis,
@@ -28,7 +28,7 @@ from aiornot.faces import (
     detect_faces,
     id_photo_checks,
 )
-from aiornot.imageio import open_image
+from aiornot.io.decode import open_image
 
 GRACE_PATH = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 # Where her face is, read off the image by eye: nose bridge ≈ (265, 215), chin ≈ y 340.

@@ -1,4 +1,4 @@
-"""Keras feeds that stream from disk (aiornot.feed): balanced crop batches, and one training step of each CNN.
+"""Keras feeds that stream from disk (aiornot.training.feed): balanced crop batches, and one training step of each CNN.
 
 The same step under JAX is in test_jax_backend.py; the full-size run built on these feeds in test_full_run.py.
 """
@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiornot import feed, stream
-from aiornot.train import TrainConfig
+from aiornot.io import stream
+from aiornot.training import feed
+from aiornot.training.train import TrainConfig
 from conftest import image_shard
 
 

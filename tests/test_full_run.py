@@ -1,4 +1,4 @@
-"""The full-size run (aiornot.full_run): models, tables and a submission from streamed Parquet, on tiny shards.
+"""The full-size run (aiornot.apps.full_run): models, tables and a submission from streamed Parquet, on tiny shards.
 
 The split tests are fast (labels only); the rest are slow: each trains both CNNs for a step and fits the heads.
 """
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiornot import stream
+from aiornot.io import stream
 from conftest import image_shard
 
 def labels_frame(count: int, *, sources: int | None = None):
-    """A label table like :func:`aiornot.stream.open_table`'s: ids, label = row % 2, optionally ``source`` groups."""
+    """A label table like :func:`aiornot.io.stream.open_table`'s: ids, label = row % 2, optionally ``source`` groups."""
     import pandas as pd
 
     frame = pd.DataFrame({"id": [f"img{i:05d}.jpg" for i in range(count)], "label": np.arange(count) % 2})
@@ -24,7 +24,7 @@ def labels_frame(count: int, *, sources: int | None = None):
 
 
 def test_split_rows_keeps_the_seeds_validation_rows_and_carves_tuning_from_training():
-    from aiornot import full_run
+    from aiornot.apps import full_run
 
     labels = labels_frame(18_618)
     parts = full_run.split_rows(labels)
@@ -43,7 +43,7 @@ def test_split_rows_keeps_the_seeds_validation_rows_and_carves_tuning_from_train
 
 
 def test_split_rows_keeps_each_source_on_one_side():
-    from aiornot import full_run
+    from aiornot.apps import full_run
 
     labels = labels_frame(300, sources=50)
     parts = full_run.split_rows(labels)
@@ -59,7 +59,8 @@ def test_full_run_stops_and_calibrates_on_rows_it_never_reports(tmp_path, monkey
 
     import pandas as pd
 
-    from aiornot import cli, feed, full_run
+    from aiornot.apps import cli, full_run
+    from aiornot.training import feed
 
     seen: dict[str, list] = {"fit": [], "stopped_on": [], "calibrated_on": []}
     fit_stream, calibrated_detector = feed.fit_stream, full_run.calibrated_detector
@@ -100,7 +101,7 @@ def test_full_run_stops_and_calibrates_on_rows_it_never_reports(tmp_path, monkey
 
 @pytest.mark.slow
 def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
-    from aiornot import cli
+    from aiornot.apps import cli
 
     train = image_shard(tmp_path, 16, corrupt=())
     (tmp_path / "test").mkdir()
@@ -122,7 +123,8 @@ def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
 def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp_path):
     import json
 
-    from aiornot import cli, encoders, full_run, ray_embed
+    from aiornot.apps import cli, full_run, ray_embed
+    from aiornot.model import encoders
     from conftest import FakeEncoder
 
     train = image_shard(tmp_path, 16, corrupt=())
@@ -163,7 +165,8 @@ def test_full_run_with_the_real_clip_tower_saves_a_detector_that_reloads_and_sco
     """The default path end to end: the offline CLIP tower (no fake), features stored, the saved detector reloaded."""
     import json
 
-    from aiornot import cli, encoders, full_run
+    from aiornot.apps import cli, full_run
+    from aiornot.model import encoders
     from aiornot.detector import Detector
 
     try:

@@ -1,4 +1,4 @@
-"""The one safe decoder (aiornot.imageio): odd and hostile files, bounded header parsing, faithful colour,
+"""The one safe decoder (aiornot.io.decode): odd and hostile files, bounded header parsing, faithful colour,
 special files."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aiornot.imageio import ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image, read_bytes
+from aiornot.io.decode import ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image, read_bytes
 from conftest import FUZZ_FINDINGS, bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
 
 
@@ -200,8 +200,8 @@ def _text_info(count: int):
 
 def test_structure_caps_are_checked_by_the_one_header_reader():
     # Every header parse goes through open_header, so provenance and the service's pixel check meet the cap too.
-    from aiornot import provenance
-    from aiornot.imageio import read_header
+    from aiornot.evidence import provenance
+    from aiornot.io.decode import read_header
 
     with pytest.raises(ImageDecodeError, match="markers"):
         read_header(marker_flood_jpeg(5_000))
@@ -276,7 +276,7 @@ def test_a_damaged_icc_profile_is_a_note_not_a_failure():
 def test_rgb_cmyk_and_icc_forms_of_a_photo_score_alike(name):
     """On the committed model the plain CMYK form of the AI photo scored 0.0 (its negative) against
     1.0, and the ICC form of the real portrait 0.64 against 0.007: both verdicts flipped."""
-    from aiornot import paths
+    from aiornot.contract import paths
     from aiornot.detector import Detector
 
     detector = Detector.load(paths.DEFAULT_MODEL_DIR)

@@ -25,12 +25,13 @@ SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import keras
-    from aiornot import models, train
+    from aiornot.model import networks
+    from aiornot.training import train
     from aiornot.detector import Detector
     assert keras.backend.backend() == "jax", keras.backend.backend()
 
-    print(models.forensic_detector().predict(np.zeros((2, 64, 64, 3), "float32"), verbose=0).shape)
-    print(models.seed_cnn().count_params())
+    print(networks.forensic_detector().predict(np.zeros((2, 64, 64, 3), "float32"), verbose=0).shape)
+    print(networks.seed_cnn().count_params())
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (72, 80, 3), dtype=np.uint8) for _ in range(12)]
@@ -75,8 +76,9 @@ STREAM_SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import keras
-    from aiornot import feed, stream
-    from aiornot.train import TrainConfig
+    from aiornot.io import stream
+    from aiornot.training import feed
+    from aiornot.training.train import TrainConfig
     assert keras.backend.backend() == "jax", keras.backend.backend()
     table = stream.open_table(sys.argv[1])
     for config in (TrainConfig(model="seed_cnn", epochs=1, batch_size=4, image_size=32, steps_per_epoch=1,

@@ -1,4 +1,4 @@
-"""The JSONL results file of ``aiornot scan`` and the Ray engine (aiornot.jsonl): resume without losing or
+"""The JSONL results file of ``aiornot scan`` and the Ray engine (aiornot.io.jsonl): resume without losing or
 repeating a line, a torn last line repaired, one path under many spellings, non-UTF-8 names, the lock."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aiornot import cli, jsonl
+from aiornot.apps import cli
+from aiornot.io import jsonl
 from conftest import encode, photo_like, scan
 
 
@@ -28,7 +29,7 @@ def test_a_torn_last_line_is_cut_and_its_image_written_again(writer, tiny_model_
     """Power loss in the middle of line 3: on resume the torn line goes, the whole lines stay, line 3 is written anew.
 
     ``scan`` is the local ``aiornot scan``; ``sink`` is the results file as the Ray engine opens it
-    (:func:`aiornot.jsonl.open_jsonl_output`)."""
+    (:func:`aiornot.io.jsonl.open_jsonl_output`)."""
     import pandas as pd
 
     photos = [str(tmp_path / f"{n}.jpg") for n in range(3)]

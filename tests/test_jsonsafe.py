@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import TiffImagePlugin
 
-from aiornot.jsonsafe import json_safe
+from aiornot.contract.jsonsafe import json_safe
 
 PROVENANCE = dict(finite=True, max_text=5, max_items=3, max_depth=2, strict=False)
 

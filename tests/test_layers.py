@@ -106,22 +106,22 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_package_import_graph_has_no_cycle():
     graph = import_graph()
-    assert {"aiornot.cli", "aiornot.data", "aiornot.service.routes"} <= set(graph)
+    assert {"aiornot.apps.cli", "aiornot.io.datasets", "aiornot.apps.service.routes"} <= set(graph)
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " → ".join(cycle)
 
 
 def test_imports_inside_functions_count_and_type_checking_ones_do_not():
-    source = ("from typing import TYPE_CHECKING\nimport aiornot.jsonl\nif TYPE_CHECKING:\n    from aiornot import detector\n"
-              "def f():\n    from aiornot.data import load\n    from . import walk\n"
-              "class C:\n    def m(self):\n        try:\n            import aiornot.service.settings\n        except ImportError:\n"
+    source = ("from typing import TYPE_CHECKING\nimport aiornot.io.jsonl\nif TYPE_CHECKING:\n    from aiornot import detector\n"
+              "def f():\n    from aiornot.io.datasets import load\n    from . import walk\n"
+              "class C:\n    def m(self):\n        try:\n            import aiornot.apps.service.settings\n        except ImportError:\n"
               "            pass\n")
-    assert imported_names(source, "aiornot.cli") == {"typing.TYPE_CHECKING", "aiornot.jsonl", "aiornot.data.load",
-                                                     "aiornot.walk", "aiornot.service.settings"}
+    assert imported_names(source, "aiornot.apps.cli") == {"typing.TYPE_CHECKING", "aiornot.io.jsonl", "aiornot.io.datasets.load",
+                                                     "aiornot.apps.walk", "aiornot.apps.service.settings"}
     # Today's graph has the edges that only function-level imports make.
     graph = import_graph()
-    assert "aiornot.data" in graph["aiornot.plots"] and "aiornot.display" in graph["aiornot.service.render"]
-    assert "aiornot.cli" not in graph["aiornot.data"]
+    assert "aiornot.io.datasets" in graph["aiornot.reporting.plots"] and "aiornot.io.display" in graph["aiornot.apps.service.render"]
+    assert "aiornot.apps.cli" not in graph["aiornot.io.datasets"]
 
 
 def test_a_cycle_is_reported_with_its_path():

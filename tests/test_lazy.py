@@ -1,4 +1,4 @@
-"""Lazy image views (aiornot.lazy): decoded when read, and the pipeline never holds them all.
+"""Lazy image views (aiornot.io.lazy): decoded when read, and the pipeline never holds them all.
 
 The guard on the notebooks is twofold: the pipeline functions they call are run here over a
 :class:`LazyImages` that counts the decoded images alive at once, with the cache switched off;
@@ -16,9 +16,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from aiornot import evaluate, lazy, protocol, train, transforms
-from aiornot.imageio import open_image
-from aiornot.paths import ROOT
+from aiornot.evaluation import protocol
+from aiornot.io import lazy, transforms
+from aiornot.training import train
+from aiornot.evaluation import robustness
+from aiornot.io.decode import open_image
+from aiornot.contract.paths import ROOT
 
 from conftest import FakeEncoder
 
@@ -128,7 +131,7 @@ def test_training_calibration_scoring_and_the_protocol_hold_a_batch_not_the_data
     scores = detector.scores(test)
     seed_run = train.fit(view.take(parts["train"]), labels[parts["train"]], view.take(parts["validation"]), labels[parts["validation"]],
                          train.TrainConfig(model="seed_cnn", epochs=1, batch_size=8), verbose=False)
-    robust = evaluate.robustness(test, labels[parts["test"]], {"detector": detector.scores}, {"jpeg q50": counter.wrap(lambda p: transforms.jpeg(p, 50))})
+    robust = robustness.robustness(test, labels[parts["test"]], {"detector": detector.scores}, {"jpeg q50": counter.wrap(lambda p: transforms.jpeg(p, 50))})
     held = protocol.held_out_groups(frame, min_images=8, min_real_images=1000)
     table = protocol.run(frame, view, reencoded, held[:1], protocol.fold_recipe(recipe, epochs=1, steps_per_epoch=2),
                          encoder=FakeEncoder(), rounds=5, progress=False)
@@ -149,4 +152,4 @@ def test_notebooks_get_pixels_only_through_lazy_views(notebook: Path) -> None:
     """A notebook that decoded images itself (a list of pixels per row) would hold a whole dataset."""
     code = notebook_code(notebook)
     for forbidden in ("decode_all", "open_image(", "image_source(", ".pixels for"):
-        assert forbidden not in code, f"{notebook.name} uses {forbidden!r}; read images through aiornot.lazy instead"
+        assert forbidden not in code, f"{notebook.name} uses {forbidden!r}; read images through aiornot.io.lazy instead"

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aiornot.schema import VERDICTS
+from aiornot.contract.result import VERDICTS
 from conftest import encode, photo_like
 
 pytestmark = pytest.mark.slow

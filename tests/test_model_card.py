@@ -1,11 +1,11 @@
-"""The model card and the README's result blocks (aiornot.model_card), written from the typed detector.json."""
+"""The model card and the README's result blocks (aiornot.reporting.model_card), written from the typed detector.json."""
 
 from __future__ import annotations
 
 import pytest
 
-from aiornot import model_card
-from aiornot.model_config import validate_config
+from aiornot.reporting import model_card
+from aiornot.contract.config import validate_config
 
 
 def test_model_card_and_readme_block_come_from_the_config():

@@ -1,4 +1,4 @@
-"""The typed, versioned detector.json (aiornot.model_config): loading validates it and names a bad key.
+"""The typed, versioned detector.json (aiornot.contract.config): loading validates it and names a bad key.
 
 That the model card reads only typed fields is tested in test_model_card.py.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aiornot.detector import CONFIG_NAME, MODEL_NAME, update_config
-from aiornot.model_config import SCHEMA_VERSION, ModelConfigError, load_config
+from aiornot.contract.config import SCHEMA_VERSION, ModelConfigError, load_config
 
 DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default"
 

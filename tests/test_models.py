@@ -1,4 +1,4 @@
-"""The two CNNs (aiornot.models): the seed's layer table, the small fully convolutional detector.
+"""The two CNNs (aiornot.model.networks): the seed's layer table, the small fully convolutional detector.
 
 Both under the JAX backend: test_jax_backend.py.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiornot import models
+from aiornot.model import networks
 
 # The seed's model-summary table: (layer class, output shape without batch, parameters).
 SEED_TABLE = [
@@ -27,8 +27,8 @@ SEED_TABLE = [
 
 
 def test_seed_cnn_matches_the_seed_summary_layer_by_layer():
-    model = models.seed_cnn()
-    rows = [(cls, shape[1:], params) for _, cls, shape, params in models.summary_rows(model) if cls != "InputLayer"]
+    model = networks.seed_cnn()
+    rows = [(cls, shape[1:], params) for _, cls, shape, params in networks.summary_rows(model) if cls != "InputLayer"]
     assert rows == SEED_TABLE
     assert model.count_params() == 37_385_729
 
@@ -36,7 +36,7 @@ def test_seed_cnn_matches_the_seed_summary_layer_by_layer():
 def test_detector_is_small_fully_convolutional_and_outputs_a_logit():
     import numpy as np
 
-    model = models.forensic_detector()
+    model = networks.forensic_detector()
     assert model.count_params() < 2_000_000
     for size in (64, 96):
         output = model.predict(np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32"), verbose=0)
@@ -48,6 +48,6 @@ def test_detector_is_small_fully_convolutional_and_outputs_a_logit():
 
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model"):
-        models.build("resnet")
+        networks.build("resnet")
 
 

@@ -1,4 +1,4 @@
-"""Fusion, calibration and thresholds fitted on curations the experts never saw (aiornot.out_of_source)."""
+"""Fusion, calibration and thresholds fitted on curations the experts never saw (aiornot.training.out_of_source)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aiornot import out_of_source, protocol, train
+from aiornot.evaluation import protocol
+from aiornot.training import out_of_source, train
 from aiornot.detector import Detector
-from aiornot.experts import Fusion
+from aiornot.model.experts import Fusion
 
 
 def pool_names() -> tuple[np.ndarray, np.ndarray]:

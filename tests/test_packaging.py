@@ -60,7 +60,7 @@ def _name_and_version(pin: str) -> tuple[str, str]:
 
 
 def test_aiornot_help_imports_neither_pandas_nor_keras_nor_tensorflow() -> None:
-    probe = ("import json, sys\nfrom aiornot import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+    probe = ("import json, sys\nfrom aiornot.apps import cli\ntry:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
              "print(json.dumps(sorted(m for m in ('pandas', 'keras', 'tensorflow', 'matplotlib', 'sklearn') if m in sys.modules)))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     lines = done.stdout.strip().splitlines()
@@ -69,11 +69,11 @@ def test_aiornot_help_imports_neither_pandas_nor_keras_nor_tensorflow() -> None:
 
 
 @pytest.mark.parametrize(("module", "heavy"), [
-    ("aiornot.evaluate", ("keras", "tensorflow")),  # metrics do not need the training code
-    ("aiornot.plots", ("pandas", "matplotlib", "keras")),
-    ("aiornot.display", ("pandas", "matplotlib", "keras")),  # the service imports it for the heatmap overlay
+    ("aiornot.evaluation.metrics", ("keras", "tensorflow")),  # metrics do not need the training code
+    ("aiornot.reporting.plots", ("pandas", "matplotlib", "keras")),
+    ("aiornot.io.display", ("pandas", "matplotlib", "keras")),  # the service imports it for the heatmap overlay
     ("aiornot.detector", ("pandas", "keras", "tensorflow", "matplotlib")),  # Keras loads with a model, not on import
-    ("aiornot.jsonl", ("numpy", "pandas")),
+    ("aiornot.io.jsonl", ("numpy", "pandas")),
 ])
 def test_importing_a_module_loads_only_what_it_needs(module: str, heavy: tuple[str, ...]) -> None:
     probe = f"import json, sys, {module}\nprint(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"

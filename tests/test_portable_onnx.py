@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiornot import encoders, portable_onnx
-from aiornot.imageio import open_image
+from aiornot.model import encoders, portable_onnx
+from aiornot.io.decode import open_image
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -83,7 +83,7 @@ def test_no_graph_the_product_runs_multiplies_by_int8(name):
 def test_the_default_models_encoder_is_the_portable_one():
     import json
 
-    from aiornot.paths import DEFAULT_MODEL_DIR
+    from aiornot.contract.paths import DEFAULT_MODEL_DIR
 
     config = json.loads((DEFAULT_MODEL_DIR / "detector.json").read_text())
     assert config["semantic"]["encoder"] == encoders.default_clip_spec().id

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from aiornot import predict
 from aiornot.detector import Detector
-from aiornot.imageio import open_image, read_header
+from aiornot.io.decode import open_image, read_header
 from conftest import encode, photo_like
 
 
@@ -81,13 +81,13 @@ def test_predict_is_predict_many_of_one(detector, portrait, expert_calls):
 
 
 def test_a_header_already_parsed_is_not_parsed_again(detector, landscape, monkeypatch):
-    import aiornot.imageio
-    import aiornot.provenance
+    import aiornot.io.decode
+    import aiornot.evidence.provenance
 
     expected = without_time(detector.predict(open_image(landscape), data=landscape))
     header = read_header(landscape)
     parses: list[int] = []
-    for module in (aiornot.imageio, aiornot.provenance):  # every module that parses headers
+    for module in (aiornot.io.decode, aiornot.evidence.provenance):  # every module that parses headers
         monkeypatch.setattr(module, "open_header", lambda *a, **k: parses.append(1))  # would break the decode
     result = detector.predict(header)
     assert result.ok and parses == [] and result.path is None

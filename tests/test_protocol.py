@@ -1,4 +1,4 @@
-"""The leave-out protocol's bookkeeping (aiornot.protocol): which groups are held out, what a fold trains and
+"""The leave-out protocol's bookkeeping (aiornot.evaluation.protocol): which groups are held out, what a fold trains and
 tests on, the headline, and the backbone comparison."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aiornot import protocol
+from aiornot.evaluation import protocol
 from conftest import FakeEncoder
 
 
@@ -86,7 +86,7 @@ def test_backbone_comparison_encodes_each_image_once_and_refits_the_head_per_fol
     images = [np.clip(rng.normal(60 + 120 * label, 20, (16, 16, 3)), 0, 255).astype(np.uint8) for label in frame["label"]]
     reencoded = [np.ascontiguousarray(p[::-1]) for p in images]  # another picture, so the store keys differ
     groups = protocol.held_out_groups(frame, min_images=8, min_real_images=8, kinds=("generator",))
-    from aiornot.train import DetectorRecipe
+    from aiornot.training.train import DetectorRecipe
 
     recipe = DetectorRecipe()
     encoder = FakeEncoder()

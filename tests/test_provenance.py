@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
-from aiornot import provenance
-from aiornot.provenance import ProvenanceReport, Signal, combine_verdict, inspect
+from aiornot.evidence import provenance
+from aiornot.evidence.provenance import ProvenanceReport, Signal, combine_verdict, inspect
 from conftest import FUZZ_FINDINGS
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiornot import cli, ray_embed
-from aiornot.batch import BatchError
+from aiornot.apps import cli, ray_embed
+from aiornot.apps.batch import BatchError
 from conftest import image_shard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = textwrap.dedent("""
     import functools, sys, json
     import numpy as np
-    from aiornot import batch, ray_embed
-    from aiornot.encoders import FeatureStore
+    from aiornot.apps import batch, ray_embed
+    from aiornot.model.encoders import FeatureStore
 
     class MeanColour:
         id = "mean-colour"
@@ -79,7 +79,7 @@ def test_cli_reports_a_bad_address_without_a_traceback(tmp_path, capsys):
 
 
 def test_feature_parts_are_read_by_the_feature_store(tmp_path):
-    from aiornot.encoders import FeatureStore
+    from aiornot.model.encoders import FeatureStore
 
     ray_embed.write_features(tmp_path, ["a", "b"], {"embeds": np.eye(2, 4, dtype=np.float32)})
     assert ray_embed.stored_keys(tmp_path) == ["a", "b"]

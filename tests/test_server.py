@@ -1,6 +1,6 @@
-"""The real HTTP server (aiornot.server): uvicorn with the service's connection limits, on 127.0.0.1 only.
+"""The real HTTP server (aiornot.apps.server): uvicorn with the service's connection limits, on 127.0.0.1 only.
 
-Each test starts the server in a thread of this process, with aiornot.server's uvicorn
+Each test starts the server in a thread of this process, with aiornot.apps.server's uvicorn
 configuration, and talks to it over sockets: slow and stalled clients, half-sent headers, protocol
 errors, disconnects, forwarded addresses and header sizes — what the in-process TestClient of
 test_service.py cannot reach. Every network wait has a bound; nothing asserts a duration. Timing and
@@ -22,8 +22,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from aiornot import server
-from aiornot.service import MB, Settings, create_app
+from aiornot.apps import server
+from aiornot.apps.service import MB, Settings, create_app
 from conftest import encode, free_loopback_port, photo_like
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def jpeg() -> bytes:
 # ------------------------------------------------------------------------- a live server
 @contextmanager
 def serving(model_dir: Path, **overrides) -> Iterator[tuple[int, object]]:
-    """The real uvicorn server with aiornot.server's configuration on 127.0.0.1; yields (port, app)."""
+    """The real uvicorn server with aiornot.apps.server's configuration on 127.0.0.1; yields (port, app)."""
     import uvicorn
 
     settings = Settings(**{"rate_per_minute": 0.0, **overrides})

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.requests import Request
 
-from aiornot.service import MB, ApiError, BodyPace, BufferBudget, PixelBudget, RateLimiter, Settings, create_app, read_form
+from aiornot.apps.service import MB, ApiError, BodyPace, BufferBudget, PixelBudget, RateLimiter, Settings, create_app, read_form
 from conftest import bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
 
 DETECT_FIELDS = {"verdict", "score", "pixel_verdict", "rule", "rule_ko", "model", "thresholds", "signals", "face", "face_score",
@@ -98,18 +98,18 @@ def test_heatmap_is_a_png_data_url_of_the_overlay(client, jpeg):
 
 def test_one_request_decodes_the_photo_once(client, portrait, monkeypatch):
     """The detector, the provenance checks (watermark) and the overlay share one decode."""
-    import aiornot.imageio
+    import aiornot.io.decode
     import aiornot.predict
-    import aiornot.provenance
+    import aiornot.evidence.provenance
 
     decodes = []
-    original = aiornot.imageio.open_image
+    original = aiornot.io.decode.open_image
 
     def counting_open_image(*args, **kwargs):
         decodes.append(1)
         return original(*args, **kwargs)
 
-    for module in (aiornot.imageio, aiornot.predict, aiornot.provenance):  # every module that imports the decoder
+    for module in (aiornot.io.decode, aiornot.predict, aiornot.evidence.provenance):  # every module that imports the decoder
         monkeypatch.setattr(module, "open_image", counting_open_image)
     body = detect(client, portrait, id_photo="true", heatmap="true").json()
     assert body["heatmap"] and body["checks"] and {s["name"] for s in body["signals"]} >= {"sd_watermark"}
@@ -365,17 +365,17 @@ def test_batch_count_is_capped(tiny_model_dir, jpeg):
 
 
 def test_a_crash_on_one_batch_file_does_not_cost_the_others(tiny_model_dir, jpeg, monkeypatch):
-    import aiornot.provenance
+    import aiornot.evidence.provenance
 
     odd = encode(photo_like(9), "JPEG", quality=80)
-    original = aiornot.provenance.inspect
+    original = aiornot.evidence.provenance.inspect
 
     def inspect(data, **kwargs):
         if data == odd:
             raise RuntimeError("a bug in a module, met on this one file")
         return original(data, **kwargs)
 
-    monkeypatch.setattr(aiornot.provenance, "inspect", inspect)
+    monkeypatch.setattr(aiornot.evidence.provenance, "inspect", inspect)
     with client_for(tiny_model_dir) as crashing:
         files = [("images", ("a.jpg", jpeg)), ("images", ("b.jpg", odd)), ("images", ("c.jpg", jpeg))]
         items = crashing.post("/v1/detect/batch", files=files).json()["items"]
@@ -536,7 +536,7 @@ def test_healthz_head_docs_offline_and_no_absolute_paths(tiny_model_dir, tmp_pat
 
 
 def test_the_catalogue_names_every_verdict_in_both_languages(client, jpeg):
-    from aiornot.schema import VERDICTS
+    from aiornot.contract.result import VERDICTS
 
     entries = client.get("/v1/catalogue").json()["verdicts"]
     assert [entry["name"] for entry in entries] == list(VERDICTS) == ["ai", "real", "inconclusive"]
@@ -597,16 +597,16 @@ def test_the_page_and_its_assets_are_served_with_a_strict_policy(client):
 
 def test_the_page_script_names_no_verdict_itself():
     """The verdict labels live once, on the server: the page's script must not restate them."""
-    from aiornot.schema import VERDICT_TEXTS
+    from aiornot.contract.result import VERDICT_TEXTS
 
-    script = (Path(__file__).resolve().parents[1] / "aiornot" / "static" / "app.js").read_text()
+    script = (Path(__file__).resolve().parents[1] / "aiornot" / "apps" / "service" / "static" / "app.js").read_text()
     assert "/v1/catalogue" in script
     assert not [text.label_ko for text in VERDICT_TEXTS.values() if f'"{text.label_ko}"' in script]
     assert "verdict_ai" not in script and "VERDICTS" not in script
 
 
 def test_the_page_shows_file_names_through_the_same_rule():
-    script = (Path(__file__).resolve().parents[1] / "aiornot" / "static" / "app.js").read_text()
+    script = (Path(__file__).resolve().parents[1] / "aiornot" / "apps" / "service" / "static" / "app.js").read_text()
     assert "textContent = file.name" not in script and "displayName(file.name)" in script
     assert "\\u202a-\\u202e" in script and "\\p{Cc}" in script
 
@@ -632,7 +632,7 @@ def test_settings_from_the_environment():
 
 
 def test_every_setting_is_documented_in_the_readme():
-    from aiornot.service.settings import ENV_VARIABLES
+    from aiornot.apps.service.settings import ENV_VARIABLES
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [variable for variable, _ in ENV_VARIABLES.values() if variable not in readme]
@@ -704,12 +704,12 @@ def test_logs_carry_no_file_name_and_no_image_bytes(client, jpeg, caplog):
 
 # ------------------------------------------------------------------------------ one predict pipeline (issue 19)
 def test_each_uploads_header_is_walked_and_parsed_once_in_every_mode(client, jpeg, portrait, monkeypatch):
-    """The structure walk (aiornot.headers) and Pillow's header parse run once per upload, with the
+    """The structure walk (aiornot.io.headers) and Pillow's header parse run once per upload, with the
     ID-photo mode, the heatmap and provenance on, on both routes: the parse travels with the upload."""
     import collections
 
-    import aiornot.imageio
-    import aiornot.provenance
+    import aiornot.io.decode
+    import aiornot.evidence.provenance
 
     counts: collections.Counter = collections.Counter()
 
@@ -722,8 +722,8 @@ def test_each_uploads_header_is_walked_and_parsed_once_in_every_mode(client, jpe
 
         monkeypatch.setattr(module, name, wrapper)
 
-    for module, name in ((aiornot.imageio, "check_structure"), (aiornot.imageio, "open_header"),
-                         (aiornot.provenance, "open_header")):
+    for module, name in ((aiornot.io.decode, "check_structure"), (aiornot.io.decode, "open_header"),
+                         (aiornot.evidence.provenance, "open_header")):
         counting(module, name)
     assert detect(client, portrait, id_photo="true", heatmap="true").status_code == 200
     assert counts == {"open_header": 1, "check_structure": 1}

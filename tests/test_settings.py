@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiornot.service.settings import ENV_VARIABLES, MB, Settings
+from aiornot.apps.service.settings import ENV_VARIABLES, MB, Settings
 
 
 def test_every_variable_is_read_in_its_own_unit():

@@ -11,15 +11,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aiornot import imageio, stream
-from aiornot.data import DatasetError
+from aiornot.io import decode, stream
+from aiornot.io.datasets import DatasetError
 from conftest import encode, image_shard, photo_like, write_shard
 
 def forbid_decoding(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("an image was decoded")
 
-    for module in (imageio, stream):
+    for module in (decode, stream):
         monkeypatch.setattr(module, "open_image", refuse)
     monkeypatch.setattr(stream.ImageTable, "_row_group", refuse)
 
@@ -100,7 +100,7 @@ def test_batches_are_decoded_through_the_safe_decoder_and_bad_images_reported(tm
     skipped = [s for b in batches for s in b.skipped]
     assert [(s.id, s.code) for s in skipped] == [("img005.jpg", "corrupt")]
     assert all(p.shape == (80, 96, 3) and p.dtype == np.uint8 for b in batches for p in b.images)
-    assert "1 skipped (1 corrupt)" == __import__("aiornot.data", fromlist=["x"]).skipped_summary(stream.skipped_frame(skipped))
+    assert "1 skipped (1 corrupt)" == __import__("aiornot.io.datasets", fromlist=["x"]).skipped_summary(stream.skipped_frame(skipped))
 
 
 def test_streaming_never_holds_more_than_one_batch_of_pixels(tmp_path, monkeypatch):

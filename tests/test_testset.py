@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aiornot import testset
-from aiornot.data import DatasetError
+from aiornot.evaluation import testset
+from aiornot.io.datasets import DatasetError
 
 
 def test_labelled_test_set_gets_the_seeds_table_and_roc(tmp_path):

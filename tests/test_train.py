@@ -1,4 +1,4 @@
-"""Training (aiornot.train): batches balanced by class (and by content strata when asked), the seed CNN's resized
+"""Training (aiornot.training.train): batches balanced by class (and by content strata when asked), the seed CNN's resized
 batches, the best epoch's weights kept, and the re-encoded training views."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiornot import train, transforms
+from aiornot.io import transforms
+from aiornot.training import train
 from conftest import pictures
 
 
@@ -82,7 +83,7 @@ def test_fit_returns_the_best_epochs_weights_not_the_last(monkeypatch) -> None:
 
 
 def test_with_reencoded_uses_given_copies_and_refuses_a_mismatch():
-    from aiornot.train import with_reencoded
+    from aiornot.training.train import with_reencoded
 
     images, labels = pictures(3), np.array([0, 1, 1])
     copies = pictures(3, seed=9)

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from aiornot import transforms
+from aiornot.io import transforms
 from conftest import pictures
 
 

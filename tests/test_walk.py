@@ -1,4 +1,4 @@
-"""Walking the folders ``aiornot scan`` is given (aiornot.walk): any depth, links followed once, and a line
+"""Walking the folders ``aiornot scan`` is given (aiornot.io.walk): any depth, links followed once, and a line
 for every folder or link that cannot be walked, through the scan that uses it."""
 
 from __future__ import annotations

@@ -18,13 +18,16 @@ import sys, time, json
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from aiornot import data, encoders, lazy, transforms, protocol, train
-from aiornot.experts import fit_semantic_head
-from aiornot.out_of_source import curations, curation_folds
-from aiornot.paths import ROOT
+from aiornot.evaluation import protocol
+from aiornot.io import datasets, lazy, transforms
+from aiornot.model import encoders
+from aiornot.training import train
+from aiornot.model.experts import fit_semantic_head
+from aiornot.training.out_of_source import curations, curation_folds
+from aiornot.contract.paths import ROOT
 
 recipe = train.DetectorRecipe(semantic_feature="blocks", semantic_C=0.2)
-labelled, _ = data.prepare_split(ROOT / "data/sample", None, seed=42, saved_splits=ROOT / "build/full/splits.csv", progress=False)
+labelled, _ = datasets.prepare_split(ROOT / "data/sample", None, seed=42, saved_splits=ROOT / "build/full/splits.csv", progress=False)
 frame = labelled.reset_index(drop=True)
 pixels = lazy.images(frame)
 reenc = pixels.map(transforms.reencode_like_upload)
@@ -33,7 +36,7 @@ store = encoders.FeatureStore(ROOT / "data/cache/features" / enc.id)
 t = time.time()
 feats = {v: encoders.embed_with_store(enc, imgs, store, kind="blocks", progress=True, description=v) for v, imgs in (("raw", pixels), ("re-encoded", reenc))}
 print("features", time.time() - t, flush=True)
-labels = frame["label"].to_numpy(); strata = data.content_strata(frame); names = curations(frame)
+labels = frame["label"].to_numpy(); strata = datasets.content_strata(frame); names = curations(frame)
 fam = frame["family"].astype(str).to_numpy()
 is_gan = np.isin(fam, ["gan", "gan_upscale"])
 

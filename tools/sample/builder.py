@@ -53,8 +53,8 @@ from typing import IO, Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, ValidationError, field_validator, model_validator
 from tqdm import tqdm
 
-from aiornot.imageio import ImageDecodeError, open_image
-from aiornot.paths import CACHE_DIR, DATA_DIR, ROOT, SAMPLE_DIR
+from aiornot.io.decode import ImageDecodeError, open_image
+from aiornot.contract.paths import CACHE_DIR, DATA_DIR, ROOT, SAMPLE_DIR
 from tools.sample.qt_resources import RccArchive, RccError
 
 SOURCES_FILE = DATA_DIR / "sources.toml"
@@ -822,7 +822,7 @@ def first_frame(spec: SourceSpec, member: str, data: bytes, relpath: str) -> tup
     """For ``first_frame = true`` sources: an animated member becomes its first frame as PNG.
 
     Returns the bytes, the output path and the ``derived_from`` note. The frame is decoded with
-    :func:`aiornot.imageio.open_image` (alpha composited on white) and written without metadata;
+    :func:`aiornot.io.decode.open_image` (alpha composited on white) and written without metadata;
     a still is kept as shipped, with an empty note.
     """
     try:
@@ -946,7 +946,7 @@ def _upscale(net: Any, data: bytes, long_side: int) -> bytes:
     import ncnn
     import numpy as np
 
-    from aiornot import transforms
+    from aiornot.io import transforms
 
     small = np.ascontiguousarray(transforms.fit_within(open_image(data).pixels, long_side, enlarge=True))
     size = (small.shape[1], small.shape[0])
@@ -1031,7 +1031,7 @@ def _collect_items(spec: SourceSpec, cache: Path, real: list[Item], download: Do
 
 
 def describe_item(item: Item) -> dict[str, Any]:
-    """The manifest row of an item, decoding it with :func:`aiornot.imageio.open_image` for its size."""
+    """The manifest row of an item, decoding it with :func:`aiornot.io.decode.open_image` for its size."""
     try:
         decoded = open_image(item.data)
     except ImageDecodeError as error:
@@ -1221,7 +1221,7 @@ def summary(result: BuildResult) -> str:
 # ---------------------------------------------------------------------------------------- CLI
 def run(out: Path | None = None, cache: Path | None = None, sources: Path | None = None, *,
         only: list[str] | None = None, skip: list[str] | None = None) -> int:
-    """``aiornot build-sample`` (its options are in :mod:`aiornot.cli`): build, then say what was built.
+    """``aiornot build-sample`` (its options are in :mod:`aiornot.apps.cli`): build, then say what was built.
 
     ``None`` is the default: ``data/sample``, ``data/cache``, ``data/sources.toml``. Returns the exit
     code: 0 built, 1 a source failed (the previous sample is left as it was), 2 a wrong input.
@@ -1244,8 +1244,8 @@ def run(out: Path | None = None, cache: Path | None = None, sources: Path | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.sample build-sample [--out DIR] …`` is ``aiornot build-sample …``: the one parser, in aiornot.cli."""
-    from aiornot import cli
+    """``python -m tools.sample build-sample [--out DIR] …`` is ``aiornot build-sample …``: the one parser, in aiornot.apps.cli."""
+    from aiornot.apps import cli
 
     return cli.main(argv)
 

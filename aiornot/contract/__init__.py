@@ -1,0 +1,2 @@
+"""The contract every layer shares: the Result an image gets, the typed model config, JSON safety,
+repository paths. The bottom layer: it imports nothing else from aiornot."""

@@ -1,0 +1,190 @@
+"""What decides the verdict, fitted on sources the experts never saw (issue 17).
+
+In-sample validation rewards shortcuts: a forensic CNN that had learnt "a GAN face from this
+package" shone on validation images of the same packages, got the larger fusion weight, and was
+below chance on an outside check; an ``ai`` threshold chosen on the same packages flagged most real
+portraits from a new studio. So the calibration, the fusion weights and the thresholds are fitted
+on **cross-fitted, leave-curation-out predictions** instead:
+
+1. the training pool's images are grouped by *curation* (the source package; the stock-photo
+   templates are one curation), and the curations dealt into ``k`` folds;
+2. for each fold, every expert is refitted without it and scores it (raw and re-encoded views), so
+   each image gets a score from experts that never saw its curation;
+3. each expert is calibrated on those scores; an expert whose out-of-source ROC AUC is below
+   ``min_auc`` gets fusion weight 0, and the rule says why; the fusion is fitted on the rest;
+4. the ``ai`` threshold lets at most ``target_fpr`` of the pool's real photos through *and* at
+   most ``max_source_fpr`` of any one real curation's; the ``real`` threshold lets at most
+   ``target_fnr`` of the AI images through, so a real ``inconclusive`` band lies between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Packages whose names share one of these prefixes are one curation (the six stock-photo templates).
+MERGED_PREFIXES = ("stock-",)
+
+
+def curations(frame: pd.DataFrame, column: str = "collection", merge_prefixes: Sequence[str] = MERGED_PREFIXES) -> np.ndarray:
+    """The curation of each row: its source package, merged where two entries share one.
+
+    Entries cut from the same registry package (``origin``: the ComfyUI edits beside the
+    text-to-image stills of the same wheel) are one curation, named ``first+second``; so are
+    packages sharing a prefix in ``merge_prefixes`` (the stock-photo templates: ``stock-*``).
+    Without a package column every row is its own ``source`` (or one curation when that is absent too).
+    """
+    if column in frame and frame[column].notna().all():
+        names = frame[column].astype(str).to_numpy()
+    elif "source" in frame and frame["source"].notna().all():
+        names = frame["source"].astype(str).to_numpy()
+    else:
+        return np.full(len(frame), "all", dtype=object)
+    if column in frame and "origin" in frame and frame["origin"].notna().all():
+        names = _merged_by_origin(names, frame["origin"].astype(str).str.rsplit("@", n=1).str[0].to_numpy())
+    return np.array([next((f"{prefix}*" for prefix in merge_prefixes if name.startswith(prefix)), name) for name in names], dtype=object)
+
+
+def _merged_by_origin(names: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    """Entries whose images come from the same registry package, named together (``a+b``)."""
+    entries: dict[str, set[str]] = {}
+    for name, origin in zip(names, origins):
+        entries.setdefault(origin, set()).add(name)
+    joined = {name: "+".join(sorted(group)) for group in entries.values() for name in group}
+    return np.array([joined[name] for name in names], dtype=object)
+
+
+def curation_folds(names: np.ndarray, labels: np.ndarray, k: int) -> list[np.ndarray]:
+    """Deal whole curations into ``k`` folds of similar size, each class spread over the folds.
+
+    Returns one boolean mask per fold (the rows it holds out). Deterministic: curations are dealt
+    largest first, each to the fold that holds fewest images of its class so far (ties: lowest
+    index). A class that comes from one curation only cannot be held out by curation: its images
+    are dealt into the folds one by one (in-curation for that class, the best such data allow).
+    """
+    names, labels = np.asarray(names, dtype=object).copy(), np.asarray(labels)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        if len(set(names[rows])) < 2:
+            names[rows] = [f"{names[row]}#{position % k}" for position, row in enumerate(rows)]
+    counts = pd.DataFrame({"name": names, "label": labels}).groupby("name")["label"].agg(["size", "mean"])
+    counts["label"] = (counts["mean"] >= 0.5).astype(int)
+    load = np.zeros((k, 2))
+    assigned: dict[str, int] = {}
+    ordered = counts.sort_values(["size"], ascending=False, kind="stable")
+    for name, size, label in zip(ordered.index, ordered["size"].astype(int), ordered["label"].astype(int)):
+        fold = int(np.argmin(load[:, label] + 1e-6 * load.sum(axis=1)))
+        assigned[name] = fold
+        load[fold, label] += size
+    folds = [np.isin(names, [n for n, f in assigned.items() if f == fold]) for fold in range(k)]
+    return [mask for mask in folds if mask.any()]
+
+
+@dataclass
+class OutOfSourceScores:
+    """Each expert's uncalibrated logit for every view of the pool, from experts fitted without its curation."""
+
+    logits: dict[str, np.ndarray]
+    labels: np.ndarray
+    curations: np.ndarray
+    folds: int
+
+    def auc(self, expert: str) -> float:
+        from aiornot.evaluation.metrics import roc_auc
+
+        return float(roc_auc(self.labels, self.logits[expert]))
+
+
+def semantic_logits(features: np.ndarray, labels: np.ndarray, strata: np.ndarray, view_folds: list[np.ndarray], recipe: Any) -> np.ndarray:
+    """Cross-fitted semantic logits: the head refitted without each fold scores that fold (features given, one row per view)."""
+    from aiornot.model.experts import fit_semantic_head
+
+    logits = np.full(len(labels), np.nan)
+    for held in view_folds:
+        head = fit_semantic_head(features[~held], labels[~held], strata[~held], recipe)
+        logits[held] = head.logits(features[held])
+    return logits
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the out-of-source scores decided, recorded in the model's config and shown on the card."""
+
+    expert_auc: dict[str, float]
+    excluded: dict[str, str]
+    predictions: int
+    folds: int
+    real_flagged_by_curation: dict[str, float]
+
+    def to_config(self) -> dict[str, Any]:
+        return {"expert_auc": {k: round(v, 4) for k, v in self.expert_auc.items()}, "excluded": dict(self.excluded),
+                "predictions": self.predictions, "folds": self.folds,
+                "real_flagged_by_curation": {k: round(v, 4) for k, v in self.real_flagged_by_curation.items()}}
+
+
+def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
+    """Calibrate, fuse and set thresholds on ``detector`` from out-of-source scores (see the module docstring)."""
+    from aiornot.model.experts import Fusion
+
+    calibrations = {name: monotone_calibration(values, scores.labels) for name, values in scores.logits.items()}
+    calibrated = {name: calibrations[name](values) for name, values in scores.logits.items()}
+    aucs = {name: scores.auc(name) for name in scores.logits}
+    kept = [name for name in scores.logits if aucs[name] >= recipe.fusion_min_auc and name in recipe.fusion_experts]
+    if not kept:  # nobody beats the bar: the best expert decides, and the card says it is below the bar
+        kept = [max(aucs, key=aucs.get)]
+    experts = getattr(detector, "expert_names", None) or list(scores.logits)
+    excluded = {name: exclusion_reason(name, aucs.get(name), recipe) for name in experts if name not in kept}
+    fusion = Fusion.fit({name: calibrated[name] for name in kept}, scores.labels)
+    detector.fusion = Fusion({**fusion.weights, **{name: 0.0 for name in excluded}}, fusion.intercept, fusion.fitted_on,
+                             basis="out-of-source", excluded=excluded)
+    detector.calibration = calibrations.get("forensic", detector.calibration)
+    if detector.semantic and "semantic" in calibrations:
+        detector.semantic.calibration = calibrations["semantic"]
+    fused = detector.fusion({name: calibrated[name] for name in detector.fusion.weights if name in calibrated})
+    detector.thresholds = choose_thresholds(fused, scores.labels, scores.curations, recipe)
+    flagged = real_flagged_by_curation(fused, scores.labels, scores.curations, detector.thresholds.ai)
+    return Decision(aucs, excluded, len(scores.labels), scores.folds, flagged)
+
+
+def monotone_calibration(logits: np.ndarray, labels: np.ndarray):
+    """Platt scaling that never reverses an expert: a negative slope becomes 0 (the base rate for every image).
+
+    A negative slope out of source means that on curations it never saw, a higher logit went with
+    *real* photos more often; read the other way round the score would mislead, so it says nothing.
+    """
+    from aiornot.model.experts import Calibration, log_odds
+
+    fitted = Calibration.fit(logits, labels)
+    if fitted.slope >= 0:
+        return fitted
+    return Calibration(0.0, float(log_odds(np.array([np.mean(labels)]))[0]))
+
+
+def exclusion_reason(name: str, auc: float | None, recipe: Any) -> str:
+    if name not in recipe.fusion_experts or auc is None:
+        return "left out of the fusion by the recipe"
+    return f"out-of-source ROC AUC {auc:.2f} < {recipe.fusion_min_auc:.2f}"
+
+
+def choose_thresholds(scores: np.ndarray, labels: np.ndarray, names: np.ndarray, recipe: Any):
+    """The ``ai`` threshold at ``target_fpr`` over all real views and ``max_source_fpr`` within each real curation."""
+    from aiornot.detector import Thresholds, threshold_at_fpr
+
+    chosen = Thresholds.choose(scores, labels, recipe.target_fpr)
+    ai = chosen.ai
+    real = labels == 0
+    for name in np.unique(names[real]):
+        own = scores[real & (names == name)]
+        if len(own) >= recipe.min_source_views and recipe.max_source_fpr < 1.0:
+            ai = max(ai, threshold_at_fpr(own, recipe.max_source_fpr))
+    ai = min(ai, 1.0)
+    return Thresholds(ai, min(chosen.real, ai), chosen.target_fpr, chosen.target_fnr)
+
+
+def real_flagged_by_curation(scores: np.ndarray, labels: np.ndarray, names: np.ndarray, threshold: float) -> dict[str, float]:
+    """Share of each real curation's views at or above ``threshold`` (out-of-source scores)."""
+    real = labels == 0
+    return {str(name): float(np.mean(scores[real & (names == name)] >= threshold)) for name in np.unique(names[real])}
