@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -31,13 +30,18 @@ import numpy as np
 from aiornot.contract import paths
 from aiornot.io import transforms
 from aiornot import predict as pipeline
-from aiornot.model.experts import Calibration, Fusion, SemanticExpert
+from aiornot.model.experts import SemanticExpert, fit_calibration, fit_fusion
 from aiornot.predict import Source
 from aiornot.contract.jsonsafe import json_safe
 from aiornot.contract.config import SCHEMA_VERSION, ModelConfig, ModelConfigError, load_config, validate_config
+# The fitted rules are defined once, in aiornot.contract.scoring; importable from here too.
+from aiornot.contract.scoring import Calibration, Fusion, Thresholds, threshold_at_fpr  # noqa: F401 - re-exported
 from aiornot.contract.result import VERDICTS, Result  # noqa: F401 - VERDICTS re-exported: the contract lives in aiornot.contract.result
 
-__all__ = ["Detector", "ModelConfigError", "ModelNotFoundError", "Result", "Thresholds", "model_directory", "update_config"]
+__all__ = [
+    "Calibration", "Detector", "Fusion", "ModelConfigError", "ModelNotFoundError", "Result", "Thresholds", "model_directory",
+    "threshold_at_fpr", "update_config",
+]
 
 CONFIG_NAME = "detector.json"
 MODEL_NAME = "model.keras"
@@ -75,52 +79,6 @@ def update_config(model_dir: str | Path, **entries: Any) -> dict[str, Any]:
     return config
 
 
-def threshold_at_fpr(real_scores: np.ndarray, fpr: float) -> float:
-    """The smallest threshold that at most ``fpr`` of ``real_scores`` reach (score ≥ threshold).
-
-    The one rule for "at a stated FPR": the thresholds a model stores and the TPR evaluation
-    reports are both set this way, on the real photos themselves.
-    """
-    ordered = np.sort(np.asarray(real_scores, dtype=np.float64))
-    allowed = int(np.floor(fpr * len(ordered)))
-    return float(np.nextafter(ordered[-allowed - 1], np.inf))
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Decision thresholds on calibrated P(AI).
-
-    ``ai``: at or above, the verdict is ``ai``; chosen so that at most ``target_fpr`` of
-    validation real photos reach it. ``real``: below, the verdict is ``real``; chosen so that at
-    most ``target_fnr`` of validation AI images fall below it. Between them: ``inconclusive``.
-    """
-
-    ai: float = 0.5
-    real: float = 0.5
-    target_fpr: float = 0.05
-    target_fnr: float = 0.05
-
-    def verdict(self, score: float) -> str:
-        if score >= self.ai:
-            return "ai"
-        if score < self.real:
-            return "real"
-        return "inconclusive"
-
-    @classmethod
-    def choose(cls, scores: np.ndarray, labels: np.ndarray, target_fpr: float = 0.05, target_fnr: float = 0.05) -> "Thresholds":
-        """Pick thresholds on validation scores: FPR on real photos ≤ ``target_fpr``, FNR on AI ≤ ``target_fnr``."""
-        scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
-        real_scores, ai_scores = scores[labels == 0], np.sort(scores[labels == 1])
-        ai_threshold = threshold_at_fpr(real_scores, target_fpr) if len(real_scores) else 0.5
-        missed = int(np.floor(target_fnr * len(ai_scores)))
-        real_threshold = float(ai_scores[missed]) if len(ai_scores) else 0.5
-        # When the classes overlap little, the band closes: one threshold decides.
-        real_threshold = min(real_threshold, ai_threshold)
-        # Not rounded: rounding a threshold can move one more image across it.
-        return cls(min(ai_threshold, 1.0), real_threshold, target_fpr, target_fnr)
-
-
 class Detector:
     """A trained detector: its experts, their calibration, the fusion rule and the thresholds.
 
@@ -140,10 +98,10 @@ class Detector:
         # grid of ``crops_per_image`` crops.
         self.max_tiles: int | None = settings.max_tiles or None
         self.crops_per_image: int = settings.crops_per_image
-        self.calibration = Calibration(**settings.calibration.model_dump())  # the forensic expert's
-        self.semantic: SemanticExpert | None = SemanticExpert.from_config(config["semantic"]) if settings.semantic else None
-        self.fusion = Fusion.from_config(config["fusion"]) if settings.fusion else Fusion({"forensic": 1.0})
-        self.thresholds = Thresholds(**settings.thresholds.model_dump())
+        self.calibration: Calibration = settings.calibration  # the forensic expert's
+        self.semantic: SemanticExpert | None = SemanticExpert.from_config(settings.semantic) if settings.semantic else None
+        self.fusion: Fusion = settings.fusion or Fusion.one_expert("forensic")
+        self.thresholds: Thresholds = settings.thresholds
         self.runtime = "keras"
         self.source_dir: Path | None = None
 
@@ -194,8 +152,8 @@ class Detector:
             self._copy_network_files(directory)
         self.config.update(
             name=self.name, crop_size=self.crop_size, crops_per_image=self.crops_per_image, max_tiles=self.max_tiles,
-            calibration=asdict(self.calibration), thresholds=asdict(self.thresholds),
-            semantic=self.semantic.to_config() if self.semantic else None, fusion=self.fusion.to_config(),
+            calibration=self.calibration.model_dump(), thresholds=self.thresholds.model_dump(),
+            semantic=self.semantic.to_config() if self.semantic else None, fusion=self.fusion.model_dump(),
             size_mb=round((directory / MODEL_NAME).stat().st_size / 1e6, 3),
         )
         _write_config(directory / CONFIG_NAME, self.config)
@@ -295,12 +253,12 @@ class Detector:
         if missing:
             raise KeyError(f"calibration needs the logits of every expert; missing {missing}")
         labels = np.asarray(labels)
-        self.calibration = Calibration.fit(logits["forensic"], labels)
+        self.calibration = fit_calibration(logits["forensic"], labels)
         scores = {"forensic": self.calibration(logits["forensic"])}
         if self.semantic:
-            self.semantic.calibration = Calibration.fit(logits["semantic"], labels)
+            self.semantic.calibration = fit_calibration(logits["semantic"], labels)
             scores["semantic"] = self.semantic.calibration(logits["semantic"])
-        self.fusion = Fusion.fit(scores, labels) if len(scores) > 1 else Fusion({"forensic": 1.0}, 0.0, len(labels))
+        self.fusion = fit_fusion(scores, labels) if len(scores) > 1 else Fusion.one_expert("forensic", fitted_on=len(labels))
         self.thresholds = Thresholds.choose(self.fusion(scores), labels, target_fpr, target_fnr)
 
     def heatmap(self, pixels: np.ndarray, stride: int | None = None, max_tiles: int = 256) -> np.ndarray:
@@ -380,7 +338,7 @@ class Detector:
         """What a client needs to know about this model (the API's ``/v1/models``)."""
         keys = ("name", "version", "created", "architecture", "parameters", "crop_size", "crops_per_image", "max_tiles", "metrics", "training_data")
         info = {k: self.config[k] for k in keys if k in self.config}
-        info.update(name=self.name, runtime=self.runtime, thresholds=asdict(self.thresholds), calibration=asdict(self.calibration),
+        info.update(name=self.name, runtime=self.runtime, thresholds=self.thresholds.model_dump(), calibration=self.calibration.model_dump(),
                     experts=list(self.expert_names), fusion=self.fusion.rule)
         return info
 

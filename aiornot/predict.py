@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -206,7 +206,7 @@ def build_result(detector: Detector, item: ImageInput, experts: dict[str, float]
         fusion=detector.fusion.rule, fusion_ko=detector.fusion.rule_ko, rule=rule, rule_ko=rule_ko,
         width=decoded.width, height=decoded.height, format=decoded.format,
         md5=hashlib.md5(item.data).hexdigest() if item.data is not None else None,
-        notes=list(decoded.notes), signals=signals, thresholds=asdict(detector.thresholds),
+        notes=list(decoded.notes), signals=signals, thresholds=detector.thresholds,
         face=portrait.get("face"), checks=portrait.get("checks"), face_score=evidence.face_score,
         heatmap=evidence.heatmap, elapsed_ms=round(elapsed_ms, 1),
     )

@@ -216,7 +216,7 @@ def _bench_detector(args):
     from aiornot.model.experts import Fusion
 
     detector = Detector.load(args.model)
-    detector.semantic, detector.fusion = None, Fusion({"forensic": 1.0})  # CLIP is timed in the embed stage
+    detector.semantic, detector.fusion = None, Fusion.one_expert("forensic")  # CLIP is timed in the embed stage
     detector.max_tiles = args.max_tiles
     return detector
 

@@ -9,7 +9,7 @@ import pytest
 from aiornot.evaluation import protocol
 from aiornot.training import out_of_source, train
 from aiornot.detector import Detector
-from aiornot.model.experts import Fusion
+from aiornot.contract.config import validate_config
 
 
 def pool_names() -> tuple[np.ndarray, np.ndarray]:
@@ -62,8 +62,9 @@ def test_an_expert_below_the_bar_gets_weight_zero_and_the_rule_says_why():
     assert "forensic" in decision.excluded and "< 0.60" in decision.excluded["forensic"]
     assert "out-of-source" in detector.fusion.rule and "forensic: weight 0" in detector.fusion.rule
     assert "가중치 0" in detector.fusion.rule_ko
-    reloaded = Fusion.from_config(detector.fusion.to_config())
-    assert reloaded == detector.fusion
+    # What it decided is the config's own section: saved and read back, it names the same rule and the same decision.
+    config = validate_config({"fusion": detector.fusion.model_dump(), "out_of_source": decision.model_dump()})
+    assert config.fusion == detector.fusion and config.out_of_source == decision
 
 
 def test_the_ai_threshold_holds_for_the_pool_and_for_each_real_curation():

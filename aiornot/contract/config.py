@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aiornot.contract.scoring import Calibration, Fusion, LinearHead, Thresholds
+
 
 #: The version of the layout below; bump it (and migrate the committed models) when a key changes meaning.
 SCHEMA_VERSION = 1
@@ -48,30 +50,9 @@ class _Row(BaseModel):
 
 
 # ------------------------------------------------------------------------------ what scoring uses
-class CalibrationConfig(_Section):
-    """Platt scaling of one expert: P(AI) = σ(slope · logit + intercept)."""
-
-    slope: float = 1.0
-    intercept: float = 0.0
-
-
-class ThresholdsConfig(_Section):
-    """The decision thresholds on calibrated P(AI) and the error rates they were chosen for."""
-
-    ai: float = 0.5
-    real: float = 0.5
-    target_fpr: float = 0.05
-    target_fnr: float = 0.05
-
-
-class HeadConfig(_Section):
-    """The semantic expert's standardised logistic-regression head."""
-
-    mean: list[float]
-    scale: list[float]
-    coef: list[float]
-    intercept: float
-    C: float | None = None
+# The fitted rules are defined once, in aiornot.contract.scoring: the sections below are those classes.
+#: The names these sections had when they were separate classes; the same classes now.
+CalibrationConfig, ThresholdsConfig, HeadConfig, FusionConfig = Calibration, Thresholds, LinearHead, Fusion
 
 
 class SemanticConfig(_Section):
@@ -79,20 +60,9 @@ class SemanticConfig(_Section):
 
     encoder: str | None = None
     feature: str = "embeds"
-    head: HeadConfig
-    calibration: CalibrationConfig = CalibrationConfig()
+    head: LinearHead
+    calibration: Calibration = Calibration()
     encoder_spec: dict[str, Any] | None = None
-
-
-class FusionConfig(_Section):
-    """The stated rule that combines the experts' calibrated scores."""
-
-    weights: dict[str, float]
-    intercept: float = 0.0
-    fitted_on: int = 0
-    basis: Literal["validation", "out-of-source"] = "validation"
-    excluded: dict[str, str] = {}
-    rule: str | None = None
 
 
 class OutOfSourceConfig(_Section):
@@ -303,10 +273,10 @@ class ModelConfig(_Section):
     training: TrainingRun | None = None
     baseline_training: TrainingRun | None = None
     ablation: list[AblationRow] | None = None
-    calibration: CalibrationConfig = CalibrationConfig()
-    thresholds: ThresholdsConfig = ThresholdsConfig()
+    calibration: Calibration = Calibration()  # the forensic expert's
+    thresholds: Thresholds = Thresholds()
     semantic: SemanticConfig | None = None
-    fusion: FusionConfig | None = None
+    fusion: Fusion | None = None
     out_of_source: OutOfSourceConfig | None = None
     evaluation: Evaluation | None = None
     id_photo_case_study: IdPhotoCaseStudy | None = None

@@ -8,7 +8,8 @@ Korean messages (:data:`VERDICT_TEXTS`) live here too; the web page gets them fr
 (``GET /v1/catalogue``).
 
 The parts of a result are named ``…Record``: the JSON form of :class:`aiornot.evidence.provenance.Signal`,
-:class:`aiornot.evidence.faces.Face`, :class:`aiornot.evidence.faces.Check` and :class:`aiornot.detector.Thresholds`.
+:class:`aiornot.evidence.faces.Face` and :class:`aiornot.evidence.faces.Check`. The thresholds are the
+model's own :class:`aiornot.contract.scoring.Thresholds`, as ``detector.json`` stores them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic_core import PydanticUndefined
+
+from aiornot.contract.scoring import Thresholds
 
 Verdict = Literal["ai", "real", "inconclusive"]
 #: The verdict names, in display order.
@@ -102,15 +105,6 @@ class CheckRecord(BaseModel):
     threshold: str
 
 
-class ThresholdsRecord(BaseModel):
-    """The decision thresholds on calibrated P(AI) (see :class:`aiornot.detector.Thresholds`)."""
-
-    ai: float = Field(description="score at or above which the pixel verdict is 'ai'")
-    real: float = Field(description="score below which the pixel verdict is 'real'; between: 'inconclusive'")
-    target_fpr: float
-    target_fnr: float
-
-
 # ------------------------------------------------------------------------------ the result
 class Result(BaseModel):
     """One image's outcome — the contract of ``aiornot scan`` lines, Ray rows and the API's JSON.
@@ -150,7 +144,7 @@ class Result(BaseModel):
     face_score: float | None = Field(None, description="ID-photo mode: P(AI) of the face crop alone; information only, never part "
                                      "of the verdict (the whole photo's score decides)")
     checks: list[CheckRecord] | None = Field(None, description="ID-photo mode: the ID-photo checks")
-    thresholds: ThresholdsRecord | None = None
+    thresholds: Thresholds | None = None
     elapsed_ms: float | None = Field(None, description="time spent on this image, in milliseconds: reading and decoding it, "
                                      "its evidence, and its share of its batch's expert pass")
     #: The forensic expert's P(AI) per tile (``explain=True``); an array, never serialised.
@@ -202,6 +196,6 @@ def derived_model(name: str, doc: str, *, drop: Collection[str] = (), required: 
 
 
 __all__ = [
-    "VERDICTS", "VERDICT_TEXTS", "Catalogue", "CheckRecord", "FaceRecord", "Result", "SignalRecord", "ThresholdsRecord",
+    "VERDICTS", "VERDICT_TEXTS", "Catalogue", "CheckRecord", "FaceRecord", "Result", "SignalRecord",
     "Verdict", "VerdictText", "catalogue", "derived_model", "without_none",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from aiornot.detector import threshold_at_fpr
+from aiornot.contract.scoring import threshold_at_fpr
 
 FPR_TARGETS = (0.01, 0.05)
 

@@ -216,7 +216,7 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     """
     from aiornot.io import datasets
     from aiornot.evaluation import metrics
-    from aiornot.model.experts import LinearHead, balanced_weights
+    from aiornot.model.experts import fit_semantic_head
     from aiornot.training.out_of_source import choose_thresholds, curation_folds, curations, monotone_calibration, semantic_logits
 
     rows = fold_rows(frame, held)
@@ -228,8 +228,7 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
                 np.tile(strata[mask], len(views)), np.tile(names[mask], len(views)))
 
     train_x, train_y, train_strata, _ = stacked(rows["train"])
-    weights = balanced_weights(train_y, train_strata) if recipe.balance_portraits else None
-    head = LinearHead.fit(train_x, train_y, sample_weight=weights, C=recipe.semantic_C)
+    head = fit_semantic_head(train_x, train_y, train_strata, recipe)
     # Calibration and the `ai` threshold out of source, as the shipped detector's (aiornot.training.out_of_source).
     pool = rows["train"] | rows["validation"]
     pool_x, pool_y, pool_strata, pool_names = stacked(pool)

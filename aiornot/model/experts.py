@@ -9,86 +9,55 @@
 Each expert's logit is mapped to a calibrated P(AI) by Platt scaling fitted on validation images;
 the calibrated scores are combined by :class:`Fusion` — logistic stacking on the experts'
 log-odds, fitted on validation only — and the rule is printed in every result.
+
+:class:`Calibration`, :class:`LinearHead` and :class:`Fusion` are defined once, in
+:mod:`aiornot.contract.scoring` (they are also ``detector.json``'s sections); they are fitted here,
+with scikit-learn: :func:`fit_calibration`, :func:`fit_linear_head`, :func:`fit_fusion`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
-_EPSILON = 1e-6
+from aiornot.contract.config import SemanticConfig
+from aiornot.contract.scoring import Calibration, Fusion, LinearHead, log_odds, sigmoid
+
+__all__ = [
+    "Calibration", "Fusion", "LinearHead", "SemanticExpert", "balanced_weights", "fit_calibration", "fit_fusion",
+    "fit_linear_head", "fit_semantic_head", "log_odds", "sigmoid",
+]
 
 
-def sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float64)))
+def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> Calibration:
+    """Platt scaling fitted on held-out logits; a weak L2 penalty keeps tiny validation sets from overfitting.
 
+    Raises ``ValueError`` when the validation images are of one class only: no mapping from
+    logit to P(AI) can be learnt from them.
+    """
+    from sklearn.linear_model import LogisticRegression
 
-def log_odds(probabilities: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), _EPSILON, 1 - _EPSILON)
-    return np.log(p / (1 - p))
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Platt scaling: P(AI) = sigmoid(slope · logit + intercept), fitted on validation images."""
-
-    slope: float = 1.0
-    intercept: float = 0.0
-
-    def __call__(self, logits: np.ndarray) -> np.ndarray:
-        return sigmoid(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept)
-
-    @classmethod
-    def fit(cls, logits: np.ndarray, labels: np.ndarray) -> "Calibration":
-        """Fit on held-out logits; a weak L2 penalty keeps tiny validation sets from overfitting.
-
-        Raises ``ValueError`` when the validation images are of one class only: no mapping from
-        logit to P(AI) can be learnt from them.
-        """
-        from sklearn.linear_model import LogisticRegression
-
-        present = np.unique(np.asarray(labels))
-        if len(present) < 2:
-            only = {0: "real photos (label 0)", 1: "AI images (label 1)"}.get(int(present[0]), f"label {present[0]}") if len(present) else "nothing"
-            raise ValueError(f"calibration needs validation images of both classes, got only {only} ({len(labels)} images); "
-                             "use a validation split with real and AI images")
-        model = LogisticRegression(C=10.0).fit(np.asarray(logits, dtype=np.float64).reshape(-1, 1), labels)
-        return cls(float(model.coef_[0, 0]), float(model.intercept_[0]))
+    present = np.unique(np.asarray(labels))
+    if len(present) < 2:
+        only = {0: "real photos (label 0)", 1: "AI images (label 1)"}.get(int(present[0]), f"label {present[0]}") if len(present) else "nothing"
+        raise ValueError(f"calibration needs validation images of both classes, got only {only} ({len(labels)} images); "
+                         "use a validation split with real and AI images")
+    model = LogisticRegression(C=10.0).fit(np.asarray(logits, dtype=np.float64).reshape(-1, 1), labels)
+    return Calibration(slope=float(model.coef_[0, 0]), intercept=float(model.intercept_[0]))
 
 
 # ------------------------------------------------------------------------------ semantic head
-@dataclass(frozen=True)
-class LinearHead:
-    """A logistic-regression head on standardised features: logit = ((x − mean) / scale) · coef + intercept."""
+def fit_linear_head(features: np.ndarray, labels: np.ndarray, *, sample_weight: np.ndarray | None = None,
+                    C: float = 0.05) -> LinearHead:
+    """A :class:`LinearHead` fitted on training features. A strong L2 penalty (small ``C``): a few hundred images, 512 features."""
+    from sklearn.linear_model import LogisticRegression
 
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
-    C: float = 1.0
-
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        standardised = (np.asarray(features, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
-        return standardised @ np.asarray(self.coef) + self.intercept
-
-    @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, *, sample_weight: np.ndarray | None = None, C: float = 0.05) -> "LinearHead":
-        """Fit on training features. A strong L2 penalty (small ``C``): a few hundred images, 512 features."""
-        from sklearn.linear_model import LogisticRegression
-
-        features = np.asarray(features, np.float64)
-        mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
-        model = LogisticRegression(C=C, max_iter=2000).fit((features - mean) / scale, labels, sample_weight=sample_weight)
-        return cls(tuple(mean.round(7)), tuple(scale.round(7)), tuple(model.coef_[0].round(7)), float(model.intercept_[0]), C)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LinearHead":
-        return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["coef"]), float(data["intercept"]), float(data.get("C", 1.0)))
+    features = np.asarray(features, np.float64)
+    mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
+    model = LogisticRegression(C=C, max_iter=2000).fit((features - mean) / scale, labels, sample_weight=sample_weight)
+    return LinearHead(mean=mean.round(7).tolist(), scale=scale.round(7).tolist(), coef=model.coef_[0].round(7).tolist(),
+                      intercept=float(model.intercept_[0]), C=C)
 
 
 def balanced_weights(labels: np.ndarray, strata: np.ndarray | None = None) -> np.ndarray:
@@ -117,7 +86,7 @@ def fit_semantic_head(features: np.ndarray, labels: np.ndarray, strata: np.ndarr
     :func:`balanced_weights`); training, the cross-fitting and the full-size run all fit it here.
     """
     weights = balanced_weights(labels, strata) if recipe.balance_portraits else None
-    return LinearHead.fit(features, labels, sample_weight=weights, C=recipe.semantic_C)
+    return fit_linear_head(features, labels, sample_weight=weights, C=recipe.semantic_C)
 
 
 class SemanticExpert:
@@ -159,17 +128,17 @@ class SemanticExpert:
         return self.head.logits(self.features(images)) if len(images) else np.zeros(0)
 
     def to_config(self) -> dict[str, Any]:
-        config = {"encoder": self.encoder_id or self.encoder.id, "feature": self.feature, "head": self.head.to_dict(),
-                  "calibration": asdict(self.calibration)}
-        spec = self.encoder_spec or _custom_spec(self._encoder)
-        if spec:
-            config["encoder_spec"] = spec
-        return config
+        """The ``semantic`` section of ``detector.json`` (``encoder_spec`` only for an encoder other than the default)."""
+        section = SemanticConfig(encoder=self.encoder_id or self.encoder.id, feature=self.feature, head=self.head,
+                                 calibration=self.calibration, encoder_spec=self.encoder_spec or _custom_spec(self._encoder) or None)
+        return section.model_dump(exclude_none=True)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "SemanticExpert":
-        return cls(LinearHead.from_dict(config["head"]), Calibration(**config.get("calibration", {})),
-                   feature=config.get("feature", "embeds"), encoder_id=config.get("encoder"), encoder_spec=config.get("encoder_spec"))
+    def from_config(cls, config: SemanticConfig | dict[str, Any]) -> "SemanticExpert":
+        """The expert a ``semantic`` section describes (a dict is validated first)."""
+        section = config if isinstance(config, SemanticConfig) else SemanticConfig.model_validate(config)
+        return cls(section.head, section.calibration, feature=section.feature, encoder_id=section.encoder,
+                   encoder_spec=section.encoder_spec)
 
 
 def _custom_spec(encoder: Any) -> dict[str, Any] | None:
@@ -185,91 +154,20 @@ def _custom_spec(encoder: Any) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------------------------ fusion
-@dataclass(frozen=True)
-class Fusion:
-    """Logistic stacking: P(AI) = σ(intercept + Σ weight_e · log-odds of expert e's calibrated P(AI)).
+def fit_fusion(expert_scores: dict[str, np.ndarray], labels: np.ndarray, *, C: float = 1.0) -> Fusion:
+    """The :class:`Fusion` rule fitted on held-out calibrated scores, dropping any expert whose weight comes out negative."""
+    from sklearn.linear_model import LogisticRegression
 
-    Fitted on held-out predictions only: cross-fitted leave-curation-out predictions (``basis``
-    ``"out-of-source"``, :mod:`aiornot.training.out_of_source`) or, for a dataset without curations, the
-    validation images. An expert whose fitted weight is negative is dropped and the rest refitted
-    (a negative weight would mean "the more this expert says AI, the more real" — an artefact of a
-    small sample, not knowledge). ``excluded`` names the experts kept at weight 0 and why, so every
-    result still shows them and the reason. With one expert the rule is that expert's calibrated score.
-    """
-
-    weights: dict[str, float] = field(default_factory=lambda: {"forensic": 1.0})
-    intercept: float = 0.0
-    fitted_on: int = 0
-    basis: str = "validation"
-    excluded: dict[str, str] = field(default_factory=dict)
-
-    def __call__(self, expert_scores: dict[str, np.ndarray]) -> np.ndarray:
-        missing = [name for name, weight in self.weights.items() if name not in expert_scores and weight != 0]
-        if missing:
-            raise KeyError(f"the fusion rule needs the expert(s) {missing}")
-        total = np.full(len(next(iter(expert_scores.values()))), self.intercept, dtype=np.float64)
-        for name, weight in self.weights.items():
-            if weight != 0:
-                total += weight * log_odds(expert_scores[name])
-        return sigmoid(total)
-
-    @classmethod
-    def fit(cls, expert_scores: dict[str, np.ndarray], labels: np.ndarray, *, C: float = 1.0) -> "Fusion":
-        from sklearn.linear_model import LogisticRegression
-
-        names = list(expert_scores)
-        labels = np.asarray(labels)
-        while names:
-            features = np.column_stack([log_odds(expert_scores[name]) for name in names])
-            model = LogisticRegression(C=C).fit(features, labels)
-            weights = model.coef_[0]
-            if (weights >= 0).all() or len(names) == 1:
-                kept = {n: round(float(max(w, 0.0)), 6) for n, w in zip(names, weights)}
-                # A dropped expert stays in the rule with weight 0, so the result still says it was heard.
-                return cls({n: kept.get(n, 0.0) for n in expert_scores}, round(float(model.intercept_[0]), 6), len(labels))
-            names = [n for n, w in zip(names, weights) if w >= 0] or [names[int(np.argmax(weights))]]
-        raise ValueError("no expert scores to fuse")
-
-    @property
-    def rule(self) -> str:
-        return self._rendered("en")
-
-    @property
-    def rule_ko(self) -> str:
-        return self._rendered("ko")
-
-    def _rendered(self, language: str) -> str:
-        words = _RULE_WORDS[language]
-        terms = " + ".join(f"{w:.2f}·logit({words['names'].get(name, name)})" for name, w in self.weights.items())
-        fitted = words[self.basis if self.fitted_on else "unfitted"].format(count=self.fitted_on)
-        excluded = "".join(words["excluded"].format(name=words["names"].get(name, name), reason=words["reason"](reason))
-                           for name, reason in self.excluded.items())
-        return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}{excluded}"
-
-    def to_config(self) -> dict[str, Any]:
-        return {"weights": dict(self.weights), "intercept": self.intercept, "fitted_on": self.fitted_on, "basis": self.basis,
-                "excluded": dict(self.excluded), "rule": self.rule}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Fusion":
-        return cls(dict(config["weights"]), float(config.get("intercept", 0.0)), int(config.get("fitted_on", 0)),
-                   str(config.get("basis", "validation")), dict(config.get("excluded") or {}))
-
-
-def _reason_ko(reason: str) -> str:
-    """The Korean form of an exclusion reason (see :func:`aiornot.training.out_of_source.exclusion_reason`)."""
-    if reason.startswith("out-of-source ROC AUC"):
-        return reason.replace("out-of-source ROC AUC", "처음 보는 출처에서 ROC AUC")
-    return "레시피에서 결합 제외" if "recipe" in reason else reason
-
-
-_EXPERT_KO = {"semantic": "의미", "forensic": "포렌식"}
-#: The fusion rule's words in each language the page speaks.
-_RULE_WORDS: dict[str, dict[str, Any]] = {
-    "en": {"names": {}, "unfitted": "not fitted", "reason": lambda reason: reason, "excluded": "; {name}: weight 0 ({reason})",
-           "out-of-source": "logistic stacking fitted on {count} out-of-source predictions (each from experts that never saw its curation)",
-           "validation": "logistic stacking fitted on {count} validation images"},
-    "ko": {"names": _EXPERT_KO, "unfitted": "학습 전", "reason": lambda reason: _reason_ko(reason), "excluded": "; {name}: 가중치 0 ({reason})",
-           "out-of-source": "학습에 쓰지 않은 출처에 대한 예측 {count}개로 학습한 로지스틱 결합",
-           "validation": "검증 이미지 {count}장으로 학습한 로지스틱 결합"},
-}
+    names = list(expert_scores)
+    labels = np.asarray(labels)
+    while names:
+        features = np.column_stack([log_odds(expert_scores[name]) for name in names])
+        model = LogisticRegression(C=C).fit(features, labels)
+        weights = model.coef_[0]
+        if (weights >= 0).all() or len(names) == 1:
+            kept = {n: round(float(max(w, 0.0)), 6) for n, w in zip(names, weights)}
+            # A dropped expert stays in the rule with weight 0, so the result still says it was heard.
+            return Fusion(weights={n: kept.get(n, 0.0) for n in expert_scores}, intercept=round(float(model.intercept_[0]), 6),
+                          fitted_on=len(labels))
+        names = [n for n, w in zip(names, weights) if w >= 0] or [names[int(np.argmax(weights))]]
+    raise ValueError("no expert scores to fuse")

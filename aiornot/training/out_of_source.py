@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from aiornot.contract.config import OutOfSourceConfig
+
 #: Packages whose names share one of these prefixes are one curation (the six stock-photo templates).
 MERGED_PREFIXES = ("stock-",)
 
@@ -109,25 +111,12 @@ def semantic_logits(features: np.ndarray, labels: np.ndarray, strata: np.ndarray
     return logits
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What the out-of-source scores decided, recorded in the model's config and shown on the card."""
+def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> OutOfSourceConfig:
+    """Calibrate, fuse and set thresholds on ``detector`` from out-of-source scores (see the module docstring).
 
-    expert_auc: dict[str, float]
-    excluded: dict[str, str]
-    predictions: int
-    folds: int
-    real_flagged_by_curation: dict[str, float]
-
-    def to_config(self) -> dict[str, Any]:
-        return {"expert_auc": {k: round(v, 4) for k, v in self.expert_auc.items()}, "excluded": dict(self.excluded),
-                "predictions": self.predictions, "folds": self.folds,
-                "real_flagged_by_curation": {k: round(v, 4) for k, v in self.real_flagged_by_curation.items()}}
-
-
-def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
-    """Calibrate, fuse and set thresholds on ``detector`` from out-of-source scores (see the module docstring)."""
-    from aiornot.model.experts import Fusion
+    Returns what they decided, as the model's config records it and the card shows it (ROC AUCs and shares to 4 places).
+    """
+    from aiornot.model.experts import Fusion, fit_fusion
 
     calibrations = {name: monotone_calibration(values, scores.labels) for name, values in scores.logits.items()}
     calibrated = {name: calibrations[name](values) for name, values in scores.logits.items()}
@@ -137,16 +126,18 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> Decision:
         kept = [max(aucs, key=aucs.get)]
     experts = getattr(detector, "expert_names", None) or list(scores.logits)
     excluded = {name: exclusion_reason(name, aucs.get(name), recipe) for name in experts if name not in kept}
-    fusion = Fusion.fit({name: calibrated[name] for name in kept}, scores.labels)
-    detector.fusion = Fusion({**fusion.weights, **{name: 0.0 for name in excluded}}, fusion.intercept, fusion.fitted_on,
-                             basis="out-of-source", excluded=excluded)
+    fusion = fit_fusion({name: calibrated[name] for name in kept}, scores.labels)
+    detector.fusion = Fusion(weights={**fusion.weights, **{name: 0.0 for name in excluded}}, intercept=fusion.intercept,
+                             fitted_on=fusion.fitted_on, basis="out-of-source", excluded=excluded)
     detector.calibration = calibrations.get("forensic", detector.calibration)
     if detector.semantic and "semantic" in calibrations:
         detector.semantic.calibration = calibrations["semantic"]
     fused = detector.fusion({name: calibrated[name] for name in detector.fusion.weights if name in calibrated})
     detector.thresholds = choose_thresholds(fused, scores.labels, scores.curations, recipe)
     flagged = real_flagged_by_curation(fused, scores.labels, scores.curations, detector.thresholds.ai)
-    return Decision(aucs, excluded, len(scores.labels), scores.folds, flagged)
+    return OutOfSourceConfig(expert_auc={name: round(auc, 4) for name, auc in aucs.items()}, excluded=excluded,
+                             predictions=len(scores.labels), folds=scores.folds,
+                             real_flagged_by_curation={name: round(share, 4) for name, share in flagged.items()})
 
 
 def monotone_calibration(logits: np.ndarray, labels: np.ndarray):
@@ -155,12 +146,12 @@ def monotone_calibration(logits: np.ndarray, labels: np.ndarray):
     A negative slope out of source means that on curations it never saw, a higher logit went with
     *real* photos more often; read the other way round the score would mislead, so it says nothing.
     """
-    from aiornot.model.experts import Calibration, log_odds
+    from aiornot.model.experts import Calibration, fit_calibration, log_odds
 
-    fitted = Calibration.fit(logits, labels)
+    fitted = fit_calibration(logits, labels)
     if fitted.slope >= 0:
         return fitted
-    return Calibration(0.0, float(log_odds(np.array([np.mean(labels)]))[0]))
+    return Calibration(slope=0.0, intercept=float(log_odds(np.array([np.mean(labels)]))[0]))
 
 
 def exclusion_reason(name: str, auc: float | None, recipe: Any) -> str:
@@ -171,7 +162,7 @@ def exclusion_reason(name: str, auc: float | None, recipe: Any) -> str:
 
 def choose_thresholds(scores: np.ndarray, labels: np.ndarray, names: np.ndarray, recipe: Any):
     """The ``ai`` threshold at ``target_fpr`` over all real views and ``max_source_fpr`` within each real curation."""
-    from aiornot.detector import Thresholds, threshold_at_fpr
+    from aiornot.contract.scoring import Thresholds, threshold_at_fpr
 
     chosen = Thresholds.choose(scores, labels, recipe.target_fpr)
     ai = chosen.ai
@@ -181,7 +172,7 @@ def choose_thresholds(scores: np.ndarray, labels: np.ndarray, names: np.ndarray,
         if len(own) >= recipe.min_source_views and recipe.max_source_fpr < 1.0:
             ai = max(ai, threshold_at_fpr(own, recipe.max_source_fpr))
     ai = min(ai, 1.0)
-    return Thresholds(ai, min(chosen.real, ai), chosen.target_fpr, chosen.target_fnr)
+    return chosen.model_copy(update={"ai": ai, "real": min(chosen.real, ai)})
 
 
 def real_flagged_by_curation(scores: np.ndarray, labels: np.ndarray, names: np.ndarray, threshold: float) -> dict[str, float]:

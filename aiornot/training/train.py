@@ -379,7 +379,7 @@ def fit_detector(
         head = fit_semantic_head(features[trained], views.labels[trained], views.strata[trained], recipe)
         detector.semantic = SemanticExpert(head, feature=recipe.semantic_feature, encoder=encoder, store=store, encoder_id=encoder.id)
     scores = cross_fitted_scores(pool, views, features, detector, recipe, verbose=verbose)
-    detector.config["out_of_source"] = decide(detector, scores, recipe).to_config()
+    detector.config["out_of_source"] = decide(detector, scores, recipe).model_dump()
     return detector, run
 
 

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiornot import __version__
 from aiornot.io.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS
-from aiornot.contract.result import ThresholdsRecord, derived_model
+from aiornot.contract.result import derived_model
+from aiornot.contract.scoring import Calibration, Thresholds
 
 CAUTION_EN = (
     "An 'AI' verdict is a reason for a person to check the photo and the applicant, not proof. "
@@ -113,8 +114,8 @@ class ModelInfo(BaseModel):
     max_tiles: int | None = Field(None, description="the forensic expert scores up to this many native-resolution tiles")
     experts: list[str] = Field(default_factory=list, description="the experts whose calibrated scores are fused")
     fusion: str | None = Field(None, description="the stated rule that fuses the experts' scores")
-    thresholds: ThresholdsRecord
-    calibration: dict[str, float] = Field(description="the forensic expert's Platt calibration")
+    thresholds: Thresholds
+    calibration: Calibration = Field(description="the forensic expert's Platt calibration")
 
 
 class ModelsResponse(BaseModel):
