@@ -30,6 +30,7 @@ import numpy as np
 from aiornot.evidence import provenance
 from aiornot.io.decode import DecodedImage, ImageDecodeError, ImageHeader, ImageSource, open_image, read_bytes
 from aiornot.evidence.provenance import ProvenanceReport
+from aiornot.contract.messages import message
 from aiornot.contract.result import Result
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["Evidence", "ImageInput", "PredictOptions", "Source", "batches", "build_result", "read_input", "score_batch"]
 
 #: The rule sentence of a result whose file's provenance was not read (en, ko).
-PIXELS_ONLY_RULE = ("pixels only: no provenance checked", "픽셀 분석만 사용 (출처 정보 미확인)")
+PIXELS_ONLY_RULE = (message("verdict.rule.pixels_only").en, message("verdict.rule.pixels_only").ko)
 
 
 @dataclass(frozen=True)

@@ -605,6 +605,21 @@ def test_the_page_script_names_no_verdict_itself():
     assert "verdict_ai" not in script and "VERDICTS" not in script
 
 
+def test_the_page_takes_its_words_from_the_catalogue(client):
+    """The page's words are the catalogue's [page] entries, written into index.html by the server."""
+    import json
+    import re
+
+    from aiornot.apps.service.page import page_strings
+
+    page = client.get("/").text
+    inline = re.search(r'<script type="application/json" id="page-strings">(.*?)</script>', page, flags=re.DOTALL)
+    assert inline and json.loads(inline[1]) == page_strings() and set(page_strings()) == {"en", "ko"}
+    assert "{{" not in page and f"<title>{page_strings()['ko']['pageTitle']}</title>" in page  # Korean before any script runs
+    script = (Path(__file__).resolve().parents[1] / "aiornot" / "apps" / "service" / "static" / "app.js").read_text()
+    assert not re.search("[\uac00-\ud7a3]", script), "the page's script holds Korean: its words belong in the catalogue"
+
+
 def test_the_page_shows_file_names_through_the_same_rule():
     script = (Path(__file__).resolve().parents[1] / "aiornot" / "apps" / "service" / "static" / "app.js").read_text()
     assert "textContent = file.name" not in script and "displayName(file.name)" in script

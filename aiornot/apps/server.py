@@ -35,6 +35,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from aiornot.apps.service import Settings
+from aiornot.contract.messages import message
 
 logger = logging.getLogger("aiornot.apps.server")
 
@@ -42,23 +43,21 @@ logger = logging.getLogger("aiornot.apps.server")
 H11_MAX_HEADER_BYTES = 16 * 1024
 
 
-def error_bytes(status: int, reason: str, code: str, message: str, message_ko: str) -> bytes:
-    """A complete HTTP/1.1 response in the API's JSON error shape, closing the connection."""
-    body = json.dumps({"error": {"code": code, "message": message, "message_ko": message_ko}}, ensure_ascii=False).encode()
+def error_bytes(status: int, reason: str, code: str, **fields: Any) -> bytes:
+    """A complete HTTP/1.1 response in the API's JSON error shape (the words of the catalogue's
+    ``service.error.<code>``, ``fields`` filled in), closing the connection."""
+    words = message(f"service.error.{code}", **fields)
+    body = json.dumps({"error": {"code": code, "message": words.en, "message_ko": words.ko}}, ensure_ascii=False).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
             "connection: close\r\n\r\n")
     return head.encode("ascii") + body
 
 
-BAD_REQUEST = error_bytes(400, "Bad Request", "bad_request", "the HTTP request could not be parsed",
-                          "HTTP 요청 형식이 올바르지 않습니다.")
-HEADERS_TOO_LARGE = error_bytes(431, "Request Header Fields Too Large", "headers_too_large",
-                                f"the request line and headers are larger than {H11_MAX_HEADER_BYTES // 1024} KiB",
-                                f"요청 헤더가 너무 큽니다(최대 {H11_MAX_HEADER_BYTES // 1024} KiB).")
+BAD_REQUEST = error_bytes(400, "Bad Request", "bad_request")
+HEADERS_TOO_LARGE = error_bytes(431, "Request Header Fields Too Large", "headers_too_large", kib=H11_MAX_HEADER_BYTES // 1024)
 #: The blank line that ends a request head (h11 accepts a bare LF too).
 _HEAD_END = re.compile(rb"\n\r?\n")
-HEADER_TIMEOUT = error_bytes(408, "Request Timeout", "header_timeout", "the request headers did not arrive in time",
-                             "요청 헤더가 제시간에 도착하지 않았습니다. 다시 시도해 주세요.")
+HEADER_TIMEOUT = error_bytes(408, "Request Timeout", "header_timeout")
 
 
 class GuardedH11Protocol(H11Protocol):

@@ -3,7 +3,8 @@
 Every sentence a person reads — the page, the API's error bodies, the provenance signals, the ID-photo
 checks, the model card's Korean summary — comes from ``messages.toml`` beside this module, one entry per
 key with an ``en`` and a ``ko`` text. Code names a key; it never holds the sentence. A translator edits one
-file, and a test checks that each entry has both languages with the same ``{placeholders}``.
+file, and a test checks that each entry has both languages with the same ``{placeholders}`` — save those
+an entry names in ``en_only``: a technical detail (a decoder's reason, a count) the Korean leaves out.
 
 >>> message("verdict.real.label").ko
 '실제 사진'
@@ -30,13 +31,14 @@ class UnknownMessage(KeyError):
 
 @dataclass(frozen=True)
 class Message:
-    """One sentence in both languages. ``format`` fills the same placeholders in each."""
+    """One sentence in both languages. ``format`` fills the same placeholders in each (``en_only``: the English's alone)."""
 
     en: str
     ko: str
+    en_only: tuple[str, ...] = ()
 
     def format(self, **fields: Any) -> "Message":
-        return Message(self.en.format(**fields), self.ko.format(**fields))
+        return Message(self.en.format(**fields), self.ko.format(**fields), self.en_only)
 
     def __getitem__(self, language: str) -> str:
         if language not in LANGUAGES:
@@ -57,12 +59,21 @@ def catalogue() -> dict[str, Message]:
 def _collect(node: dict[str, Any], prefix: str, entries: dict[str, Message]) -> None:
     for name, value in node.items():
         key = f"{prefix}{name}"
-        if isinstance(value, dict) and set(value) == set(LANGUAGES) and all(isinstance(v, str) for v in value.values()):
-            entries[key] = Message(en=value["en"], ko=value["ko"])
+        if _is_entry(value):
+            entries[key] = Message(en=value["en"], ko=value["ko"], en_only=tuple(value.get("en_only", ())))
         elif isinstance(value, dict):
             _collect(value, f"{key}.", entries)
         else:
             raise ValueError(f"{CATALOGUE_FILE.name}: {key} is neither an entry with en and ko nor a table of entries")
+
+
+def _is_entry(value: Any) -> bool:
+    """An ``{en, ko}`` table of two strings, with perhaps an ``en_only`` list of placeholder names."""
+    if not isinstance(value, dict) or not set(LANGUAGES) <= set(value) <= {*LANGUAGES, "en_only"}:
+        return False
+    en_only = value.get("en_only", [])
+    return all(isinstance(value[language], str) for language in LANGUAGES) and isinstance(en_only, list) \
+        and all(isinstance(name, str) for name in en_only)
 
 
 def message(key: str, **fields: Any) -> Message:

@@ -18,6 +18,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from aiornot.contract.messages import UnknownMessage, message, text
+
 _EPSILON = 1e-6
 
 
@@ -119,31 +121,31 @@ class Fusion(_Rule):
         return self._rendered("ko")
 
     def _rendered(self, language: str) -> str:
-        words = _RULE_WORDS[language]
-        terms = " + ".join(f"{w:.2f}·logit({words['names'].get(name, name)})" for name, w in self.weights.items())
-        fitted = words[self.basis if self.fitted_on else "unfitted"].format(count=self.fitted_on)
-        excluded = "".join(words["excluded"].format(name=words["names"].get(name, name), reason=words["reason"](reason))
+        terms = " + ".join(f"{w:.2f}·logit({_expert_name(name, language)})" for name, w in self.weights.items())
+        fitted = text(f"experts.fusion.{self.basis if self.fitted_on else 'unfitted'}", language, count=self.fitted_on)
+        excluded = "".join("; " + text("experts.fusion.excluded", language, name=_expert_name(name, language),
+                                       reason=_exclusion_reason(reason, language))
                            for name, reason in self.excluded.items())
         return f"P(AI) = σ({terms} {'+' if self.intercept >= 0 else '−'} {abs(self.intercept):.2f}); {fitted}{excluded}"
 
 
-def _reason_ko(reason: str) -> str:
-    """The Korean form of an exclusion reason (see :func:`aiornot.training.out_of_source.exclusion_reason`)."""
-    if reason.startswith("out-of-source ROC AUC"):
-        return reason.replace("out-of-source ROC AUC", "처음 보는 출처에서 ROC AUC")
-    return "레시피에서 결합 제외" if "recipe" in reason else reason
+def _expert_name(name: str, language: str) -> str:
+    """An expert's name as the fusion rule writes it (a name the catalogue lacks is written as it is)."""
+    try:
+        return text(f"experts.name.{name}", language)
+    except UnknownMessage:
+        return name
 
 
-_EXPERT_KO = {"semantic": "의미", "forensic": "포렌식"}
-#: The fusion rule's words in each language the page speaks.
-_RULE_WORDS: dict[str, dict[str, Any]] = {
-    "en": {"names": {}, "unfitted": "not fitted", "reason": lambda reason: reason, "excluded": "; {name}: weight 0 ({reason})",
-           "out-of-source": "logistic stacking fitted on {count} out-of-source predictions (each from experts that never saw its curation)",
-           "validation": "logistic stacking fitted on {count} validation images"},
-    "ko": {"names": _EXPERT_KO, "unfitted": "학습 전", "reason": lambda reason: _reason_ko(reason), "excluded": "; {name}: 가중치 0 ({reason})",
-           "out-of-source": "학습에 쓰지 않은 출처에 대한 예측 {count}개로 학습한 로지스틱 결합",
-           "validation": "검증 이미지 {count}장으로 학습한 로지스틱 결합"},
-}
+def _exclusion_reason(reason: str, language: str) -> str:
+    """An exclusion reason in ``language``: they are written in English (see
+    :func:`aiornot.training.out_of_source.exclusion_reason`), so only other languages translate them."""
+    if language == "en":
+        return reason
+    out_of_source = message("experts.exclusion.out_of_source_auc")
+    if reason.startswith(out_of_source.en):
+        return reason.replace(out_of_source.en, out_of_source[language])
+    return text("experts.exclusion.recipe", language) if "recipe" in reason else reason
 
 
 # -------------------------------------------------------------------------------- thresholds

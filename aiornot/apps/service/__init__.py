@@ -36,7 +36,8 @@ The rooms: :mod:`~aiornot.apps.service.settings` (limits from the environment), 
 (the error catalogue and handlers), :mod:`~aiornot.apps.service.multipart` (the bounded body reader),
 :mod:`~aiornot.apps.service.limits` (memory budget, rate limit, API key, pixels, concurrency),
 :mod:`~aiornot.apps.service.responses` (typed responses), :mod:`~aiornot.apps.service.openapi` (request
-bodies, ``/docs``), :mod:`~aiornot.apps.service.render` (the heatmap PNG), :mod:`~aiornot.apps.service.routes`
+bodies, ``/docs``), :mod:`~aiornot.apps.service.render` (the heatmap PNG), :mod:`~aiornot.apps.service.page`
+(the page with the catalogue's words written in), :mod:`~aiornot.apps.service.routes`
 and :mod:`~aiornot.apps.service.app` (middleware and :func:`create_app`).
 """
 

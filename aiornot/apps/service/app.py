@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from aiornot import __version__
 from aiornot.contract import paths
+from aiornot.contract.messages import text
 from aiornot.apps.service.errors import register_handlers
 from aiornot.apps.service.limits import BufferBudget, PixelBudget, RateLimiter
 from aiornot.apps.service.openapi import docs_guarded
@@ -121,7 +122,7 @@ def create_app(model_dir: str | None = None, *, settings: Settings | None = None
     app = FastAPI(
         title="aiornot", version=__version__, lifespan=_lifespan, docs_url=None, redoc_url=None,  # /docs: see register_docs
         openapi_url=None if docs_guarded(settings) else "/openapi.json",  # a guarded schema has its own route
-        description="Tell AI-generated photos (above all ID photos, 증명사진) from camera photos. "
+        description=f"Tell AI-generated photos (above all ID photos, {text('service.docs.id_photo', 'ko')}) from camera photos. "
                     "An 'AI' verdict is a reason for a human check, not proof. Photos are analysed in memory and never stored.",
     )
     app.state.settings = settings

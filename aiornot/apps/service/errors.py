@@ -1,8 +1,9 @@
 """The error catalogue: every refusal as ``{"error": {"code", "message", "message_ko"}}``, never a traceback.
 
-:class:`ApiError` carries a stable code and the messages in English and Korean; the functions
-below build the errors more than one room raises, and :func:`register_handlers` turns every
-exception an app can meet into that JSON shape.
+:class:`ApiError` carries a stable code and the messages in English and Korean (their words are the
+``service.error.*`` entries of :mod:`aiornot.contract.messages`; :meth:`ApiError.of` builds one from its
+entry); the functions below build the errors more than one room raises, and :func:`register_handlers`
+turns every exception an app can meet into that JSON shape.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from aiornot.contract.messages import message
 from aiornot.io.decode import ALLOWED_FORMATS
 from aiornot.apps.service.settings import MB
 
@@ -30,64 +32,61 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.message_ko = status, code, message, message_ko
         self.headers = headers or {}
 
+    @classmethod
+    def of(cls, status: int, code: str, headers: dict[str, str] | None = None, **fields: Any) -> "ApiError":
+        """The error ``code`` with the words of the catalogue's entry ``service.error.<code>``, ``fields`` filled in."""
+        words = message(f"service.error.{code}", **fields)
+        return cls(status, code, words.en, words.ko, headers)
+
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "message_ko": self.message_ko}}
 
 
 FORMATS_TEXT = ", ".join(ALLOWED_FORMATS)
-#: Decoder error code → (HTTP status, Korean message). The English message comes from the decoder.
-_DECODE_ERRORS: dict[str, tuple[int, str]] = {
-    "empty": (400, "빈 파일입니다(0바이트). 사진 파일을 다시 선택해 주세요."),
-    "not_an_image": (415, f"이미지 파일이 아닙니다. 사진 파일({FORMATS_TEXT})을 올려 주세요."),
-    "unsupported_format": (415, f"지원하지 않는 이미지 형식입니다. {FORMATS_TEXT} 중 하나로 변환해 올려 주세요."),
-    "file_too_large": (413, "파일이 너무 큽니다. 더 작은 파일을 올려 주세요."),
-    "too_many_pixels": (413, "이미지의 픽셀 수가 너무 많습니다(압축 폭탄이거나 지나치게 큰 스캔). 크기를 줄여 올려 주세요."),
-    "too_much_metadata": (413, "이미지 파일 머리부(마커·청크·메타데이터)가 비정상적으로 많습니다. 일반 프로그램으로 다시 저장해 올려 주세요."),
-    "too_small": (422, "이미지가 너무 작습니다. 가로·세로 모두 16픽셀 이상이어야 합니다."),
-    "corrupt": (422, "이미지 파일이 손상되었거나 일부만 전송되었습니다. 원본 파일을 다시 올려 주세요."),
+#: Decoder error code → HTTP status. The English message comes from the decoder (it names the detail), the
+#: Korean from the catalogue (``service.error.decode.<code>``).
+_DECODE_STATUS: dict[str, int] = {
+    "empty": 400, "not_an_image": 415, "unsupported_format": 415, "file_too_large": 413, "too_many_pixels": 413,
+    "too_much_metadata": 413, "too_small": 422, "corrupt": 422,
 }
 
 
-def decode_error(code: str, message: str) -> ApiError:
-    """The API error for a decoder failure (``Result.error_code`` / ``ImageDecodeError.code``)."""
-    status, message_ko = _DECODE_ERRORS.get(code, (422, "이미지를 읽을 수 없습니다. 다른 파일로 다시 시도해 주세요."))
-    return ApiError(status, code, message, message_ko)
+def decode_error(code: str, detail: str) -> ApiError:
+    """The API error for a decoder failure (``Result.error_code`` / ``ImageDecodeError.code``) and its message."""
+    korean = message(f"service.error.decode.{code if code in _DECODE_STATUS else 'other'}", formats=FORMATS_TEXT).ko
+    return ApiError(_DECODE_STATUS.get(code, 422), code, detail, korean)
 
 
 def too_large(what: str, limit: int) -> ApiError:
-    megabytes = f"{limit / MB:g}"
-    return ApiError(413, "file_too_large" if what == "file" else "request_too_large",
-                    f"the {what} is larger than the limit of {megabytes} MB",
-                    f"{'파일' if what == 'file' else '요청'}이 너무 큽니다. 최대 {megabytes} MB까지 보낼 수 있습니다.")
+    return ApiError.of(413, "file_too_large" if what == "file" else "request_too_large", megabytes=f"{limit / MB:g}")
 
 
 def missing_field(name: str) -> ApiError:
-    return ApiError(422, "missing_field", f"the form field '{name}' is missing; send the photo as a file field '{name}'",
-                    f"'{name}' 항목이 없습니다. 사진 파일을 '{name}' 필드로 보내 주세요.")
+    return ApiError.of(422, "missing_field", name=name)
 
 
-def invalid_field(name: str, expected: str, expected_ko: str) -> ApiError:
-    return ApiError(422, "invalid_field", f"the form field '{name}' must be {expected}",
-                    f"'{name}' 항목의 값이 올바르지 않습니다. {expected_ko}")
+def invalid_field(name: str, expected: str, **fields: Any) -> ApiError:
+    """The field ``name`` is not what the catalogue's ``service.expected.<expected>`` (``fields`` filled in) says."""
+    words, wanted = message("service.error.invalid_field"), message(f"service.expected.{expected}", **fields)
+    return ApiError(422, "invalid_field", words.en.format(name=name, expected=wanted.en),
+                    words.ko.format(name=name, expected=wanted.ko))
 
 
 def busy(retry_after: int) -> ApiError:
-    return ApiError(503, "busy", "the server is busy; try again in a few seconds",
-                    "서버가 바쁩니다. 잠시 후 다시 시도해 주세요.", {"Retry-After": str(retry_after)})
+    return ApiError.of(503, "busy", {"Retry-After": str(retry_after)})
 
 
 def too_slow(why: str) -> ApiError:
     # Connection: close — the rest of a stalled body must not keep the connection (and its slot) alive.
-    return ApiError(408, "upload_too_slow", f"the upload was too slow ({why}); check the connection and send it again",
-                    "업로드가 너무 느립니다. 네트워크 연결을 확인한 뒤 다시 보내 주세요.", {"Connection": "close"})
+    return ApiError.of(408, "upload_too_slow", {"Connection": "close"}, why=why)
 
 
 class ClientGone(ApiError):
     """The client closed the connection before its body arrived: nobody is left to answer."""
 
     def __init__(self) -> None:
-        super().__init__(400, "client_disconnected", "the client disconnected before the upload was complete",
-                         "업로드가 끝나기 전에 연결이 끊겼습니다.")
+        words = message("service.error.client_disconnected")
+        super().__init__(400, "client_disconnected", words.en, words.ko)
 
 
 async def _on_api_error(_request: Request, error: Exception) -> JSONResponse:
@@ -104,17 +103,15 @@ async def _on_disconnect(_request: Request, _error: Exception) -> JSONResponse:
 
 async def _on_http_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    texts = {404: ("not_found", "no such page or endpoint", "요청한 주소가 없습니다."),
-             405: ("method_not_allowed", "this endpoint does not accept that method", "이 주소는 해당 요청 방식을 지원하지 않습니다.")}
-    code, message, message_ko = texts.get(error.status_code, ("http_error", str(error.detail), "요청을 처리할 수 없습니다."))
-    return JSONResponse(ApiError(error.status_code, code, message, message_ko).body(), status_code=error.status_code,
-                        headers=getattr(error, "headers", None))
+    code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+    body = ApiError.of(error.status_code, code, detail=str(error.detail)).body()
+    return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
 
 
 async def _on_validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     where = ", ".join(".".join(str(p) for p in item.get("loc", ())) for item in error.errors()) or "request"
-    body = ApiError(422, "invalid_request", f"invalid request: {where}", f"요청 값이 올바르지 않습니다: {where}").body()
+    body = ApiError.of(422, "invalid_request", where=where).body()
     return JSONResponse(body, status_code=422)
 
 
@@ -125,8 +122,7 @@ async def _on_unexpected_error(_request: Request, error: Exception) -> JSONRespo
 
 
 def internal_error() -> ApiError:
-    return ApiError(500, "internal_error", "an unexpected error occurred; the photo was not stored",
-                    "예상하지 못한 오류가 발생했습니다. 사진은 저장되지 않았습니다. 관리자에게 문의해 주세요.")
+    return ApiError.of(500, "internal_error")
 
 
 def register_handlers(app: FastAPI) -> None:

@@ -133,9 +133,7 @@ def require_api_key(request: Request, key: str | None = Depends(_api_key_header)
 
 
 def unauthorized() -> ApiError:
-    return ApiError(401, "unauthorized", "a valid API key is required in the X-API-Key header",
-                    "API 키가 없거나 올바르지 않습니다. X-API-Key 헤더에 발급받은 키를 넣어 주세요.",
-                    {"WWW-Authenticate": WWW_AUTHENTICATE})
+    return ApiError.of(401, "unauthorized", {"WWW-Authenticate": WWW_AUTHENTICATE})
 
 
 def _key_bucket(key: str, address: str) -> str:
@@ -158,8 +156,7 @@ def rate_limit(request: Request, cost: int = 1) -> None:
     wait = request.app.state.limiter.take(bucket, cost)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
-        raise ApiError(429, "rate_limited", f"too many requests; try again in {seconds} s",
-                       f"요청이 너무 많습니다. {seconds}초 후에 다시 시도해 주세요.", {"Retry-After": str(seconds)})
+        raise ApiError.of(429, "rate_limited", {"Retry-After": str(seconds)}, seconds=seconds)
 
 
 def check_rate(request: Request) -> None:
@@ -256,7 +253,4 @@ def check_batch_pixels(headers: Sequence[ImageHeader | ApiError], settings: Sett
     total = sum(header.pixels for header in headers if not isinstance(header, ApiError))
     limit = settings.max_batch_megapixels * MEGAPIXEL
     if total > limit:
-        raise ApiError(413, "batch_too_many_pixels",
-                       f"the batch holds {total / MEGAPIXEL:,.0f} megapixels, over the limit of {limit / MEGAPIXEL:g}; "
-                       "send fewer or smaller photos per request",
-                       f"한 번에 보낸 사진의 픽셀 수가 너무 많습니다(최대 {limit / MEGAPIXEL:g}메가픽셀). 사진을 나누어 보내 주세요.")
+        raise ApiError.of(413, "batch_too_many_pixels", total=f"{total / MEGAPIXEL:,.0f}", limit=f"{limit / MEGAPIXEL:g}")

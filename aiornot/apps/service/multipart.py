@@ -20,6 +20,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from aiornot.contract.messages import message
 from aiornot.apps.service.errors import ApiError, ClientGone, invalid_field, too_large, too_slow
 from aiornot.apps.service.limits import Holding
 from aiornot.apps.service.settings import Settings
@@ -64,11 +65,11 @@ class Form:
             return None
         part = values[-1]
         if part.overflow:
-            raise invalid_field(name, f"at most {MAX_TEXT_FIELD_BYTES} bytes", f"{MAX_TEXT_FIELD_BYTES}바이트 이하로 보내 주세요.")
+            raise invalid_field(name, "at_most_bytes", limit=MAX_TEXT_FIELD_BYTES)
         try:
             return part.data.decode("utf-8")
         except UnicodeDecodeError:
-            raise invalid_field(name, "UTF-8 text", "UTF-8 문자열로 보내 주세요.") from None
+            raise invalid_field(name, "utf8") from None
 
     def flag(self, name: str) -> bool:
         """A boolean form field: true/false, 1/0, on/off, yes/no; absent means false."""
@@ -80,7 +81,7 @@ class Form:
             return True
         if lowered in ("false", "0", "off", "no"):
             return False
-        raise invalid_field(name, "true or false", "true 또는 false로 보내 주세요.")
+        raise invalid_field(name, "boolean")
 
 
 class _PartCollector:
@@ -107,8 +108,7 @@ class _PartCollector:
     def _part_begin(self) -> None:
         # Counted as parts begin: 250,000 tiny parts would otherwise keep the event loop parsing for seconds.
         if len(self.parts) >= self.max_parts:
-            raise ApiError(413, "too_many_parts", f"at most {self.max_parts} form fields can be sent in one request",
-                           f"한 요청에 최대 {self.max_parts}개의 항목만 보낼 수 있습니다.")
+            raise ApiError.of(413, "too_many_parts", limit=self.max_parts)
         self._disposition, self._current = b"", None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
@@ -138,8 +138,7 @@ class _PartCollector:
         self._current = Part(name, filename)
         self.parts.append(self._current)
         if name == self.file_field and len(self.files()) > self.max_files:
-            raise ApiError(413, "too_many_files", f"at most {self.max_files} files can be sent in one request",
-                           f"한 번에 최대 {self.max_files}개의 파일만 보낼 수 있습니다.")
+            raise ApiError.of(413, "too_many_files", limit=self.max_files)
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         part = self._current
@@ -233,11 +232,10 @@ async def read_form(request: Request, *, file_field: str, max_body: int, max_fil
         parser.finalize()
     except FormParserError:
         # The parser's own message can quote a byte of the body: it is not repeated to anyone.
-        raise ApiError(400, "bad_multipart", "the multipart body could not be parsed (check the boundary and the part headers)",
-                       "요청 본문을 읽을 수 없습니다. multipart/form-data 형식이 올바른지 확인해 주세요.") from None
+        raise ApiError.of(400, "bad_multipart") from None
     if not collector.finished:
-        raise ApiError(400, "bad_multipart", "the multipart body ended early (the upload was cut off)",
-                       "요청 본문이 중간에 끊겼습니다. 다시 보내 주세요.")
+        cut_off = message("service.error.multipart_cut_off")
+        raise ApiError(400, "bad_multipart", cut_off.en, cut_off.ko)
     return Form(collector.parts)
 
 
@@ -245,8 +243,7 @@ def _multipart_boundary(request: Request) -> tuple[bytes, str]:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise ApiError(415, "not_multipart", "send the photo as multipart/form-data (a file upload form)",
-                       "요청 형식이 올바르지 않습니다. 사진을 multipart/form-data(파일 업로드) 형식으로 보내 주세요.")
+        raise ApiError.of(415, "not_multipart")
     charset = options.get(b"charset", b"utf-8").decode("latin-1")
     try:
         return boundary, codecs.lookup(charset).name

@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from aiornot.contract.messages import message, text
 from aiornot.apps.service.errors import FORMATS_TEXT
 from aiornot.apps.service.limits import require_api_key
 from aiornot.apps.service.responses import ErrorResponse
@@ -34,8 +35,14 @@ def _form_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
+def bilingual(key: str) -> str:
+    """The catalogue's entry ``key`` as the docs show it: ``English / Korean``."""
+    words = message(key)
+    return f"{words.en} / {words.ko}"
+
+
 _OPTION_FIELDS: dict[str, Any] = {
-    "id_photo": {"type": "boolean", "default": False, "description": "ID-photo (증명사진) mode: face box, face score, ID checks"},
+    "id_photo": {"type": "boolean", "default": False, "description": f"ID-photo ({text('service.docs.id_photo', 'ko')}) mode: face box, face score, ID checks"},
     "external_id": {"type": "string", "maxLength": MAX_EXTERNAL_ID, "description": "your reference, echoed back"},
 }
 DETECT_BODY = _form_body({

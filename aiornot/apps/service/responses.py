@@ -11,17 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiornot import __version__
 from aiornot.io.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS
+from aiornot.contract.messages import message
 from aiornot.contract.result import derived_model
 from aiornot.contract.scoring import Calibration, Thresholds
 
-CAUTION_EN = (
-    "An 'AI' verdict is a reason for a person to check the photo and the applicant, not proof. "
-    "A 'real' verdict is not a guarantee either."
-)
-CAUTION_KO = (
-    "'AI 생성' 판정은 담당자가 사진과 신청인을 직접 확인해야 할 이유일 뿐, 증거가 아닙니다. "
-    "'실제 사진' 판정도 진본임을 보증하지 않습니다."
-)
+#: The caution every verdict carries (the catalogue's ``service.caution``).
+CAUTION_EN, CAUTION_KO = message("service.caution").en, message("service.caution").ko
 
 
 class ErrorBody(BaseModel):

@@ -8,17 +8,19 @@ from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from aiornot.io.decode import DecodedImage, ImageDecodeError, ImageHeader, read_header
 from aiornot.predict import read_input
+from aiornot.contract.messages import message
 from aiornot.contract.result import Catalogue, Result, catalogue
 from aiornot.apps.service.errors import ApiError, decode_error, internal_error, invalid_field, missing_field, too_large
 from aiornot.apps.service.limits import (batch_cost, check_batch_pixels, check_rate, client_id, rate_limit,
                                     require_api_key, run_model)
 from aiornot.apps.service.multipart import BodyPace, Form, Part, read_form
-from aiornot.apps.service.openapi import DETECT_BODY, batch_body, error_responses, register_docs
+from aiornot.apps.service.page import index_html
+from aiornot.apps.service.openapi import DETECT_BODY, batch_body, bilingual, error_responses, register_docs
 from aiornot.apps.service.render import overlay_data_url
 from aiornot.apps.service.responses import (BatchItem, BatchResponse, DetectResult, ErrorBody, HealthResponse, ModelInfo,
                                        ModelsResponse)
@@ -93,15 +95,15 @@ def _to_response(result: Result, overlay: str | None, external_id: str | None) -
 def _external_id(form: Form) -> str | None:
     value = form.text("external_id")
     if value is not None and len(value) > MAX_EXTERNAL_ID:
-        raise invalid_field("external_id", f"at most {MAX_EXTERNAL_ID} characters", f"{MAX_EXTERNAL_ID}자 이하로 보내 주세요.")
+        raise invalid_field("external_id", "at_most_characters", limit=MAX_EXTERNAL_ID)
     return value
 
 
 def _detector(request: Request) -> Any:
     state = request.app.state
     if state.detector is None:
-        raise ApiError(503, "no_model", state.load_error or "no model is loaded",
-                       "판별 모델이 준비되지 않았습니다. 관리자에게 문의해 주세요.", {"Retry-After": "60"})
+        no_model = message("service.error.no_model")
+        raise ApiError(503, "no_model", state.load_error or no_model.en, no_model.ko, {"Retry-After": "60"})
     return state.detector
 
 
@@ -112,7 +114,7 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
     guarded = [*keyed, Depends(check_rate)]
 
     @app.post("/v1/detect", response_model=DetectResult, tags=["detect"], dependencies=guarded,
-              summary="Is this photo AI-generated? / AI 생성 사진 판별",
+              summary=bilingual("service.docs.detect"),
               responses=error_responses(400, 401, 413, 415, 422, 429, 503), openapi_extra=DETECT_BODY)
     async def detect(request: Request) -> DetectResult:
         """Score one photo (multipart field ``image``). ``id_photo=true`` adds the face box, the
@@ -132,7 +134,7 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
         return _to_response(result, overlay, external_id)
 
     @app.post("/v1/detect/batch", response_model=BatchResponse, tags=["detect"], dependencies=guarded,
-              summary="Score several photos / 여러 장 판별",
+              summary=bilingual("service.docs.detect_batch"),
               responses=error_responses(400, 401, 413, 415, 422, 429, 503), openapi_extra=batch_body(settings.max_batch_files))
     async def detect_batch(request: Request) -> BatchResponse:
         """Score up to ``max_batch_files`` photos (field ``images``, repeated). One bad file gets an
@@ -163,7 +165,7 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
         ready = state.detector is not None
         health = HealthResponse(
             status="ok" if ready else "no_model", model=state.detector.name if ready else None,
-            detail=None if ready else state.load_error, detail_ko=None if ready else "판별 모델이 준비되지 않았습니다.",
+            detail=None if ready else state.load_error, detail_ko=None if ready else message("service.health.no_model").ko,
             api_key_required=bool(settings.api_key), max_upload_bytes=settings.max_upload_bytes,
             max_batch_files=settings.max_batch_files,
         )
@@ -185,8 +187,8 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
         return catalogue()
 
     @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+    async def index() -> HTMLResponse:
+        return HTMLResponse(index_html())
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     register_docs(app, settings)
