@@ -82,12 +82,12 @@ def test_predict_is_predict_many_of_one(detector, portrait, expert_calls):
 
 def test_a_header_already_parsed_is_not_parsed_again(detector, landscape, monkeypatch):
     import aiornot.io.decode
-    import aiornot.evidence.provenance
+    import aiornot.evidence.provenance.inspection
 
     expected = without_time(detector.predict(open_image(landscape), data=landscape))
     header = read_header(landscape)
     parses: list[int] = []
-    for module in (aiornot.io.decode, aiornot.evidence.provenance):  # every module that parses headers
+    for module in (aiornot.io.decode, aiornot.evidence.provenance.inspection):  # every module that parses headers
         monkeypatch.setattr(module, "open_header", lambda *a, **k: parses.append(1))  # would break the decode
     result = detector.predict(header)
     assert result.ok and parses == [] and result.path is None

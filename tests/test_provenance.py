@@ -1,4 +1,5 @@
-"""Provenance signals and the combination rule, on fixtures built here (nothing downloaded)."""
+"""Provenance signals, one section per check of aiornot.evidence.provenance, on fixtures built here (nothing
+downloaded). The rule's own branches, on hand-built reports, are in test_provenance_rule.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from aiornot.evidence import provenance
-from aiornot.evidence.provenance import ProvenanceReport, Signal, combine_verdict, inspect
+from aiornot.evidence.provenance import ProvenanceReport, Signal, combine_verdict, inspect, watermark
 from conftest import FUZZ_FINDINGS
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -92,7 +93,7 @@ def signal(report: ProvenanceReport, name: str) -> Signal:
 
 def watermarked(bits: np.ndarray, height: int = 512, width: int = 512) -> np.ndarray:
     """Embed a watermark as the Stable Diffusion scripts do: DWT-DCT on OpenCV's BGR uint8."""
-    embed = provenance._embed_max_dct()(watermarks=list(bits), wmLen=len(bits))
+    embed = watermark.embed_max_dct()(watermarks=list(bits), wmLen=len(bits))
     bgr = np.ascontiguousarray(scene(height, width, seed=3)[:, :, ::-1])
     return np.ascontiguousarray(embed.encode(bgr)[:, :, ::-1])
 
@@ -364,13 +365,13 @@ def test_watermark_check_can_be_skipped():
 def test_a_missing_watermark_package_makes_the_check_unavailable_not_an_error(monkeypatch):
     # invisible-watermark is an optional extra: without it the check says so and changes nothing.
     marked = encode(watermarked(SDXL_BITS), "PNG")  # made with the real package, before it goes missing
-    real_find_spec = provenance.importlib.util.find_spec
-    monkeypatch.setattr(provenance.importlib.util, "find_spec", lambda name, *a: None if name == "imwatermark" else real_find_spec(name, *a))
-    provenance._embed_max_dct.cache_clear()
+    real_find_spec = watermark.importlib.util.find_spec
+    monkeypatch.setattr(watermark.importlib.util, "find_spec", lambda name, *a: None if name == "imwatermark" else real_find_spec(name, *a))
+    watermark.embed_max_dct.cache_clear()
     try:
         report = inspect(marked)
     finally:
-        provenance._embed_max_dct.cache_clear()  # the next test loads the real decoder again
+        watermark.embed_max_dct.cache_clear()  # the next test loads the real decoder again
     mark = signal(report, "sd_watermark")
     assert (mark.status, mark.strength, mark.details["missing"]) == ("unavailable", "none", "imwatermark")
     assert "invisible-watermark" in mark.summary
@@ -379,7 +380,7 @@ def test_a_missing_watermark_package_makes_the_check_unavailable_not_an_error(mo
 
 
 def test_watermark_decoder_is_loaded_without_importing_torch():
-    provenance._embed_max_dct()
+    watermark.embed_max_dct()
     assert "imwatermark" not in sys.modules  # its __init__ (which imports torch) never ran
     assert "torch" not in sys.modules
 
@@ -453,70 +454,6 @@ def test_signal_rejects_unknown_status_and_makes_details_json_safe():
                                                  "nan": float("nan"), "t": (1, 2), "long": "a" * 5000})
     assert json.loads(json.dumps(safe.details)) == {"raw": "\ufffdab", "ratio": pytest.approx(1 / 3), "nan": None,
                                                     "t": [1, 2], "long": "a" * 300}
-
-
-# ------------------------------------------------------------------------------------------
-# combine_verdict: every branch of the rule, on hand-built reports
-# ------------------------------------------------------------------------------------------
-
-
-def make_report(*signals: tuple[str, str, str]) -> ProvenanceReport:
-    return ProvenanceReport(tuple(Signal(n, status, strength, "s", "요약", {}) for n, status, strength in signals))
-
-
-NOTHING = make_report(("c2pa", "not_found", "none"), ("sd_watermark", "not_found", "none"))
-DECLARED = make_report(("c2pa", "not_found", "none"), ("generator_metadata", "found", "strong_ai"))
-CAMERA = make_report(("camera_exif", "found", "weak_camera"))
-INVALID_C2PA = make_report(("c2pa", "invalid", "weak_ai"))
-
-
-@pytest.mark.parametrize("pixel_verdict", ["real", "inconclusive", "ai", None])
-def test_a_declaration_of_generation_decides_ai_whatever_the_pixels(pixel_verdict):
-    verdict, rule_en, rule_ko = combine_verdict(pixel_verdict, 0.01 if pixel_verdict else None, DECLARED)
-    assert verdict == "ai"
-    assert "declares it was generated" in rule_en and "generator metadata" in rule_en
-    assert "AI" in rule_ko and "생성 도구 메타데이터" in rule_ko
-
-
-@pytest.mark.parametrize("pixel_verdict", ["ai", "real", "inconclusive"])
-def test_without_declaration_the_pixel_verdict_stands(pixel_verdict):
-    verdict, rule_en, rule_ko = combine_verdict(pixel_verdict, 0.42, NOTHING)
-    assert verdict == pixel_verdict
-    assert "pixel verdict stands" in rule_en and "0.42" in rule_en
-    assert "픽셀 분석 결과를 따릅니다" in rule_ko
-
-
-def test_no_pixel_verdict_and_no_declaration_is_inconclusive():
-    verdict, rule_en, _ = combine_verdict(None, None, NOTHING)
-    assert verdict == "inconclusive" and "No pixel verdict" in rule_en
-
-
-@pytest.mark.parametrize(("pixel_verdict", "expected"), [("ai", "ai"), ("inconclusive", "inconclusive"),
-                                                         ("real", "real"), (None, "inconclusive")])
-def test_camera_exif_moves_nothing(pixel_verdict, expected):
-    verdict, rule_en, rule_ko = combine_verdict(pixel_verdict, None, CAMERA)
-    assert verdict == expected
-    assert "context only" in rule_en and "위조" in rule_ko
-
-
-@pytest.mark.parametrize("pixel_verdict", ["real", "ai", "inconclusive"])
-def test_an_invalid_c2pa_manifest_alone_changes_nothing(pixel_verdict):
-    verdict, rule_en, _ = combine_verdict(pixel_verdict, 0.5, INVALID_C2PA)
-    assert verdict == pixel_verdict
-    assert "invalid C2PA manifest" in rule_en
-
-
-@pytest.mark.parametrize(("pixel_verdict", "pixel_score"), [("fake", 0.5), ("real", 1.5), ("ai", float("nan"))])
-def test_combine_verdict_rejects_bad_pixel_inputs(pixel_verdict, pixel_score):
-    with pytest.raises(ValueError):
-        combine_verdict(pixel_verdict, pixel_score, NOTHING)
-
-
-def test_the_full_rule_text_names_every_branch():
-    for phrase in ("declares it was generated", "pixel verdict stands", "invalid C2PA", "Camera EXIF",
-                   "not evidence of a real photo"):
-        assert phrase in provenance.RULE_EN
-    assert "C2PA" in provenance.RULE_KO and "EXIF" in provenance.RULE_KO
 
 
 # ------------------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_one_request_decodes_the_photo_once(client, portrait, monkeypatch):
     """The detector, the provenance checks (watermark) and the overlay share one decode."""
     import aiornot.io.decode
     import aiornot.predict
-    import aiornot.evidence.provenance
+    import aiornot.evidence.provenance.watermark
 
     decodes = []
     original = aiornot.io.decode.open_image
@@ -109,7 +109,7 @@ def test_one_request_decodes_the_photo_once(client, portrait, monkeypatch):
         decodes.append(1)
         return original(*args, **kwargs)
 
-    for module in (aiornot.io.decode, aiornot.predict, aiornot.evidence.provenance):  # every module that imports the decoder
+    for module in (aiornot.io.decode, aiornot.predict, aiornot.evidence.provenance.watermark):  # every module that imports the decoder
         monkeypatch.setattr(module, "open_image", counting_open_image)
     body = detect(client, portrait, id_photo="true", heatmap="true").json()
     assert body["heatmap"] and body["checks"] and {s["name"] for s in body["signals"]} >= {"sd_watermark"}
@@ -724,7 +724,7 @@ def test_each_uploads_header_is_walked_and_parsed_once_in_every_mode(client, jpe
     import collections
 
     import aiornot.io.decode
-    import aiornot.evidence.provenance
+    import aiornot.evidence.provenance.inspection
 
     counts: collections.Counter = collections.Counter()
 
@@ -738,7 +738,7 @@ def test_each_uploads_header_is_walked_and_parsed_once_in_every_mode(client, jpe
         monkeypatch.setattr(module, name, wrapper)
 
     for module, name in ((aiornot.io.decode, "check_structure"), (aiornot.io.decode, "open_header"),
-                         (aiornot.evidence.provenance, "open_header")):
+                         (aiornot.evidence.provenance.inspection, "open_header")):
         counting(module, name)
     assert detect(client, portrait, id_photo="true", heatmap="true").status_code == 200
     assert counts == {"open_header": 1, "check_structure": 1}
