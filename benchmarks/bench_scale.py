@@ -153,9 +153,9 @@ def stage_load(table, args) -> dict:
 
 
 def stage_split(table, args) -> dict:
-    from aiornot.io import stream
+    from aiornot.io import datasets
 
-    parts = stream.split_labels(table.labels)
+    parts = datasets.split(table.labels, exact=True)
     labels = table.labels["label"].to_numpy()
     return {"images": len(table), "train": len(parts.train), "validation": len(parts.validation),
             "ai_share_train": round(float(labels[parts.train].mean()), 4),
@@ -175,11 +175,11 @@ def stage_notebook_views(table, args) -> dict:
 
 
 def _train(table, args, model: str) -> dict:
-    from aiornot.io import stream
+    from aiornot.io import datasets
     from aiornot.training import feed
     from aiornot.training.train import TrainConfig
 
-    parts = stream.split_labels(table.labels)
+    parts = datasets.split(table.labels, exact=True)
     config = TrainConfig(model=model, epochs=1, batch_size=args.batch_size, steps_per_epoch=args.train_steps, patience=1)
     result = feed.fit_stream(table, parts.train, parts.validation, config, validation_steps=args.val_steps, verbose=False)
     return {"images": args.train_steps * args.batch_size, "train_steps": args.train_steps, "validation_steps": args.val_steps,

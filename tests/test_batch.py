@@ -21,7 +21,7 @@ import pytest
 from aiornot.apps import batch, cli
 from aiornot.io import jsonl
 from aiornot.detector import Result
-from conftest import deep_tree, encode, photo_like, remove_deep_tree, write_shard
+from conftest import encode, photo_like, write_shard
 
 # Fields that legitimately differ between two runs of the same scan.
 VOLATILE = ("elapsed_ms",)
@@ -284,20 +284,6 @@ def test_ray_scores_parquet_image_bytes_and_resumes_by_id(tmp_path: Path, tiny_m
     capsys.readouterr()
     assert cli.main(common) == cli.EXIT_OK
     assert output.read_text() == before and "skipped 4 already done" in capsys.readouterr().err
-
-
-def test_parquet_detection_walks_any_depth(tmp_path):
-    """``scan`` asks first whether an input is a Parquet dataset; on a deep tree that died in rglob."""
-    top = tmp_path / "deep"
-    top.mkdir()
-    bottom = deep_tree(top, 1_000)
-    try:
-        (bottom / "photo.jpg").write_bytes(b"")
-        assert batch.is_parquet_dataset(top) is False  # was RecursionError
-        (bottom / "rows.parquet").write_bytes(b"")
-        assert batch.is_parquet_dataset(top) is True
-    finally:
-        remove_deep_tree(top)
 
 
 def test_ray_rows_carry_a_non_utf8_name_unchanged():

@@ -5,6 +5,9 @@ The row-group reader underneath is tested in test_parquet_images.py; streaming i
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -129,6 +132,48 @@ def test_grouped_split_never_leaks_a_source():
     three = datasets.three_way_split(frame)
     assert three.groupby("source")["split"].nunique().max() == 1
     assert set(three["split"]) == {"train", "validation", "test"}
+
+
+def test_grouped_exact_split_is_the_seeds_and_never_splits_a_source():
+    """The full run's policy (``exact=True``): whole sources, and still exactly 13,032 / 5,586."""
+    rng = np.random.default_rng(1)
+    # Sources of 1 to 12 images; each source is of one class (a camera roll, a generator batch).
+    sources = np.repeat(np.arange(4000), rng.integers(1, 13, 4000))[:18618].astype(str)
+    labels = np.array([0] * 8285 + [1] * 10333)
+    np.random.default_rng(0).shuffle(labels)
+    frame = pd.DataFrame({"label": labels, "source": sources})
+    frame["label"] = frame.groupby("source")["label"].transform("first")  # one class per source
+    parts = datasets.split(frame, exact=True)
+    assert (len(parts.train), len(parts.validation)) == (13032, 5586)
+    assert not set(sources[parts.train]) & set(sources[parts.validation])
+    values = frame["label"].to_numpy()
+    assert abs(values[parts.validation].mean() - values.mean()) < 0.001
+    np.testing.assert_array_equal(parts.validation, datasets.split(frame, exact=True).validation)
+    # The notebooks' policy on the same rows: whole sources too, each cell filled to at least its share.
+    share = datasets.split(frame)
+    assert not set(sources[share.train]) & set(sources[share.validation]) and len(share.validation) >= 5586
+    # Without groups the two policies are one: the seed's stratified rows.
+    plain = frame[["label"]]
+    np.testing.assert_array_equal(datasets.split(plain).validation, datasets.split(plain, exact=True).validation)
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+#: sha256 of ``path,split`` lines of the notebooks' split of data/sample (seed 42) by max_images, as
+#: the shipped model was trained on it: a change here moves the golden scores at the next retrain.
+SAMPLE_SPLITS = {
+    None: "311181c164291495d71b9d1bdbd51d51e1f56d037bf43a892506098828e78253",
+    160: "29470b32dff5d06b6db53d2d4998d9c970bf7f18feb0d6d23f14290751151807",
+    200: "ecd733347ad4ca8435ad357d153c1ea32e96ae079fc1261b0502577db6aa3f70",
+}
+
+
+@pytest.mark.skipif(not (SAMPLE / "manifest.csv").is_file(), reason="data/sample is not built (make data)")
+@pytest.mark.parametrize("max_images", list(SAMPLE_SPLITS))
+def test_the_notebooks_split_of_the_sample_is_frozen(max_images):
+    frame = datasets.load(SAMPLE)
+    labelled = datasets.three_way_split(datasets.subsample(frame, max_images, seed=42), seed=42)
+    lines = "\n".join(f"{Path(p).relative_to(SAMPLE).as_posix()},{s}" for p, s in zip(labelled["path"], labelled["split"]))
+    assert hashlib.sha256(lines.encode()).hexdigest() == SAMPLE_SPLITS[max_images]
 
 
 def test_split_needs_both_classes():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiornot.io import stream
+from aiornot.io import datasets, stream
 from conftest import image_shard
 
 def labels_frame(count: int, *, sources: int | None = None):
@@ -28,7 +28,7 @@ def test_split_rows_keeps_the_seeds_validation_rows_and_carves_tuning_from_train
 
     labels = labels_frame(18_618)
     parts = full_run.split_rows(labels)
-    seed = stream.split_labels(labels)
+    seed = datasets.split(labels, exact=True)
     # The reported rows are exactly the seed's 5,586, as the split function gives them for the whole table.
     np.testing.assert_array_equal(parts.validation, seed.validation)
     assert parts.counts() == {"train": 11_077, "tuning": 1_955, "validation": 5_586}
@@ -49,7 +49,7 @@ def test_split_rows_keeps_each_source_on_one_side():
     parts = full_run.split_rows(labels)
     sides = {name: set(labels["source"].iloc[getattr(parts, name)]) for name in ("train", "tuning", "validation")}
     assert sides["tuning"] and not sides["tuning"] & sides["train"] and not sides["tuning"] & sides["validation"]
-    np.testing.assert_array_equal(parts.validation, stream.split_labels(labels).validation)
+    np.testing.assert_array_equal(parts.validation, datasets.split(labels, exact=True).validation)
 
 
 @pytest.mark.slow
@@ -82,7 +82,7 @@ def test_full_run_stops_and_calibrates_on_rows_it_never_reports(tmp_path, monkey
     assert code == 0
 
     table = stream.open_table(train)
-    reported = set(stream.split_labels(table.labels).validation)  # the seed's validation rows
+    reported = set(datasets.split(table.labels, exact=True).validation)  # the seed's validation rows
     assert len(seen["fit"]) == 2 and len(seen["calibrated_on"]) == 1  # both CNNs, one detector
     for rows in seen["fit"] + seen["stopped_on"] + seen["calibrated_on"]:
         assert rows and not rows & reported
@@ -129,7 +129,7 @@ def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp
 
     train = image_shard(tmp_path, 16, corrupt=())
     table, store = stream.open_table(train), tmp_path / "store"
-    parts = stream.split_labels(table.labels)
+    parts = datasets.split(table.labels, exact=True)
     # The seed's 11 training originals already embedded, as `aiornot ray-embed` stores them (keyed by pixel sha256);
     # the run fits on 9 of them and tunes on the other 2.
     originals = [p for b in stream.decode_batches(table, parts.train, progress=False) for p in b.images]

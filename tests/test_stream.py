@@ -7,13 +7,11 @@ import weakref
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from aiornot.io import decode, stream
+from aiornot.io import datasets, decode, stream
 from aiornot.io.datasets import DatasetError
-from conftest import encode, image_shard, photo_like, write_shard
+from conftest import image_shard, write_shard
 
 def forbid_decoding(monkeypatch):
     def refuse(*args, **kwargs):
@@ -25,16 +23,15 @@ def forbid_decoding(monkeypatch):
 
 
 # ------------------------------------------------------------------------------ the split
-def seed_rows(tmp_path, *, sources=None):
+def seed_rows(tmp_path):
     """18,618 label rows as two shards whose image bytes are not images (they would raise if decoded)."""
     labels = np.array([0] * 8285 + [1] * 10333)
     np.random.default_rng(0).shuffle(labels)
     ids = [f"{i}.jpg" for i in range(len(labels))]
     half = len(labels) // 2
     for index, part in enumerate((slice(0, half), slice(half, None))):
-        extra = {"source": sources[part]} if sources is not None else None
         write_shard(tmp_path / f"train-{index:05d}-of-00002.parquet", ids[part], [b"%PDF not an image"] * len(ids[part]),
-                    labels[part].tolist(), row_group_size=1000, extra=extra)
+                    labels[part].tolist(), row_group_size=1000)
     return labels
 
 
@@ -42,7 +39,7 @@ def test_seed_split_from_labels_alone_decodes_nothing(tmp_path, monkeypatch):
     labels = seed_rows(tmp_path)
     forbid_decoding(monkeypatch)
     table = stream.open_table(tmp_path)
-    parts = stream.split_labels(table.labels)
+    parts = datasets.split(table.labels, exact=True)
     assert (len(parts.train), len(parts.validation)) == (13032, 5586)
     assert not set(parts.train) & set(parts.validation)
     np.testing.assert_array_equal(table.labels["label"].to_numpy(), labels)
@@ -50,43 +47,12 @@ def test_seed_split_from_labels_alone_decodes_nothing(tmp_path, monkeypatch):
         assert abs(labels[side].mean() - labels.mean()) < 0.001
 
 
-def test_grouped_seed_split_is_exact_and_never_splits_a_source(tmp_path, monkeypatch):
-    rng = np.random.default_rng(1)
-    # Sources of 1 to 12 images; each source is of one class (a camera roll, a generator batch).
-    sizes = rng.integers(1, 13, 4000)
-    sources = np.repeat(np.arange(len(sizes)), sizes)[:18618].astype(str)
-    labels = seed_rows(tmp_path, sources=sources)
-    frame = pd.DataFrame({"label": labels, "source": sources})
-    frame["label"] = frame.groupby("source")["label"].transform("first")  # one class per source
-    forbid_decoding(monkeypatch)
-    parts = stream.split_labels(frame)
-    assert (len(parts.train), len(parts.validation)) == (13032, 5586)
-    assert not set(sources[parts.train]) & set(sources[parts.validation])
-    values = frame["label"].to_numpy()
-    assert abs(values[parts.validation].mean() - values.mean()) < 0.001
-    again = stream.split_labels(frame)
-    np.testing.assert_array_equal(parts.validation, again.validation)
-
-
 def test_split_of_unlabelled_rows_is_a_clear_error(tmp_path):
     write_shard(tmp_path / "test.parquet", ["a.jpg", "b.jpg"], [b"x", b"y"])
     table = stream.open_table(tmp_path / "test.parquet")
     assert not table.labelled and set(table.labels["label"]) == {stream.UNLABELLED}
     with pytest.raises(DatasetError, match="no label"):
-        stream.split_labels(table.labels)
-
-
-def test_bad_layouts_are_clear_errors(tmp_path):
-    pq.write_table(pa.table({"id": ["a"], "pixels": [b"x"]}), tmp_path / "wrong.parquet")
-    with pytest.raises(DatasetError, match="no 'image' column"):
-        stream.open_table(tmp_path / "wrong.parquet")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(DatasetError, match="no images found"):
-        stream.open_table(empty)
-    write_shard(tmp_path / "labels.parquet", ["a"], [b"x"], [7])
-    with pytest.raises(DatasetError, match="labels must be 0"):
-        stream.open_table(tmp_path / "labels.parquet")
+        datasets.split(table.labels, exact=True)
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -120,21 +86,6 @@ def test_streaming_never_holds_more_than_one_batch_of_pixels(tmp_path, monkeypat
         peak = max(peak, sum(ref() is not None for ref in live))
         del batch
     assert len(live) == 40 and 0 < peak <= 6
-
-
-def test_image_folders_are_listed_lazily_and_unlabelled_folders_accepted(tmp_path, monkeypatch):
-    for name, label in (("real", 0), ("ai", 1)):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(3):
-            (tmp_path / "data" / name / f"{i}.png").write_bytes(encode(photo_like(i + 10 * label), "PNG"))
-    (tmp_path / "test").mkdir()
-    (tmp_path / "test" / "x.jpg").write_bytes(encode(photo_like(3), "JPEG"))
-    forbid_decoding(monkeypatch)
-    table = stream.open_table(tmp_path / "data")
-    assert sorted(table.labels["label"]) == [0, 0, 0, 1, 1, 1] and table.labels["id"].is_unique
-    assert all(isinstance(s, str) for s in table.sources([0, 5]))
-    unlabelled = stream.open_table(tmp_path / "test")
-    assert unlabelled.labels["id"].tolist() == ["x.jpg"] and not unlabelled.labelled
 
 
 def test_scores_stream_to_parquet_and_resume_by_id(tmp_path, tiny_model_dir):

@@ -262,18 +262,6 @@ def _require_ray() -> None:
 PARQUET_COLUMNS = ("id", "image", "label")
 
 
-def is_parquet_dataset(path: str | Path) -> bool:
-    """Whether ``path`` is a ``.parquet`` file or a folder holding Parquet shards (as :func:`aiornot.io.stream.open_table` decides)."""
-    path = Path(path)
-    if path.is_file():
-        return path.suffix.lower() == ".parquet"
-    if not path.is_dir():
-        return False
-    from aiornot.io.walk import walk_files  # iterative: rglob recursed once per level (RecursionError near 1,000)
-
-    return any(isinstance(entry, str) and entry.lower().endswith(".parquet") for entry in walk_files(path, follow_links=False))
-
-
 @dataclass(frozen=True)
 class ParquetPlan:
     """What a Parquet scan reads: the shards, their columns, and how many rows are left to do or done."""
@@ -287,16 +275,17 @@ class ParquetPlan:
 def plan_parquet(data: str | Path, *, done: Collection[str] = ()) -> ParquetPlan:
     """Check Parquet shards in the Hugging Face layout and count their rows, reading the label table alone.
 
-    Raises :class:`~aiornot.io.datasets.DatasetError` for a missing ``image`` or ``id`` column or no rows.
+    Raises :class:`~aiornot.io.reader.DatasetError` for a missing ``image`` or ``id`` column (the id
+    is each line's key for resuming) or no rows.
     """
-    from aiornot.io.datasets import DatasetError
-    from aiornot.io.stream import open_table
+    from aiornot.io.reader import DatasetError, open_table
 
-    table = open_table(data)
+    table = open_table(data, required=("id",))
     if not table.is_parquet:
         raise DatasetError(f"{data}: not Parquet shards; pass a .parquet file or a folder of them")
     skipped = int(table.labels["id"].isin(list(done)).sum()) if done else 0
-    return ParquetPlan(table.shard_paths, _parquet_columns(table.shard_paths), len(table) - skipped, skipped)
+    columns = [c for c in PARQUET_COLUMNS if c in table.shared_columns]  # label only where every shard has it
+    return ParquetPlan(table.shard_paths, columns, len(table) - skipped, skipped)
 
 
 def parquet_dataset(data: str | Path | ParquetPlan, *, done: Collection[str] = ()) -> "ray.data.Dataset":
@@ -312,23 +301,6 @@ def parquet_dataset(data: str | Path | ParquetPlan, *, done: Collection[str] = (
     if done:
         dataset = dataset.map_batches(_without_ids, fn_kwargs=dict(done=sorted(done)), batch_format="pyarrow")
     return dataset
-
-
-def _parquet_columns(shards: Sequence[Path]) -> list[str]:
-    """The columns to read; every shard must have ``id`` (the row key) and ``image``."""
-    import pyarrow.parquet as pq
-
-    from aiornot.io.datasets import DatasetError
-
-    names = set(PARQUET_COLUMNS)
-    for shard in shards:
-        present = pq.read_schema(shard).names
-        missing = [c for c in ("id", "image") if c not in present]
-        if missing:
-            raise DatasetError(f"{shard}: no {' or '.join(repr(c) for c in missing)} column; columns are {present} "
-                               "(expected the Hugging Face layout: id, image, label); the id is each line's key for resuming")
-        names &= set(present) | {"id", "image"}
-    return [c for c in PARQUET_COLUMNS if c in names]
 
 
 def _without_ids(batch: "pa.Table", done: Sequence[str]) -> "pa.Table":

@@ -59,7 +59,7 @@ def iter_image_paths(inputs: Sequence[str], *, all_files: bool = False) -> Itera
 def _walk(folder: Path, all_files: bool) -> Iterator[Path | PathProblem]:
     """The image files under ``folder`` (any depth: :func:`aiornot.io.walk.walk_files` keeps no recursion),
     following folder links, with unreadable folders and link loops as problems instead of skips."""
-    from aiornot.io.datasets import IMAGE_SUFFIXES  # here, not at the top: pandas would slow every `aiornot --help`
+    from aiornot.io.reader import IMAGE_SUFFIXES  # here, not at the top: pandas would slow every `aiornot --help`
     from aiornot.io.walk import WalkProblem, walk_files
 
     for entry in walk_files(folder):
@@ -73,11 +73,11 @@ def _walk(folder: Path, all_files: bool) -> Iterator[Path | PathProblem]:
 
 def scan(args: argparse.Namespace) -> int:
     """Run ``aiornot scan``."""
-    from aiornot.io.datasets import IMAGE_SUFFIXES
+    from aiornot.io.reader import IMAGE_SUFFIXES
     from aiornot.detector import Detector, ModelConfigError, ModelNotFoundError, Result, model_directory
     from aiornot.io.decode import ImageDecodeError
 
-    from aiornot.apps.batch import is_parquet_dataset
+    from aiornot.io.reader import is_parquet_dataset
 
     parquet = [path for path in args.paths if is_parquet_dataset(path)]
     if parquet and args.engine == "ray":

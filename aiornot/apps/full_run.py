@@ -1,6 +1,6 @@
 """The seed study at its real size, streamed: ``aiornot full-run DATA [--test TEST]`` (``make full-run``).
 
-Reads the Hugging Face ``competitions/aiornot`` train split (or any layout :func:`aiornot.io.stream.open_table`
+Reads the Hugging Face ``competitions/aiornot`` train split (or any layout :func:`aiornot.io.reader.open_table`
 reads), and in bounded memory — pixels are decoded a batch at a time, never all at once:
 
 1. splits it as the seed did, from the labels alone (18,618 → 13,032 / 5,586, class ratio kept), then
@@ -78,19 +78,17 @@ class RunRows:
 def split_rows(labels: pd.DataFrame, *, tuning_fraction: float = TUNING_FRACTION, seed: int = 42) -> RunRows:
     """The seed's split, its training part split again into train and tuning.
 
-    The outer split is exactly :func:`aiornot.io.stream.split_labels` of the whole table, so the
-    validation rows (5,586 of 18,618) are the seed's and the reported metrics stay comparable with
-    it. The inner split reuses the same function on the training rows alone (stratified by label,
-    grouped by ``source`` when present, so no source sits on both sides), seeded with ``seed + 1``
-    as :func:`aiornot.io.datasets.three_way_split` does, so its shuffle is not the outer one's.
+    This is :func:`aiornot.io.datasets.three_way_split` with ``exact=True`` — the notebooks' split,
+    sized exactly: its ``test`` part is the seed's validation rows (exactly 5,586 of 18,618, so the
+    reported metrics stay comparable with the seed), its ``validation`` part our tuning rows
+    (``tuning_fraction`` of the rest, seeded ``seed + 1``). Both parts are stratified by label and
+    grouped by ``source`` when the table has one, so no source sits on two sides.
     """
-    from aiornot.io import stream
+    from aiornot.io import datasets
 
-    seed_parts = stream.split_labels(labels, seed=seed)
-    inner = stream.split_labels(labels.iloc[seed_parts.train].reset_index(drop=True),
-                                validation_fraction=tuning_fraction, seed=seed + 1)
-    return RunRows(train=seed_parts.train[inner.train], tuning=seed_parts.train[inner.validation],
-                   validation=seed_parts.validation)
+    parts = datasets.three_way_split(labels, validation_fraction=tuning_fraction, seed=seed, exact=True)["split"].to_numpy()
+    return RunRows(train=np.flatnonzero(parts == "train"), tuning=np.flatnonzero(parts == "validation"),
+                   validation=np.flatnonzero(parts == "test"))
 
 
 def train_models(table, parts: RunRows, args) -> dict:

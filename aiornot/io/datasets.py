@@ -1,20 +1,19 @@
-"""Datasets as one DataFrame, and the train/validation split.
+"""Datasets as one DataFrame, and the one train/validation split.
 
-:func:`load` reads the three layouts users have:
-
-1. the Hugging Face ``competitions/aiornot`` data — Parquet shards (``id``, ``image`` struct with
-   ``bytes``/``path``, ``label``) or the competition's ``train.csv`` beside a ``train/`` folder;
-2. an image folder with ``real/`` and ``ai/`` subfolders (also ``0_real/`` and ``1_fake/``);
-3. a CSV manifest ``path,label[,source,generator]`` (the sample dataset's ``manifest.csv`` too).
-
-Every loader returns the same columns (see :data:`COLUMNS`): ``label`` (0 = camera, 1 = AI),
-``path`` or ``parquet_location``, and ``source``/``generator``/``family`` when known. Wrong layouts
-raise :class:`DatasetError` naming the path and what was expected.
+:func:`load` reads every labelled layout of :mod:`aiornot.io.reader` — Hugging Face Parquet shards,
+the competition's ``train.csv`` beside a ``train/`` folder, a ``real/``/``ai/`` image folder, a CSV
+manifest ``path,label[,source,generator]`` — into one frame with the same columns (see
+:data:`COLUMNS`): ``label`` (0 = camera, 1 = AI), ``path`` or ``parquet_location``, and
+``source``/``generator``/``family`` when known. Wrong layouts raise :class:`DatasetError` naming the
+path and what was expected.
 
 A Parquet dataset's frame holds no image bytes, only where each image lives
 (``parquet_location``, ``"<shard>::<row group>::<offset>"``) and its size in bytes
 (``file_size``); :func:`image_source` reads the bytes on demand, a row group at a time through a
 small cache, so a frame of the seed's 62k images stays megabytes, not gigabytes.
+
+:func:`split` is the one split: the notebooks' (:func:`prepare_split`) and the full run's
+(:func:`aiornot.apps.full_run.split_rows`), its sizing policy documented there.
 """
 
 from __future__ import annotations
@@ -22,39 +21,26 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
 from aiornot.io.decode import ImageDecodeError, open_image
-from aiornot.io.parquet import RowGroupReader, format_location, image_columns, image_field, parse_location
-
-if TYPE_CHECKING:
-    import pyarrow.parquet as pq
+from aiornot.io.parquet import RowGroupReader, format_location, parse_location
+from aiornot.io.reader import UNLABELLED, DatasetError, checked_labels, file_ids, file_rows, parquet_rows, parquet_shards
 
 #: Columns every loaded dataset has (``None`` where unknown). ``parquet_location`` is where a
 #: Parquet row's image bytes live (see :func:`image_source`); ``path`` is a file on disk, or for
 #: Parquet the original file name the shard recorded.
 COLUMNS = ("path", "parquet_location", "label", "source", "generator", "family", "id")
-#: Columns read from a Parquet shard besides ``image`` (those present).
-PARQUET_COLUMNS = ("id", "label", "source", "generator")
 #: Row groups :func:`image_source` keeps in memory, and about how many bytes of them at most
 #: (encoded image files, not pixels), so memory stays bounded whatever the dataset's size.
 PARQUET_CACHE_UNITS = 4
 PARQUET_CACHE_BYTES = 256 * 2**20
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-# Folder names for the two classes, in the conventions users bring (CNNDetection/UnivFD: 0_real/1_fake).
-REAL_DIRS = ("real", "0_real", "camera", "human")
-AI_DIRS = ("ai", "1_fake", "fake", "generated", "synthetic")
 #: Container facts :func:`check_images` adds (never inputs to the CNN).
 FACT_COLUMNS = ("width", "height", "format", "file_size", "jpeg_quality", "has_exif", "mode")
 #: The seed study's split: 18,618 training images → 13,032 train / 5,586 validation.
 SEED_VALIDATION_FRACTION = 5586 / 18618
-
-
-class DatasetError(ValueError):
-    """A dataset whose layout or content is not what aiornot can read."""
 
 
 @dataclass(frozen=True)
@@ -79,167 +65,29 @@ def load(path: str | Path) -> pd.DataFrame:
     root = Path(path).expanduser()
     if not root.exists():
         raise DatasetError(f"{root} does not exist; pass a folder with real/ and ai/ subfolders, a CSV manifest or Parquet files")
-    if root.is_file():
-        frame = _load_file(root)
-    else:
-        frame = _load_folder(root)
-    return _normalise(frame, root)
+    shards = parquet_shards(root)
+    return _normalise(_parquet_frame(shards) if shards else file_rows(root), root)
 
 
-def _load_file(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return _load_parquet([path])
-    if suffix == ".csv":
-        return _load_csv(path)
-    raise DatasetError(f"{path}: expected a .csv manifest or a .parquet file, got '{suffix or 'no extension'}'")
-
-
-def _load_folder(root: Path) -> pd.DataFrame:
-    shards = sorted(root.rglob("*.parquet"))
-    if shards:
-        return _load_parquet(shards)
-    for manifest in ("manifest.csv", "train.csv"):
-        if (root / manifest).is_file():
-            return _load_csv(root / manifest)
-    class_dirs = _class_folders(root)
-    if class_dirs:
-        return _load_image_folders(class_dirs)
-    raise DatasetError(
-        f"{root}: no dataset found. Expected one of: Parquet shards (Hugging Face aiornot), "
-        f"manifest.csv / train.csv, or subfolders {REAL_DIRS[0]}/ and {AI_DIRS[0]}/ "
-        f"(also {REAL_DIRS[1]}/ and {AI_DIRS[1]}/)"
-    )
-
-
-def _load_parquet(shards: Sequence[Path]) -> pd.DataFrame:
-    return pd.concat([_parquet_rows(shard) for shard in shards], ignore_index=True)
-
-
-def open_parquet_shard(shard: Path, *, need_label: bool = False) -> "pq.ParquetFile":
-    """An open Parquet shard with an ``image`` column (and ``label`` when ``need_label``).
-
-    Raises :class:`DatasetError` naming the shard when it is not Parquet or lacks a column.
-    """
-    import pyarrow.parquet as pq
-
-    try:
-        handle = pq.ParquetFile(shard)
-    except Exception as error:  # pyarrow raises several types for a broken file
-        raise DatasetError(f"{shard}: not a readable Parquet file ({error})") from error
-    names = handle.schema_arrow.names
-    if "image" not in names:
-        raise DatasetError(f"{shard}: no 'image' column; columns are {names} (expected id, image, label)")
-    if need_label and "label" not in names:
-        raise DatasetError(f"{shard}: no 'label' column (the aiornot test split is unlabelled and cannot be evaluated)")
-    return handle
-
-
-def _parquet_rows(shard: Path) -> pd.DataFrame:
-    """One shard's rows: metadata, the image's original path and size, and where its bytes live.
-
-    Read a row group at a time, so at most one row group's image bytes are in memory (they are
-    read only to measure each image, then dropped).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    handle = open_parquet_shard(shard, need_label=True)
-    wanted = [c for c in PARQUET_COLUMNS if c in handle.schema_arrow.names]
-    bytes_column, path_column = image_columns(handle.schema_arrow)
-    # Absolute, so the location still works after a notebook or worker changes directory.
-    where = os.path.abspath(shard)
-    pieces, locations = [], []
-    for group in range(handle.num_row_groups):
-        try:
-            table = handle.read_row_group(group, columns=wanted + [c for c in (bytes_column, path_column) if c])
-        except Exception as error:  # a damaged row group: say so now, not halfway through training
-            raise DatasetError(f"{shard}: row group {group} is not a readable Parquet row group ({error})") from error
-        images, paths = image_field(table, bytes_column), image_field(table, path_column)
-        sizes = pc.fill_null(pc.binary_length(images), 0) if images is not None else pa.repeat(0, table.num_rows)
-        pieces.append(pa.table({**{c: table.column(c) for c in wanted},
-                                "path": paths if paths is not None else pa.nulls(table.num_rows, pa.string()),
-                                "file_size": sizes.cast(pa.int64())}))
-        locations.extend(format_location(where, group, offset) for offset in range(table.num_rows))
-        del table, images  # the bytes go before the next row group is read
-    if not pieces:
-        return pd.DataFrame(columns=[*wanted, "path", "file_size", "parquet_location"])
-    frame = pa.concat_tables(pieces).to_pandas()
-    frame["parquet_location"] = locations
-    if "id" not in frame:  # as stream.open_table names them: the original file name, else shard and row
-        frame["id"] = [p or f"{shard.stem}-{i}" for i, p in enumerate(frame["path"])]
-    return frame
-
-
-def _load_csv(manifest: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(manifest)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{manifest}: not a readable CSV ({error})") from error
-    if "label" not in table.columns:
-        raise DatasetError(f"{manifest}: no 'label' column; columns are {list(table.columns)} (expected path,label[,source,generator])")
-    if "path" not in table.columns:
-        if "id" in table.columns:  # the competition's train.csv: id,label beside a train/ folder
-            table = table.assign(path=[str(_competition_image(manifest.parent, name)) for name in table["id"]])
-        else:
-            raise DatasetError(f"{manifest}: no 'path' column; columns are {list(table.columns)} (expected path,label[,source,generator])")
-    base = manifest.parent
-    table = table.copy()
-    table["path"] = [str(p) if Path(str(p)).is_absolute() else str(base / str(p)) for p in table["path"]]
-    return table
-
-
-def _competition_image(base: Path, name: object) -> Path:
-    for folder in ("train", "images", "."):
-        candidate = base / folder / str(name)
-        if candidate.exists():
-            return candidate
-    return base / "train" / str(name)
-
-
-def _class_folders(root: Path) -> dict[int, Path]:
-    children = {child.name.lower(): child for child in root.iterdir() if child.is_dir()}
-    found: dict[int, Path] = {}
-    for label, names in ((0, REAL_DIRS), (1, AI_DIRS)):
-        for name in names:
-            if name in children:
-                found[label] = children[name]
-                break
-    if found and len(found) < 2:
-        missing = "an ai/ (or 1_fake/)" if 0 in found else "a real/ (or 0_real/)"
-        raise DatasetError(f"{root}: found {next(iter(found.values())).name}/ but not {missing} folder; both classes are needed")
-    return found
-
-
-def _load_image_folders(class_dirs: dict[int, Path]) -> pd.DataFrame:
-    rows = []
-    for label, folder in sorted(class_dirs.items()):
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise DatasetError(f"{folder}: the folder is empty; put the {'AI-generated' if label else 'camera'} images there")
-        for file in files:
-            relative = file.relative_to(folder)
-            # A subfolder (e.g. ai/stylegan2/x.png) names the generator and the source group.
-            group = relative.parts[0] if len(relative.parts) > 1 else None
-            rows.append({"path": str(file), "label": label, "generator": group, "source": None})
-    return pd.DataFrame(rows)
+def _parquet_frame(shards: list[Path]) -> pd.DataFrame:
+    """The shards' rows, each with its image's size and its ``parquet_location`` (bytes read once, to measure)."""
+    parts = []
+    for shard in shards:
+        frame, positions, _ = parquet_rows(shard, required=("label",), measure=True)
+        where = os.path.abspath(shard)  # absolute, so a location still works after a notebook or worker changes directory
+        frame["parquet_location"] = [format_location(where, group, offset) for group, offset in positions]
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _normalise(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
-    if frame.empty:
-        raise DatasetError(f"{root}: the dataset has no rows")
+    labels = checked_labels(frame, root)
     frame = frame.copy()
     for column in COLUMNS:
         if column not in frame.columns:
             frame[column] = None
-    labels = pd.to_numeric(frame["label"], errors="coerce")
-    bad = frame.loc[labels.isna() | ~labels.isin([0, 1]), "label"]
-    if not bad.empty:
-        examples = ", ".join(repr(v) for v in bad.unique()[:5])
-        raise DatasetError(f"{root}: labels must be 0 (camera photo) or 1 (AI-generated); found {examples} in {len(bad)} rows")
-    frame["label"] = labels.astype(int)
-    if frame["id"].isna().all():
-        frame["id"] = [Path(str(p)).name if p else str(i) for i, p in enumerate(frame["path"])]
+    frame["label"] = labels
+    frame["id"] = file_ids(frame)
     ordered = list(COLUMNS) + [c for c in frame.columns if c not in COLUMNS]
     return frame[ordered].reset_index(drop=True)
 
@@ -337,31 +185,55 @@ def split(
     seed: int = 42,
     group_column: str | None = "source",
     strata_column: str | None = "portrait",
+    exact: bool = False,
 ) -> Split:
-    """A deterministic, stratified train/validation split.
+    """The one train/validation split: deterministic, stratified, grouped by source when known.
 
-    With the seed's defaults, 18,618 rows become 13,032 / 5,586 with the class ratio kept. When
-    ``group_column`` exists and is filled, the split is grouped: every group lands wholly on one
-    side, so a detector cannot pass by recognising a photo, person or generator batch it saw.
-    When ``strata_column`` exists (the sample's ``portrait`` flag), each class is also split
-    within each stratum, so the scarce real portraits reach the held-out side too.
+    Rows fall into cells of (class, stratum), the stratum from ``strata_column`` (the sample's
+    ``portrait`` flag, so the scarce real portraits reach the held-out side too; one stratum without
+    it), and each cell gives about ``validation_fraction`` of its rows to validation.
+
+    * Ungrouped (``group_column`` absent or not filled on every row): seeded stratified sampling of
+      exactly ``round(fraction × rows)`` rows — with the seed's defaults, 18,618 rows become
+      13,032 / 5,586 with the class ratio kept.
+    * Grouped: every group lands wholly on one side, so a detector cannot pass by recognising a
+      photo, person or generator batch it saw. A group counts toward its majority cell; each
+      cell's groups are visited in a seeded random order. How many are taken is the one choice:
+
+      - ``exact=False`` (the notebooks' split of ``data/sample``, frozen because the shipped model
+        was trained on it): groups are taken in order until the cell reaches its share, passing
+        over a group that would overshoot it by half, so a cell may end up to a group above it;
+      - ``exact=True`` (the full run): the groups whose sizes add up to exactly the ungrouped
+        counts (per cell, by largest remainder, totalling ``round(fraction × rows)``) are found
+        by subset sum, so one large group cannot push the sizes off; where no set of whole groups
+        adds up, the closest smaller total.
+
+    Raises :class:`DatasetError` for missing or unlabelled rows and for a single class.
     """
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
-    if "label" not in frame.columns:
-        raise DatasetError("the frame has no 'label' column")
-    labels = frame["label"].to_numpy()
-    if len(np.unique(labels)) < 2:
-        raise DatasetError("a split needs both classes; the data has only label " + str(labels[0] if len(labels) else "(none)"))
-    strata = content_strata(frame, strata_column)
-    use_groups = group_column is not None and group_column in frame.columns and frame[group_column].notna().all()
-    if use_groups:
-        validation = _grouped_validation_rows(frame[group_column].astype(str).to_numpy(), labels, strata, validation_fraction, seed)
+    cells = _labels_to_split(frame) * 2 + content_strata(frame, strata_column)
+    if group_column is not None and group_column in frame.columns and frame[group_column].notna().all():
+        groups = frame[group_column].astype(str).to_numpy()
+        validation = _grouped_validation_rows(groups, cells, validation_fraction, seed, exact=exact)
     else:
-        validation = _stratified_validation_rows(labels * 2 + strata, validation_fraction, seed)
+        validation = _stratified_validation_rows(cells, validation_fraction, seed)
     is_validation = np.zeros(len(frame), dtype=bool)
     is_validation[validation] = True
     return Split(train=np.flatnonzero(~is_validation), validation=np.flatnonzero(is_validation))
+
+
+def _labels_to_split(frame: pd.DataFrame) -> np.ndarray:
+    """The 0/1 labels of ``frame``; a clear error when a row has none or only one class is present."""
+    if "label" not in frame.columns:
+        raise DatasetError(f"no 'label' column; columns are {list(frame.columns)}")
+    labels = frame["label"].to_numpy()
+    unlabelled = int((labels == UNLABELLED).sum())
+    if unlabelled:
+        raise DatasetError(f"{unlabelled} rows have no label; only labelled rows can be split")
+    if len(np.unique(labels)) < 2:
+        raise DatasetError("a split needs both classes; the data has only label " + str(labels[0] if len(labels) else "(none)"))
+    return labels
 
 
 def content_strata(frame: pd.DataFrame, column: str | None = "portrait") -> np.ndarray:
@@ -372,54 +244,85 @@ def content_strata(frame: pd.DataFrame, column: str | None = "portrait") -> np.n
     return frame[column].astype(str).str.lower().isin(["true", "1", "yes"]).to_numpy().astype(int)
 
 
-def _stratified_validation_rows(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+def _stratified_validation_rows(cells: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     from sklearn.model_selection import train_test_split
 
-    rows = np.arange(len(labels))
+    rows = np.arange(len(cells))
     # An integer count, so float rounding cannot turn 5,586 into 5,587.
-    count = int(round(fraction * len(labels)))
-    _, validation = train_test_split(rows, test_size=count, stratify=labels, random_state=seed)
+    count = int(round(fraction * len(cells)))
+    _, validation = train_test_split(rows, test_size=count, stratify=cells, random_state=seed)
     return np.sort(validation)
 
 
-def _grouped_validation_rows(groups: np.ndarray, labels: np.ndarray, strata: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Assign whole groups to validation, per (class, stratum) cell, until each cell reaches its share.
-
-    Groups are visited in a seeded random order; a group whose rows are mixed counts toward its
-    majority class and stratum. This keeps the class ratio, the strata and the group boundary.
-    """
+def _grouped_validation_rows(groups: np.ndarray, cells: np.ndarray, fraction: float, seed: int, *, exact: bool) -> np.ndarray:
+    """Rows of the whole groups :func:`split` sends to validation (see its policy)."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"group": groups, "cell": labels * 2 + strata})
-    group_cell = frame.groupby("group")["cell"].agg(lambda s: int(s.mode().iloc[0]))
-    group_size = frame.groupby("group").size()
+    rows = pd.DataFrame({"group": groups, "cell": cells})
+    group_cell = rows.groupby("group")["cell"].agg(lambda s: int(s.mode().iloc[0]))
+    group_size = rows.groupby("group").size()
+    cell_rows = group_size.groupby(group_cell).sum()
+    targets = _exact_counts(cell_rows, fraction) if exact else {cell: fraction * count for cell, count in cell_rows.items()}
     chosen: list[str] = []
-    for cell in sorted(group_cell.unique()):
+    for cell, target in targets.items():
         names = group_cell.index[group_cell == cell].to_numpy()
         names = names[rng.permutation(len(names))]
-        target = fraction * group_size[names].sum()
-        taken = 0
-        for name in names:
-            if taken >= target:
-                break
-            # Skip a group that would overshoot the share by half (one big group must not take it all).
-            if taken > 0 and taken + group_size[name] > target * 1.5:
-                continue
-            chosen.append(name)
-            taken += group_size[name]
+        sizes = group_size[names].to_numpy()
+        chosen.extend(names[_groups_adding_up_to(sizes, target) if exact else _groups_filling(sizes, target)])
     return np.flatnonzero(np.isin(groups, chosen))
 
 
+def _groups_filling(sizes: np.ndarray, share: float) -> np.ndarray:
+    """Indices of the groups taken in order until ``share`` rows are reached; a group that would
+    overshoot the share by half is passed over (one big group must not take it all)."""
+    picked, taken = [], 0
+    for index, size in enumerate(sizes):
+        if taken >= share:
+            break
+        if taken > 0 and taken + size > share * 1.5:
+            continue
+        picked.append(index)
+        taken += size
+    return np.asarray(picked, dtype=int)
+
+
+def _exact_counts(cell_rows: pd.Series, fraction: float) -> dict[int, int]:
+    """Per-cell validation counts that add up to ``round(fraction × total)`` (largest remainder)."""
+    total = int(round(fraction * cell_rows.sum()))
+    exact = cell_rows * fraction
+    counts = np.floor(exact).astype(int)
+    for cell in (exact - counts).sort_values(ascending=False).index[: total - int(counts.sum())]:
+        counts[cell] += 1
+    return {int(k): int(v) for k, v in counts.items()}
+
+
+def _groups_adding_up_to(sizes: np.ndarray, target: int) -> np.ndarray:
+    """Indices of ``sizes`` whose sum is ``target`` (or the largest reachable sum below it), found
+    with bitsets; earlier groups are preferred, so the seeded order decides among equal sums."""
+    mask = (1 << (target + 1)) - 1
+    reachable = [1]  # bit s set: some subset of the first i groups sums to s
+    for size in sizes:
+        reachable.append((reachable[-1] | (reachable[-1] << int(size))) & mask)
+    total = reachable[-1].bit_length() - 1  # the largest reachable sum ≤ target
+    picked = []
+    for index in range(len(sizes) - 1, -1, -1):
+        if not (reachable[index] >> total) & 1:  # not reachable without this group: take it
+            picked.append(index)
+            total -= int(sizes[index])
+    return np.asarray(picked[::-1], dtype=int)
+
+
 def three_way_split(frame: pd.DataFrame, *, test_fraction: float = SEED_VALIDATION_FRACTION,
-                    validation_fraction: float = 0.15, seed: int = 42) -> pd.DataFrame:
+                    validation_fraction: float = 0.15, seed: int = 42, exact: bool = False) -> pd.DataFrame:
     """Add a ``split`` column: ``train`` / ``validation`` / ``test``, grouped by source when known.
 
     ``test`` is held out as the seed held out its 5,586 images (30 %); ``validation`` is then
-    taken from the rest for early stopping, calibration and thresholds, so the test numbers are
-    never tuned on.
+    taken from the rest (seeded ``seed + 1``, so its shuffle is not the outer one's) for early
+    stopping, calibration and thresholds, so the test numbers are never tuned on. Both are
+    :func:`split`, sized by ``exact`` as it documents.
     """
-    outer = split(frame, validation_fraction=test_fraction, seed=seed)
+    outer = split(frame, validation_fraction=test_fraction, seed=seed, exact=exact)
     rest = frame.iloc[outer.train]
-    inner = split(rest, validation_fraction=validation_fraction, seed=seed + 1)
+    inner = split(rest, validation_fraction=validation_fraction, seed=seed + 1, exact=exact)
     labelled = frame.copy()
     labelled["split"] = "test"
     labelled.iloc[outer.train[inner.train], labelled.columns.get_loc("split")] = "train"

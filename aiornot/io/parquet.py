@@ -1,7 +1,7 @@
 """Image bytes out of Hugging Face Parquet shards, one row group at a time, in bounded memory.
 
 Both :func:`aiornot.io.datasets.image_source` (rows of a loaded DataFrame) and
-:class:`aiornot.io.stream.ImageTable` (the streaming label table) keep only *where* each image lives —
+:class:`aiornot.io.reader.ImageTable` (the streaming label table) keep only *where* each image lives —
 shard, row group, offset in the group — and read the bytes on demand through a
 :class:`RowGroupReader`: a small LRU cache of row groups' image bytes (encoded files, not pixels)
 and a few open ``ParquetFile`` handles, re-opened in a forked worker.
