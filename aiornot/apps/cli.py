@@ -264,7 +264,8 @@ def readme(args: argparse.Namespace) -> int:
     """``aiornot readme README.md MODEL_DIR [BENCHMARK_JSON]``: refresh README.md's results blocks in place."""
     import json
 
-    from aiornot.reporting import model_card as card
+    from aiornot.reporting import readme as blocks
+    from aiornot.reporting.model_card import read_config
     from aiornot.contract.config import ModelConfigError
 
     readme_path = _existing(args.readme, "README file")
@@ -276,7 +277,7 @@ def readme(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as error:
             raise UsageError(f"{args.benchmark} is not valid JSON: {error}") from None
     try:
-        text = card.update_readme(readme_path.read_text(encoding="utf-8"), card.read_config(args.model_dir), benchmark)
+        text = blocks.update_readme(readme_path.read_text(encoding="utf-8"), read_config(args.model_dir), benchmark)
     except (FileNotFoundError, ModelConfigError) as error:
         raise UsageError(str(error)) from None
     except ValueError as error:  # no results markers

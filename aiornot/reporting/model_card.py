@@ -3,6 +3,8 @@
 Nothing here is typed in by hand: every figure comes from the training and evaluation run that
 wrote the config (notebooks 02 and 03). The card reads the typed :class:`~aiornot.contract.config.ModelConfig`;
 a number that was never measured reads "not measured", one that is undefined on the sample "n/a".
+The README's results blocks (:mod:`aiornot.reporting.readme`) quote the same numbers through the
+public helpers here (``fmt``, ``percent``, ``target_lines`` …), so both say the same thing the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Any, NamedTuple
 from aiornot.detector import CONFIG_NAME
 from aiornot.contract.config import (AblationRow, Evaluation, IdPhotoCaseStudy, Interval, ModelConfig, Protocol, ProtocolRow,
                                   ProtocolSummary, TrainingRun, load_config, validate_config)
-from aiornot.io.transforms import DETECTOR_CROPS_PER_IMAGE, DETECTOR_MAX_TILES
 
 NOT_MEASURED = "not measured"
 
@@ -31,12 +32,12 @@ def card(model_dir: str | Path) -> str:
     return render(read_config(model_dir))
 
 
-def _typed(config: ModelConfig | dict[str, Any]) -> ModelConfig:
+def typed_config(config: ModelConfig | dict[str, Any]) -> ModelConfig:
     """The typed config (a plain dict, as read from ``detector.json``, is validated first)."""
     return config if isinstance(config, ModelConfig) else validate_config(config)
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return NOT_MEASURED
     if isinstance(value, float):
@@ -44,20 +45,20 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _interval(row: Interval) -> str:
-    return f"{_fmt(row.value)} [{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
+def interval(row: Interval) -> str:
+    return f"{fmt(row.value)} [{fmt(row.ci_low)}, {fmt(row.ci_high)}]"
 
 
-def _metrics_table(metrics: dict[str, dict[str, Interval]]) -> list[str]:
+def metrics_table(metrics: dict[str, dict[str, Interval]]) -> list[str]:
     models = list(metrics)
     names = list(next(iter(metrics.values())).keys()) if metrics else []
     lines = ["| metric (95 % bootstrap CI) | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(_interval(metrics[m][name]) for m in models) + " |")
+        lines.append(f"| {name} | " + " | ".join(interval(metrics[m][name]) for m in models) + " |")
     return lines
 
 
-def _percent(value: Any) -> str:
+def percent(value: Any) -> str:
     if value is None:
         return NOT_MEASURED
     return "n/a" if not isinstance(value, (int, float)) or value != value else f"{value:.0%}"
@@ -75,7 +76,7 @@ def _baseline_lines(config: ModelConfig) -> list[str]:
     slower = ours.images_per_second / max(base.images_per_second, 1e-9)
     fewer = base.epochs_run < ours.epochs_run
     return [f"**Training budgets (same split, same CPU).** detector: {budget(ours)}; seed_cnn: {budget(base)}. "
-            f"The seed's CNN trains on whole images resized to 256×256, {_fmt(slower, 0)}× slower per image here"
+            f"The seed's CNN trains on whole images resized to 256×256, {fmt(slower, 0)}× slower per image here"
             + (", so it gets fewer epochs; its numbers are those of the seed's architecture under this budget." if fewer else "."), ""]
 
 
@@ -84,7 +85,7 @@ def _robustness_table(robustness: dict[str, dict[str, float]]) -> list[str]:
     conditions = list(next(iter(robustness.values())).keys()) if robustness else []
     lines = ["| condition (ROC AUC) | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     for condition in sorted(conditions, key=lambda c: (c != "original", c)):
-        lines.append(f"| {condition} | " + " | ".join(_fmt(robustness[m].get(condition, float("nan"))) for m in models) + " |")
+        lines.append(f"| {condition} | " + " | ".join(fmt(robustness[m].get(condition, float("nan"))) for m in models) + " |")
     return lines
 
 
@@ -95,11 +96,11 @@ def _per_generator_table(evaluation: Evaluation) -> list[str]:
     for model in models:
         for row in per_generator[model]:
             rows.setdefault((row.label, row.generator), {})[model] = row
-    header = " | ".join(f"{m} flagged `ai` (at {_fmt(thresholds.get(m))})" for m in models)
+    header = " | ".join(f"{m} flagged `ai` (at {fmt(thresholds.get(m))})" for m in models)
     lines = [f"| generator | class | images | {header} |", "|---|---|---|" + "---|" * len(models)]
     for (label, generator), by_model in sorted(rows.items(), key=lambda item: (item[0][0], -next(iter(item[1].values())).images)):
         images = next(iter(by_model.values())).images
-        shares = " | ".join(_percent(by_model[m].flagged_ai) if m in by_model else "n/a" for m in models)
+        shares = " | ".join(percent(by_model[m].flagged_ai) if m in by_model else "n/a" for m in models)
         lines.append(f"| {generator} | {'AI' if label else 'real'} | {images} | {shares} |")
     return lines + ["", "For real photos the share flagged is the false-positive rate (applicants wrongly flagged); "
                         "for AI generators it is the detection rate. Groups of a few images say little."]
@@ -108,21 +109,21 @@ def _per_generator_table(evaluation: Evaluation) -> list[str]:
 def _id_photo_lines(study: IdPhotoCaseStudy) -> list[str]:
     """The ID-photo case study (notebook 04), from the summary it stores with the model."""
     lines = ["## ID-photo case study (notebook 04, held-out portraits)", "",
-             f"- {_fmt(study.portraits)} held-out portraits ({_fmt(study.real)} real, {_fmt(study.ai)} AI); "
-             f"a face was found in {_fmt(study.faces_found)}. Best view by ROC AUC: {_fmt(study.best_view)}."]
+             f"- {fmt(study.portraits)} held-out portraits ({fmt(study.real)} real, {fmt(study.ai)} AI); "
+             f"a face was found in {fmt(study.faces_found)}. Best view by ROC AUC: {fmt(study.best_view)}."]
     lines.append("- The verdict uses the whole photo; the face crop's score is shown for information only, never folded in.")
     if study.face_detection:
         found = study.face_detection
         lines.append(f"- Face detection (OpenCV Haar) on all {found.get('portraits', 0)} real portraits of the sample: no face found on "
                      f"{found.get('none', 0)}, more than one face (a false face, failing the one-face check) on {found.get('more', 0)}.")
     for view, metrics in study.views.items():
-        described = "; ".join(f"{name} {_interval(row)}" for name, row in metrics.items())
-        lines.append(f"- {view}: {described}; real flagged `ai` {_percent(study.real_flagged.get(view))}, "
-                     f"AI flagged {_percent(study.ai_flagged.get(view))}.")
+        described = "; ".join(f"{name} {interval(row)}" for name, row in metrics.items())
+        lines.append(f"- {view}: {described}; real flagged `ai` {percent(study.real_flagged.get(view))}, "
+                     f"AI flagged {percent(study.ai_flagged.get(view))}.")
     if study.id_frame_life:
         lines += ["", "What an ID photo's ordinary life does (scored on the ID-framed face crop, at the stored `ai` threshold):", "",
                   "| condition | real flagged `ai` | AI flagged `ai` |", "|---|---|---|"]
-        lines += [f"| {condition} | {_percent(shares.get('real_flagged'))} | {_percent(shares.get('ai_flagged'))} |"
+        lines += [f"| {condition} | {percent(shares.get('real_flagged'))} | {percent(shares.get('ai_flagged'))} |"
                   for condition, shares in study.id_frame_life.items()]
     if study.warning:
         lines += ["", f"> ⚠️ {study.warning}"]
@@ -133,14 +134,14 @@ def _id_photo_lines(study: IdPhotoCaseStudy) -> list[str]:
 VERDICT_VIEW = "whole photo"
 
 
-class _PortraitProblem(NamedTuple):
+class PortraitProblem(NamedTuple):
     view: str  # the view (whole photo, face crop …) that flags the most real portraits
     flagged: float  # share of held-out real portraits flagged `ai` on it
     target: float  # the target FPR the thresholds were chosen for
     shares: dict[str, float] | None  # training-split portrait share per class, when its gap explains the problem
 
 
-def _real_portrait_problem(config: ModelConfig) -> _PortraitProblem | None:
+def real_portrait_problem(config: ModelConfig) -> PortraitProblem | None:
     """What the case study measured when it flagged more real portraits than the target; None otherwise."""
     study = config.id_photo_case_study
     if study is None:
@@ -155,22 +156,22 @@ def _real_portrait_problem(config: ModelConfig) -> _PortraitProblem | None:
         return None
     shares = study.training_portrait_share
     explains = shares.get("ai", 0) - shares.get("real", 0) >= PORTRAIT_GAP
-    return _PortraitProblem(view, worst, target, shares if explains else None)
+    return PortraitProblem(view, worst, target, shares if explains else None)
 
 
-def _content_bias_limit(config: ModelConfig) -> list[str]:
+def content_bias_limit(config: ModelConfig) -> list[str]:
     """A known limit stated from the measured case study: real ID-framed portraits flagged too often."""
-    problem = _real_portrait_problem(config)
+    problem = real_portrait_problem(config)
     if problem is None:
         return []
     if problem.shares:
-        cause = (f"In the training split {_percent(problem.shares['ai'])} of the AI images are portraits against "
-                 f"{_percent(problem.shares['real'])} of the real photos, so the detector has likely learnt in part that a "
+        cause = (f"In the training split {percent(problem.shares['ai'])} of the AI images are portraits against "
+                 f"{percent(problem.shares['real'])} of the real photos, so the detector has likely learnt in part that a "
                  "tightly framed face looks generated.")
     else:
         cause = "The training data do not show why; look at the failure cases in notebook 04."
-    return [f"- **Real portraits are flagged far more often than the {problem.target:.0%} target:** {_percent(problem.flagged)} "
-            f"of the {_fmt(config.id_photo_case_study.real)} held-out real portraits are flagged `ai` on the {problem.view} "
+    return [f"- **Real portraits are flagged far more often than the {problem.target:.0%} target:** {percent(problem.flagged)} "
+            f"of the {fmt(config.id_photo_case_study.real)} held-out real portraits are flagged `ai` on the {problem.view} "
             f"view. {cause} Until the detector is trained and measured on many real portraits, do not act on its verdict for an ID photo."]
 
 
@@ -193,12 +194,12 @@ def _protocol_table(protocol: Protocol) -> list[str]:
         auc = Interval(value=r.roc_auc, ci_low=r.auc_low, ci_high=r.auc_high)
         share = Interval(value=r.flagged_ai, ci_low=r.flagged_low, ci_high=r.flagged_high)
         raw_auc = raw[r.held_out].roc_auc if r.held_out in raw else None
-        lines.append(f"| {r.held_out} | {r.label_class} | {r.ai_images} / {r.real_images} | {_interval(auc)} | "
-                     f"{_fmt(raw_auc)} | {_interval(share)} | {_fmt(r.semantic_auc)} | {_fmt(r.forensic_auc)} |")
+        lines.append(f"| {r.held_out} | {r.label_class} | {r.ai_images} / {r.real_images} | {interval(auc)} | "
+                     f"{fmt(raw_auc)} | {interval(share)} | {fmt(r.semantic_auc)} | {fmt(r.forensic_auc)} |")
     return lines
 
 
-def _summary(evaluation: Evaluation) -> ProtocolSummary:
+def protocol_summary(evaluation: Evaluation) -> ProtocolSummary:
     """The protocol's headline numbers (all "not measured" when the protocol did not run)."""
     return evaluation.protocol.summary if evaluation.protocol else ProtocolSummary()
 
@@ -211,16 +212,16 @@ def _reencoded_rows(evaluation: Evaluation) -> dict[str, ProtocolRow]:
 def headline_lines(evaluation: Evaluation) -> list[str]:
     """The two headline figures — cross-curation pairs' mean AUC and real photos from unseen sources flagged `ai` —
     each said to be met, missed or not measured."""
-    summary = _summary(evaluation)
+    summary = protocol_summary(evaluation)
     if not summary.cross_curation_folds:
         return [f"- Cross-curation pairs (an AI and a real package held out together), mean ROC AUC ≥ {CROSS_CURATION_AUC_TARGET:.2f}: "
                 "**not measured**."]
     auc = summary.cross_curation_mean_auc
     verdict = "met" if auc is not None and auc >= CROSS_CURATION_AUC_TARGET else "**missed**"
     lines = [f"- **Cross-curation pairs** (an AI package and a real package held out together, the detector refitted without "
-             f"both and tested on them), mean ROC AUC ≥ {CROSS_CURATION_AUC_TARGET:.2f} (re-encoded): {_fmt(auc)} over "
-             f"{summary.cross_curation_folds} pairs (lowest {_fmt(summary.cross_curation_min_auc)}) — {verdict}.",
-             "  - " + "; ".join(f"{name} {_fmt(value)}" for name, value in summary.cross_curation_auc.items()) + "."]
+             f"both and tested on them), mean ROC AUC ≥ {CROSS_CURATION_AUC_TARGET:.2f} (re-encoded): {fmt(auc)} over "
+             f"{summary.cross_curation_folds} pairs (lowest {fmt(summary.cross_curation_min_auc)}) — {verdict}.",
+             "  - " + "; ".join(f"{name} {fmt(value)}" for name, value in summary.cross_curation_auc.items()) + "."]
     mean, worst = summary.unseen_real_flagged_mean, summary.unseen_real_flagged_max
     if mean is None:
         return lines + ["- Real photos from sources the detector never saw, flagged `ai`: **not measured**."]
@@ -228,7 +229,7 @@ def headline_lines(evaluation: Evaluation) -> list[str]:
     worst_name = max(summary.unseen_real_flagged, key=lambda name: summary.unseen_real_flagged[name] or 0.0)
     lines.append(f"- **Real photos from sources the detector never saw**, flagged `ai` at the fold's shipped threshold "
                  f"(≤ {UNSEEN_REAL_MEAN_TARGET:.0%} on average, ≤ {UNSEEN_REAL_EACH_TARGET:.0%} for each; re-encoded): mean "
-                 f"{_percent(mean)}, worst {_percent(worst)} ({worst_name}) over {len(summary.unseen_real_flagged)} held-out real "
+                 f"{percent(mean)}, worst {percent(worst)} ({worst_name}) over {len(summary.unseen_real_flagged)} held-out real "
                  f"sources — {'met' if met else '**missed**'}.")
     if not met:
         lines.append("  - ⚠️ **An `ai` verdict on a photo from a studio or curation the detector has not seen may accuse a real "
@@ -238,7 +239,7 @@ def headline_lines(evaluation: Evaluation) -> list[str]:
 
 def target_lines(evaluation: Evaluation) -> list[str]:
     """The headline and the detailed targets, each said to be met, missed or not measured — from the stored numbers."""
-    summary = _summary(evaluation)
+    summary = protocol_summary(evaluation)
     lines = headline_lines(evaluation) + ["", "Detail — single generators, families and packages held out:", ""]
     modern = summary.modern_mean_auc
     if modern is None:
@@ -246,17 +247,17 @@ def target_lines(evaluation: Evaluation) -> list[str]:
                      "had enough images to hold out).")
     else:
         verdict = "met" if modern >= MODERN_AUC_TARGET else "**missed**"
-        lines.append(f"- Held-out modern generators, mean ROC AUC ≥ {MODERN_AUC_TARGET:.2f} (re-encoded): {_fmt(modern)} over "
-                     f"{summary.modern_generators} generators (lowest {_fmt(summary.modern_min_auc)}) — {verdict}.")
+        lines.append(f"- Held-out modern generators, mean ROC AUC ≥ {MODERN_AUC_TARGET:.2f} (re-encoded): {fmt(modern)} over "
+                     f"{summary.modern_generators} generators (lowest {fmt(summary.modern_min_auc)}) — {verdict}.")
     if modern is not None:
         lines.append("  - Each held-out generator has only a handful of images (the table's AI column): read the per-fold intervals, "
                      "and treat the mean as a sign, not a measurement of a generation of models.")
     if summary.families:
         lines.append("- Whole generator families held out (ROC AUC, re-encoded): "
-                     + ", ".join(f"{name} {_fmt(auc)}" for name, auc in summary.families.items()) + ".")
+                     + ", ".join(f"{name} {fmt(auc)}" for name, auc in summary.families.items()) + ".")
         diffusion = summary.families.get("diffusion")
         if diffusion is not None and diffusion < MODERN_AUC_TARGET:
-            lines.append(f"  - With **every** diffusion generator held out at once the detector reaches only {_fmt(diffusion)}: it "
+            lines.append(f"  - With **every** diffusion generator held out at once the detector reaches only {fmt(diffusion)}: it "
                          "recognises a new diffusion model through the other diffusion models it trained on, not from first principles.")
     lines += _real_portrait_lines(evaluation)
     stylegan = summary.stylegan2_tpr_at_5pct_fpr
@@ -265,29 +266,29 @@ def target_lines(evaluation: Evaluation) -> list[str]:
     else:
         verdict = "met" if stylegan >= STYLEGAN_TPR_TARGET else "**missed**"
         lines.append(f"- StyleGAN2 faces held out (the detector refitted without them), TPR at 5 % FPR ≥ {STYLEGAN_TPR_TARGET:.1f}: "
-                     f"{_fmt(stylegan)} (ROC AUC {_fmt(summary.stylegan2_auc)}) — {verdict}.")
+                     f"{fmt(stylegan)} (ROC AUC {fmt(summary.stylegan2_auc)}) — {verdict}.")
     return lines
 
 
-def _exact_interval(share: float, count: int) -> tuple[int, float, float]:
+def exact_interval(share: float, count: int) -> tuple[int, float, float]:
     """How many of ``count`` photos ``share`` is, and its exact (Clopper–Pearson) 95 % interval."""
     from scipy.stats import binomtest
 
     flagged = round(share * count)
-    interval = binomtest(flagged, count).proportion_ci(0.95)
-    return flagged, float(interval.low), float(interval.high)
+    bounds = binomtest(flagged, count).proportion_ci(0.95)
+    return flagged, float(bounds.low), float(bounds.high)
 
 
 def _share_interval(share: float, count: int) -> str:
     """``share`` of ``count`` photos with its exact 95 % interval, in words."""
-    flagged, low, high = _exact_interval(share, count)
-    return f"{_percent(share)} ({flagged} of {count}; exact 95 % CI [{_percent(low)}, {_percent(high)}])"
+    flagged, low, high = exact_interval(share, count)
+    return f"{percent(share)} ({flagged} of {count}; exact 95 % CI [{percent(low)}, {percent(high)}])"
 
 
-def _unseen_portrait_sources(evaluation: Evaluation) -> dict[str, list[float | None]]:
+def unseen_portrait_sources(evaluation: Evaluation) -> dict[str, list[float | None]]:
     """Real portrait sources held out whole, with [share, low, high] flagged ``ai``."""
     rows = _reencoded_rows(evaluation)
-    return {name: shares for name, shares in _summary(evaluation).real_packages_flagged.items()
+    return {name: shares for name, shares in protocol_summary(evaluation).real_packages_flagged.items()
             if name in rows and rows[name].real_portraits_flagged is not None}
 
 
@@ -298,8 +299,8 @@ def _real_portrait_lines(evaluation: Evaluation) -> list[str]:
     detector never saw, so a held-out portrait source flagged above the target is a miss.
     """
     reencoded, count = evaluation.real_portraits_flagged.reencoded, evaluation.real_portraits_flagged.images
-    held = _summary(evaluation).real_packages_flagged
-    portrait_sources = _unseen_portrait_sources(evaluation)
+    held = protocol_summary(evaluation).real_packages_flagged
+    portrait_sources = unseen_portrait_sources(evaluation)
     if not reencoded:
         return ["- Real portraits flagged `ai`: **not measured** (no real portrait in the test split)."]
     in_sample_ok = reencoded[0] <= REAL_PORTRAIT_FPR_TARGET
@@ -307,11 +308,11 @@ def _real_portrait_lines(evaluation: Evaluation) -> list[str]:
     verdict = "met" if in_sample_ok and not unseen_bad else "**missed**"
     lines = [f"- Real portraits flagged `ai` at the stored threshold ≤ {REAL_PORTRAIT_FPR_TARGET:.0%} (re-encoded) — {verdict}:",
              f"  - portraits from sources the detector trained on (test split): {_share_interval(reencoded[0], count)}"
-             if count else f"  - portraits from sources the detector trained on (test split): {_percent(reencoded[0])}"]
+             if count else f"  - portraits from sources the detector trained on (test split): {percent(reencoded[0])}"]
     for name, shares in held.items():
         kind = "portraits" if name in portrait_sources else "photos"
-        lines.append(f"  - {name} held out (real {kind} from a source the detector never saw): {_percent(shares[0])} flagged "
-                     f"[{_percent(shares[1])}, {_percent(shares[2])}].")
+        lines.append(f"  - {name} held out (real {kind} from a source the detector never saw): {percent(shares[0])} flagged "
+                     f"[{percent(shares[1])}, {percent(shares[2])}].")
     if unseen_bad:
         lines.append("  - ⚠️ **Real portraits from a studio or curation the detector has not seen are flagged far above the "
                      "target.** Do not act on an `ai` verdict for an ID photo without a human check.")
@@ -345,7 +346,7 @@ def _experts_lines(config: ModelConfig) -> list[str]:
              f"- **Forensic expert:** the CNN on up to {config.max_tiles} native-resolution tiles of "
              f"{config.crop_size}×{config.crop_size} px, mean logit.",
              f"- **Fusion rule:** {rule}."]
-    lines += _out_of_source_lines(config)
+    lines += out_of_source_lines(config)
     if basis and basis.too_few:
         lines.append(f"- ⚠️ The thresholds rest on only {basis.validation_real_views} validation real-photo views: too few to set "
                      f"a {basis.target_fpr:.0%} false-positive rate honestly (each real photo moves it by "
@@ -353,12 +354,12 @@ def _experts_lines(config: ModelConfig) -> list[str]:
     return lines
 
 
-def _out_of_source_lines(config: ModelConfig) -> list[str]:
+def out_of_source_lines(config: ModelConfig) -> list[str]:
     """What the cross-fitted leave-curation-out predictions decided (calibration, fusion, thresholds)."""
     decided = config.out_of_source
     if decided is None:
         return ["- Each expert is Platt-calibrated on validation images; fusion and thresholds were fitted there too (in-sample)."]
-    aucs = ", ".join(f"{name} {_fmt(auc)}" for name, auc in decided.expert_auc.items())
+    aucs = ", ".join(f"{name} {fmt(auc)}" for name, auc in decided.expert_auc.items())
     lines = [f"- **Fitted out of source:** each expert's calibration, the fusion and the thresholds rest on {decided.predictions} "
              f"predictions for the training and validation views, each from experts refitted without its curation "
              f"({decided.folds} curation folds). Out-of-source ROC AUC: {aucs}."]
@@ -378,7 +379,7 @@ def _out_of_source_lines(config: ModelConfig) -> list[str]:
     if decided.real_flagged_by_curation:
         worst = sorted(decided.real_flagged_by_curation.items(), key=lambda item: -item[1])[:3]
         lines.append("- Real photos flagged `ai` at the stored threshold, out of source (worst curations): "
-                     + ", ".join(f"{name} {_percent(share)}" for name, share in worst) + ".")
+                     + ", ".join(f"{name} {percent(share)}" for name, share in worst) + ".")
     return lines
 
 
@@ -391,7 +392,7 @@ def _ablation_lines(config: ModelConfig) -> list[str]:
     for r in rows:
         raw = Interval(value=r.auc_raw, ci_low=r.raw_low, ci_high=r.raw_high)
         again = Interval(value=r.auc_reencoded, ci_low=r.reencoded_low, ci_high=r.reencoded_high)
-        lines.append(f"| {r.variant} | {r.expert} | {_interval(raw)} | {_interval(again)} |")
+        lines.append(f"| {r.variant} | {r.expert} | {interval(raw)} | {interval(again)} |")
     return lines + ["", "Where intervals overlap, the validation split cannot tell the variants apart.", ""]
 
 
@@ -404,25 +405,25 @@ def _backbone_lines(config: ModelConfig) -> list[str]:
     names = list(summary)
     metrics = list(dict.fromkeys(metric for values in summary.values() for metric in values))
     lines = ["## Backbones under the leave-out protocol (notebook 03, semantic expert alone, re-encoded)", "",
-             f"Each frozen backbone went through the same {_fmt(comparison.folds)} folds; only the semantic head, its "
+             f"Each frozen backbone went through the same {fmt(comparison.folds)} folds; only the semantic head, its "
              "calibration and its `ai` threshold were refitted per fold.", "",
              "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for metric in metrics:
-        lines.append(f"| {metric} | " + " | ".join(_fmt(summary[name].get(metric)) for name in names) + " |")
+        lines.append(f"| {metric} | " + " | ".join(fmt(summary[name].get(metric)) for name in names) + " |")
     return lines + ["", "Few images per held-out group: read a difference as a sign, not a ranking.", ""]
 
 
 def _what_it_is(config: ModelConfig) -> list[str]:
     """The card's first section: architecture, experts, training run, pixels only."""
-    architecture = f"- Architecture: `{_fmt(config.architecture)}`"
+    architecture = f"- Architecture: `{fmt(config.architecture)}`"
     if config.parameters is not None:
-        architecture += f", {config.parameters:,} parameters, {_fmt(config.size_mb, 2)} MB on disk."
+        architecture += f", {config.parameters:,} parameters, {fmt(config.size_mb, 2)} MB on disk."
     else:
         architecture += "."
     crops = [f"- Input: {config.crops_per_image} crops of {config.crop_size}×{config.crop_size} px at native "
              "resolution; the mean crop logit is calibrated (Platt scaling) to P(AI)."]
     return ["## What it is", architecture, *(_experts_lines(config) or crops),
-            f"- Trained {_fmt(config.created)} with Keras {_fmt(config.keras_version)} ({_fmt(config.backend)} backend).",
+            f"- Trained {fmt(config.created)} with Keras {fmt(config.keras_version)} ({fmt(config.backend)} backend).",
             "- It decides from pixels only. Provenance metadata (C2PA, IPTC, generator tags, watermark) is a separate, "
             "stated signal added by `Detector.predict`, never a hidden input.", ""]
 
@@ -433,19 +434,19 @@ def _data_lines(config: ModelConfig) -> list[str]:
     if training is None:
         return ["## Data and split", f"- {NOT_MEASURED}: no training-data summary is stored with this model.", ""]
     return ["## Data and split",
-            f"- Dataset: {_fmt(training.dataset)} ({_fmt(training.images)} readable images; "
+            f"- Dataset: {fmt(training.dataset)} ({fmt(training.images)} readable images; "
             f"{training.skipped} unreadable, reported and skipped).",
             f"- Split grouped by `source` (no photo, person or generator batch on two sides): "
-            f"train {_fmt(training.train)}, validation {_fmt(training.validation)} "
-            f"(early stopping, calibration, thresholds), test {_fmt(training.test)} (reported below).",
+            f"train {fmt(training.train)}, validation {fmt(training.validation)} "
+            f"(early stopping, calibration, thresholds), test {fmt(training.test)} (reported below).",
             f"- Generators in training: {', '.join(training.generators) or NOT_MEASURED}.", ""]
 
 
 def _threshold_lines(config: ModelConfig) -> list[str]:
     thresholds = config.thresholds
     return ["## Decision thresholds (chosen on validation, stored with the model)",
-            f"- `ai` when P(AI) ≥ {_fmt(thresholds.ai)} — at most {thresholds.target_fpr:.0%} of validation real photos reach it.",
-            f"- `real` when P(AI) < {_fmt(thresholds.real)} — at most {thresholds.target_fnr:.0%} of validation AI images fall below it.",
+            f"- `ai` when P(AI) ≥ {fmt(thresholds.ai)} — at most {thresholds.target_fpr:.0%} of validation real photos reach it.",
+            f"- `real` when P(AI) < {fmt(thresholds.real)} — at most {thresholds.target_fnr:.0%} of validation AI images fall below it.",
             "- `inconclusive` in between: send the photo for a human check.", ""]
 
 
@@ -456,7 +457,7 @@ def _test_lines(config: ModelConfig) -> list[str]:
     if evaluation is None:
         return lines + [f"{NOT_MEASURED.capitalize()}: notebook 03 stores the evaluation with the model (`make reports`).", ""]
     if evaluation.metrics:
-        lines += _metrics_table(evaluation.metrics) + [""]
+        lines += metrics_table(evaluation.metrics) + [""]
     for text, value in (("Compared with the seed's CNN", evaluation.comparison), ("Laundered copy of the test split", evaluation.laundered),
                         ("Speed (CPU, `make bench`)", evaluation.speed)):
         if value:
@@ -473,7 +474,7 @@ def _test_lines(config: ModelConfig) -> list[str]:
 
 def render(config: ModelConfig | dict[str, Any]) -> str:
     """The model card as Markdown."""
-    config = _typed(config)
+    config = typed_config(config)
     lines = [f"# Model card — {config.name}", "",
              "_Generated by `aiornot model-card` from `detector.json`; do not edit by hand._", "",
              *_what_it_is(config), *_data_lines(config), *_threshold_lines(config)]
@@ -486,7 +487,7 @@ def render(config: ModelConfig | dict[str, Any]) -> str:
         lines += _id_photo_lines(config.id_photo_case_study)
     lines += [
         "## Known limits",
-        *_content_bias_limit(config),
+        *content_bias_limit(config),
         "- Trained on a small demo sample built from images shipped in public packages (see `data/sources.toml`): "
         "a handful of generator families, few real portraits. It is a demonstration, not a certified forensic tool.",
         "- New generators, heavy editing, screenshots and strong re-compression can defeat it. Treat `ai` as a reason "
@@ -495,213 +496,3 @@ def render(config: ModelConfig | dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------ README block
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-def readme_block(config: ModelConfig | dict[str, Any], benchmark: dict[str, Any] | None) -> str:
-    """The README's results section, from detector.json (and reports/benchmark.json if present)."""
-    config = _typed(config)
-    evaluation, training = config.evaluation, config.training_data
-    lines = [f"_Generated by `make reports` on {_fmt(config.created)} from `models/default/detector.json`; "
-             "see `models/MODEL_CARD.md` and `reports/03_evaluation.html`._", ""]
-    if evaluation is None:
-        return "\n".join(lines + ["The default model has not been evaluated yet: run `make reports`."])
-    if evaluation.protocol:
-        lines += ["**Headline — the leave-out protocol** (the detector refitted without each held-out group, tested on it, "
-                  "re-encoded; table in `models/MODEL_CARD.md`):", "", *target_lines(evaluation), ""]
-    if config.fusion:
-        lines += [f"Fusion rule of the default model: {_fmt(config.fusion.rule)}.", ""]
-    if config.out_of_source:
-        lines += _out_of_source_lines(config) + [""]
-    lines += [f"Held-out test split (in-sample generators): {_fmt(evaluation.test_images)} images ({_fmt(evaluation.test_real)} real, "
-              f"{_fmt(evaluation.test_ai)} AI) from a grouped split of {_fmt(training.images if training else None)} sample images.", ""]
-    lines += _metrics_table(evaluation.metrics) + [""]
-    for text, value in (("Against the seed's CNN", evaluation.comparison), ("Laundered test copy", evaluation.laundered)):
-        if value:
-            lines += [f"- **{text}:** {value}"]
-    lines += _backbone_line(evaluation)
-    if benchmark:
-        lines += _speed_lines(benchmark)
-    if config.id_photo_case_study:
-        lines += [_study_line(config.id_photo_case_study)]
-    lines += _content_bias_limit(config)
-    if evaluation.warning:
-        lines += ["", f"> ⚠️ {evaluation.warning}"]
-    return "\n".join(lines)
-
-
-#: The backbone comparison's figure the README quotes for each backbone.
-BACKBONE_HEADLINE = "modern generators: mean AUC"
-
-
-def _backbone_figures(evaluation: Evaluation) -> dict[str, float]:
-    """Each compared backbone's mean AUC on the held-out modern generators (semantic expert alone, re-encoded)."""
-    comparison = evaluation.backbones
-    if comparison is None:
-        return {}
-    return {name: values[BACKBONE_HEADLINE] for name, values in comparison.summary.items() if values.get(BACKBONE_HEADLINE) is not None}
-
-
-def _backbone_line(evaluation: Evaluation) -> list[str]:
-    figures = _backbone_figures_text(evaluation)
-    return ["- **Backbones** (semantic expert alone, the same leave-out folds, re-encoded; mean AUC on the held-out modern generators): "
-            f"{figures}; table in `models/MODEL_CARD.md`."] if figures else []
-
-
-def _backbone_line_ko(evaluation: Evaluation) -> list[str]:
-    figures = _backbone_figures_text(evaluation)
-    return [f"- 백본 비교(의미 전문가 단독, 같은 제외 검증, 재인코딩 기준, 학습에서 뺀 최신 생성기의 평균 ROC AUC): {figures}."] if figures else []
-
-
-def _backbone_figures_text(evaluation: Evaluation) -> str:
-    """``name value, name value …`` for the README lines; empty when no comparison is stored."""
-    return ", ".join(f"{name} {_fmt(value)}" for name, value in _backbone_figures(evaluation).items())
-
-
-def _study_line(study: IdPhotoCaseStudy) -> str:
-    """The README's one line on the ID-photo case study."""
-    whole = study.views.get("whole photo", {}).get("ROC AUC")
-    return (f"- **ID-photo case study** (notebook 04): {_fmt(study.portraits)} held-out portraits ({_fmt(study.real)} real, "
-            f"{_fmt(study.ai)} AI)" + (f", whole-photo ROC AUC {_interval(whole)}" if whole else "") + "; real portraits "
-            "flagged `ai`: " + ", ".join(f"{view} {_percent(share)}" for view, share in study.real_flagged.items()) + ".")
-
-
-def _speed_lines(benchmark: dict[str, Any]) -> list[str]:
-    """The README's speed lines from ``reports/benchmark.json`` (``make bench``)."""
-    speed, results = benchmark.get("speedup", {}), benchmark["results"]
-    runtime = benchmark.get("default_runtime", "detector")
-    on = "on its default runtime, TFLite," if "TFLite" in runtime else "on Keras"
-    tiles = (f"the forensic expert's CNN (on up to {DETECTOR_MAX_TILES} tiles per photo where it used to score {DETECTOR_CROPS_PER_IMAGE} crops)"
-             if benchmark.get("pipeline") else "the detector")
-    lines = [f"- **Speed (`make bench`, {benchmark.get('machine', {}).get('cpus')} CPU cores):** {tiles} {on} scores "
-             f"{speed.get('batch1', float('nan')):.1f}× (batch 1) and {speed.get('batch32', float('nan')):.1f}× (batch 32) "
-             f"as many images per second as the seed's CNN on Keras (target ≥ {benchmark.get('target_speedup', 10):.0f}×: "
-             f"{benchmark.get('verdict', '?')}); {results['detector']['size_mb']:.1f} MB vs {results['seed_cnn']['size_mb']:.0f} MB on disk."]
-    pipeline = benchmark.get("pipeline")
-    if pipeline:
-        lines += [f"- **Per photo, whole path** (decode, both experts, face, provenance; `make bench`): p50 {pipeline['p50_ms']:.0f} ms, "
-                  f"p95 {pipeline['p95_ms']:.0f} ms at batch 1 (target p50 ≤ {benchmark.get('target_pipeline_p50_ms', 400):.0f} ms: "
-                  f"{pipeline.get('verdict', '?')}); {pipeline['batch32_images_per_second']:.1f} photos/s in batches of 32. "
-                  "The speed-up above is the forensic expert's CNN alone."]
-    keras_only = benchmark.get("speedup_keras")
-    lite = results.get("detector (TFLite)")
-    if lite and keras_only:
-        rate = lambda row, b: row[b]["images_per_second"]  # noqa: E731
-        lines += [f"- **TFLite vs Keras** for the detector: {rate(lite, 'batch1'):.0f} vs {rate(results['detector'], 'batch1'):.0f} "
-                  f"images/s at batch 1, {rate(lite, 'batch32'):.0f} vs {rate(results['detector'], 'batch32'):.0f} at batch 32; "
-                  f"Keras against Keras the detector is {keras_only['batch1']:.1f}× and {keras_only['batch32']:.1f}× as fast as the "
-                  "seed's CNN. Scores agree between runtimes (tested)."]
-    return lines
-
-
-README_KO_START, README_KO_END = "<!-- results-ko:start -->", "<!-- results-ko:end -->"
-
-
-def readme_block_ko(config: ModelConfig | dict[str, Any]) -> str:
-    """The Korean summary's results lines (same numbers as :func:`readme_block`)."""
-    config = _typed(config)
-    evaluation = config.evaluation
-    if evaluation is None:
-        return "_기본 모델이 아직 평가되지 않았습니다. `make reports`를 실행하십시오._"
-    lines = [f"_`make reports`가 {_fmt(config.created)}에 자동 생성한 샘플 데이터 결과입니다(손으로 쓴 숫자 없음)._", ""]
-    lines += (_headline_lines_ko(evaluation) + _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _backbone_line_ko(evaluation)
-              + _real_portrait_lines_ko(evaluation))
-    if config.id_photo_case_study:
-        study = config.id_photo_case_study
-        shares = ", ".join(f"{_VIEW_KO.get(view, view)} {_percent(share)}" for view, share in study.real_flagged.items())
-        lines.append(f"- 증명사진 사례 연구: 떼어 둔 인물 사진 {_fmt(study.portraits)}장(실제 {_fmt(study.real)}장) 중 "
-                     f"실제 인물 사진을 'AI'로 잘못 판정한 비율 — {shares}.")
-    return "\n".join(lines + _portrait_problem_ko(config))
-
-
-def _test_line_ko(evaluation: Evaluation) -> list[str]:
-    ours, base = evaluation.metrics.get("detector", {}), evaluation.metrics.get("seed_cnn", {})
-    if not ours.get("ROC AUC"):
-        return []
-    line = (f"- 시험용으로 떼어 둔 {_fmt(evaluation.test_images)}장(실제 {_fmt(evaluation.test_real)}, AI "
-            f"{_fmt(evaluation.test_ai)})에서 검출기 ROC AUC {_interval(ours['ROC AUC'])}")
-    if ours.get("TPR @ 5% FPR"):
-        line += f", 실제 사진 오탐률 5 %에서 탐지율 {_interval(ours['TPR @ 5% FPR'])}"
-    if base.get("ROC AUC"):
-        line += f"; 원 연구 CNN은 ROC AUC {_interval(base['ROC AUC'])}"
-    return [line + " (95 % 부트스트랩 구간)."]
-
-
-def _headline_lines_ko(evaluation: Evaluation) -> list[str]:
-    summary = _summary(evaluation)
-    if not summary.cross_curation_folds:
-        return []
-    auc, mean, worst = summary.cross_curation_mean_auc, summary.unseen_real_flagged_mean, summary.unseen_real_flagged_max
-    lines = [f"- **핵심 지표 — 출처 묶음 제외 검증**: AI 패키지와 실제 사진 패키지를 함께 학습에서 빼고 그 둘로 시험한 "
-             f"{summary.cross_curation_folds}개 조합의 평균 ROC AUC {_fmt(auc)}(재인코딩 기준, 목표 {CROSS_CURATION_AUC_TARGET:.2f} "
-             f"{'달성' if auc is not None and auc >= CROSS_CURATION_AUC_TARGET else '미달'})."]
-    if mean is not None:
-        met = mean <= UNSEEN_REAL_MEAN_TARGET and worst is not None and worst <= UNSEEN_REAL_EACH_TARGET
-        lines.append(f"- **핵심 지표 — 처음 보는 출처의 실제 사진을 'AI'로 판정한 비율**: 평균 {_percent(mean)}, 최악 {_percent(worst)} "
-                     f"(목표 평균 {UNSEEN_REAL_MEAN_TARGET:.0%} 이하·출처별 {UNSEEN_REAL_EACH_TARGET:.0%} 이하 "
-                     f"{'달성' if met else '미달'})." + ("" if met else " 'AI' 판정은 사람의 재확인이 필요하다는 신호일 뿐, 증거가 아닙니다."))
-    return lines
-
-
-def _protocol_line_ko(evaluation: Evaluation) -> list[str]:
-    summary = _summary(evaluation)
-    if summary.modern_mean_auc is None:
-        return []
-    diffusion = summary.families.get("diffusion")
-    return [f"- 세부 — 생성기 하나씩 제외 검증: 학습에서 뺀 최신 생성기 {summary.modern_generators}종에 대한 평균 ROC AUC "
-            f"{_fmt(summary.modern_mean_auc)}(재인코딩 기준, 목표 {MODERN_AUC_TARGET:.2f} "
-            f"{'달성' if summary.modern_mean_auc >= MODERN_AUC_TARGET else '미달'}; 생성기마다 이미지가 몇 장뿐이라 참고 수치)."
-            + (f" 확산 모델 전체를 한꺼번에 빼면 {_fmt(diffusion)}에 그칩니다." if diffusion is not None else "")]
-
-
-def _real_portrait_lines_ko(evaluation: Evaluation) -> list[str]:
-    lines = []
-    portraits = evaluation.real_portraits_flagged
-    if portraits.reencoded and portraits.images:
-        share, count = portraits.reencoded[0], portraits.images
-        flagged, low, high = _exact_interval(share, count)
-        lines.append(f"- 학습에 쓰인 출처의 실제 인물 사진을 'AI'로 잘못 판정한 비율(시험 분할, 재인코딩): {_percent(share)} "
-                     f"({count}장 중 {flagged}장, 정확 95 % 구간 [{_percent(low)}, {_percent(high)}]).")
-    unseen = {name: shares for name, shares in _unseen_portrait_sources(evaluation).items() if shares[0] > REAL_PORTRAIT_FPR_TARGET}
-    if unseen:
-        lines.append(f"- ⚠️ **학습에 없던 출처의 실제 인물 사진은 목표({REAL_PORTRAIT_FPR_TARGET:.0%})보다 훨씬 많이 'AI'로 판정됩니다(목표 미달)**: "
-                     + ", ".join(f"{name.removeprefix('package: ')} {_percent(shares[0])}" for name, shares in unseen.items())
-                     + ". 사람의 확인 없이 증명사진 판정을 근거로 조치하지 마십시오.")
-    return lines
-
-
-def _portrait_problem_ko(config: ModelConfig) -> list[str]:
-    problem = _real_portrait_problem(config)
-    if not problem:
-        return []
-    if problem.shares:
-        cause = (f"학습 데이터에서 AI 이미지의 {_percent(problem.shares['ai'])}가 인물 사진인 반면 실제 사진은 "
-                 f"{_percent(problem.shares['real'])}뿐이어서, 검출기가 '꽉 찬 얼굴 = AI'를 일부 학습했을 가능성이 큽니다.")
-    else:
-        cause = "학습 데이터만으로는 원인을 알 수 없습니다. 노트북 04의 실패 사례를 보십시오."
-    return [f"- ⚠️ **실제 인물 사진의 오탐률({_VIEW_KO.get(problem.view, problem.view)} {_percent(problem.flagged)})이 목표 "
-            f"{problem.target:.0%}보다 훨씬 높습니다.** {cause} 실제 인물 사진으로 다시 학습·검증하기 전에는 증명사진 판정을 "
-            "근거로 조치하지 마십시오."]
-
-
-_VIEW_KO = {"whole photo": "전체 사진", "face crop (whole if none)": "얼굴 영역", "mean of both": "두 점수의 평균"}
-
-
-def _replace_between(text: str, start: str, end: str, block: str, *, required: bool) -> str:
-    if start not in text or end not in text:
-        if required:
-            raise ValueError(f"README has no {start} … {end} markers")
-        return text
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{block}\n{end}{tail}"
-
-
-def update_readme(readme: str, config: ModelConfig | dict[str, Any], benchmark: dict[str, Any] | None) -> str:
-    """``readme`` with the text between the results markers replaced (the Korean ones too, where present)."""
-    config = _typed(config)
-    readme = _replace_between(readme, README_START, README_END, readme_block(config, benchmark), required=True)
-    return _replace_between(readme, README_KO_START, README_KO_END, readme_block_ko(config), required=False)

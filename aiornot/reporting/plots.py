@@ -69,6 +69,9 @@ def gallery_html(rows: Sequence[dict], thumbs: Sequence[np.ndarray]) -> str:
 def plot_roc_pr(results: dict[str, tuple[np.ndarray, np.ndarray]]):
     """ROC (with the 1 %/5 % FPR lines) and precision–recall curves, one line per model."""
     import matplotlib.pyplot as plt
+    from sklearn import metrics as skm
+
+    from aiornot.evaluation.metrics import FPR_TARGETS
 
     figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, (labels, scores) in results.items():
@@ -92,6 +95,7 @@ def plot_confusion(labels: np.ndarray, scores: np.ndarray, threshold: float, tit
     """Confusion matrix (counts and row shares) at ``threshold``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from sklearn import metrics as skm
 
     matrix = skm.confusion_matrix(labels, (np.asarray(scores) >= threshold).astype(int), labels=[0, 1])
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -107,6 +111,8 @@ def plot_confusion(labels: np.ndarray, scores: np.ndarray, threshold: float, tit
 def plot_reliability(results: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 10):
     """Reliability diagram: predicted P(AI) against the observed AI share, per model, with ECE."""
     import matplotlib.pyplot as plt
+
+    from aiornot.evaluation.metrics import calibration_bins, expected_calibration_error
 
     figure, axis = plt.subplots(figsize=(5, 4.5))
     for name, (labels, scores) in results.items():
