@@ -15,8 +15,6 @@ from aiornot.contract import messages
 
 PACKAGE = Path(aiornot.__file__).parent
 HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
-#: Modules whose sentences other branches are moving into the catalogue now (emptied when they merge).
-KNOWN_UNMIGRATED = ("evidence/provenance*", "evidence/faces*", "reporting/*")
 
 
 def test_every_entry_has_both_languages_with_the_same_placeholders():
@@ -60,14 +58,11 @@ def _modules() -> dict[str, Path]:
 
 
 def test_no_module_holds_a_korean_sentence_outside_the_catalogue():
-    found = {name: lines for name, path in _modules().items()
-             if not any(fnmatch(name, pattern) for pattern in KNOWN_UNMIGRATED) and (lines := _korean_literals(path))}
+    found = {name: lines for name, path in _modules().items() if (lines := _korean_literals(path))}
     assert not found, f"Korean in code: move it into aiornot/contract/messages.toml and name its key: {found}"
 
 
-def test_the_known_unmigrated_modules_still_hold_korean():
-    # Keeps the allow-list honest: a pattern whose modules are migrated is removed from KNOWN_UNMIGRATED.
-    modules = _modules()
-    for pattern in KNOWN_UNMIGRATED:
-        assert any(_korean_literals(path) for name, path in modules.items() if fnmatch(name, pattern)), \
-            f"aiornot/{pattern} holds no Korean any more: remove it from KNOWN_UNMIGRATED"
+def test_the_guard_sees_a_korean_literal_and_passes_over_a_docstring(tmp_path):
+    module = tmp_path / "sample.py"
+    module.write_text('"""증명사진 — a docstring."""\nLABEL = "실제 사진"\n', encoding="utf-8")
+    assert _korean_literals(module) == ["2: 실제 사진"]

@@ -28,7 +28,7 @@ def detector(*, semantic: str | None = CLIP_ID, out_of_source: bool = True, widt
     config = {"name": "aiornot-experts-v3", "crop_size": 64, "max_tiles": 64, **({"out_of_source": OUT_OF_SOURCE} if out_of_source else {})}
     made = Detector(model, config)
     if semantic:
-        made.semantic = SemanticExpert(LinearHead((0.0,), (1.0,), (1.0,), 0.0, 0.2), feature="blocks", encoder_id=semantic)
+        made.semantic = SemanticExpert(LinearHead(mean=[0.0], scale=[1.0], coef=[1.0], intercept=0.0, C=0.2), feature="blocks", encoder_id=semantic)
     return made
 
 
