@@ -1,7 +1,7 @@
 """Run the atheris fuzz harness (tests/fuzz_decode.py) for a bounded number of inputs (slow: a minute).
 
 The inputs it found are rebuilt in conftest.py (FUZZ_FINDINGS) and tested where they belong: the
-decoder in test_imageio.py, provenance in test_provenance.py.
+decoder in test_decode.py, provenance in test_provenance.py.
 """
 
 from __future__ import annotations

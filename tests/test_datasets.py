@@ -1,6 +1,6 @@
 """Loading datasets (aiornot.io.datasets): the layouts, clear errors, the splits, and Parquet rows kept as locations.
 
-The row-group reader underneath is tested in test_parquet_images.py; streaming in test_stream.py.
+The row-group reader underneath is tested in test_parquet.py; streaming in test_stream.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Image bytes read from Parquet shards on demand (aiornot.io.parquet): the row-group reader shared by
 threads, pickled to worker processes and re-opened after a fork. Reading rows through a loaded frame
-(aiornot.io.datasets.image_source) is tested in test_data.py."""
+(aiornot.io.datasets.image_source) is tested in test_datasets.py."""
 
 from __future__ import annotations
 
