@@ -18,11 +18,11 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections import OrderedDict
 from typing import Callable, Iterator, Sequence, overload
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 
 #: The shared decode cache's default budget in MiB (``AIORNOT_PIXEL_CACHE_MB`` overrides it).
 DEFAULT_CACHE_MB = 768
@@ -36,37 +36,36 @@ class PixelCache:
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = max(0, int(budget_bytes))
-        self._items: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._items: LRUCache[tuple[int, int], np.ndarray] = LRUCache(maxsize=self.budget_bytes, getsizeof=_nbytes)
+        self._lock = threading.Lock()  # a cachetools cache is not thread-safe by itself
 
     @property
     def bytes_held(self) -> int:
-        return self._bytes
+        return self._items.currsize
 
     def get(self, key: tuple[int, int]) -> np.ndarray | None:
+        """The image stored under ``key`` (now the most recently used), or ``None``."""
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+            return self._items.get(key)
 
     def put(self, key: tuple[int, int], value: np.ndarray) -> None:
+        """Keep ``value``, dropping the least recently used images beyond the budget.
+
+        An image larger than the whole budget is not kept; an image already stored is kept as it was.
+        """
         if value.nbytes > self.budget_bytes:
             return
         with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = value
-            self._bytes += value.nbytes
-            while self._bytes > self.budget_bytes:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= dropped.nbytes
+            if key not in self._items:
+                self._items[key] = value
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-            self._bytes = 0
+
+
+def _nbytes(value: np.ndarray) -> int:
+    return value.nbytes
 
 
 def _budget_from_environment() -> int:

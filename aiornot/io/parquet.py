@@ -9,12 +9,14 @@ and a few open ``ParquetFile`` handles, re-opened in a forked worker.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import weakref
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from cachetools import LRUCache
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,9 +99,9 @@ class RowGroupReader:
         _READERS.add(self)
 
     def _reset(self) -> None:
-        self._cache: OrderedDict[tuple[str, int], "pa.Array"] = OrderedDict()
-        self._cached_bytes = 0
-        self._files: OrderedDict[str, tuple["pq.ParquetFile", threading.Lock]] = OrderedDict()
+        # cachetools caches are not thread-safe: every use below holds self._lock.
+        self._cache: LRUCache[tuple[str, int], "pa.Array"] = _row_group_cache(self.cache_bytes)
+        self._files: LRUCache[str, tuple["pq.ParquetFile", threading.Lock]] = LRUCache(maxsize=self.open_files)
         self._pid = os.getpid()
         self._lock = threading.Lock()  # DataLoader/PyDataset workers may be threads sharing a reader
 
@@ -115,7 +117,6 @@ class RowGroupReader:
         """Drop the cached row groups and close the open shards."""
         with self._lock:
             self._cache.clear()
-            self._cached_bytes = 0
             self._files.clear()
 
     def image(self, shard: str | Path, group: int, offset: int) -> bytes:
@@ -140,20 +141,14 @@ class RowGroupReader:
             images = _read_images(handle, key[1])
             with self._lock:
                 if key not in self._cache:  # (a re-opened handle of this shard may have read it too)
-                    self._cache[key] = images
-                    self._cached_bytes += images.nbytes
-                while len(self._cache) > self.cache_units or (
-                        self.cache_bytes is not None and self._cached_bytes > self.cache_bytes and len(self._cache) > 1):
-                    _, dropped = self._cache.popitem(last=False)
-                    self._cached_bytes -= dropped.nbytes
+                    self._cache[key] = images  # drops the least recently used groups beyond the byte budget
+                while len(self._cache) > self.cache_units:
+                    self._cache.popitem()  # the least recently used
         return images
 
     def _cached(self, key: tuple[str, int]) -> "pa.Array | None":
         """The cached row group ``key``, now the most recently used (the lock is held)."""
-        if key not in self._cache:
-            return None
-        self._cache.move_to_end(key)
-        return self._cache[key]
+        return self._cache.get(key)
 
     def _file(self, shard: str) -> tuple["pq.ParquetFile", threading.Lock]:
         """The open handle of ``shard`` and the lock its reads take (``self._lock`` is held)."""
@@ -163,14 +158,24 @@ class RowGroupReader:
             self._files.clear()
             self._pid = os.getpid()
         if shard in self._files:
-            self._files.move_to_end(shard)
-            return self._files[shard]
+            return self._files[shard]  # (reading it makes it the most recently used)
         # A handle dropped here may still be read by a thread holding it; a new one is independent.
         opened = (pq.ParquetFile(shard), threading.Lock())
-        self._files[shard] = opened
-        while len(self._files) > self.open_files:
-            self._files.popitem(last=False)
+        self._files[shard] = opened  # drops the least recently used handle beyond open_files
         return opened
+
+
+def _row_group_cache(cache_bytes: int | None) -> LRUCache:
+    """An LRU cache of row groups' image arrays, bounded by their bytes when ``cache_bytes`` is given.
+
+    The count bound (``cache_units``) is applied by the reader after each insertion. A row group
+    larger than the whole budget is still kept, alone: it counts as the whole budget, so reading
+    its images one at a time reads it once (cachetools would refuse a value larger than the cache).
+    """
+    if cache_bytes is None:
+        return LRUCache(maxsize=math.inf)
+    budget = max(1, cache_bytes)
+    return LRUCache(maxsize=budget, getsizeof=lambda images: min(images.nbytes, budget))
 
 
 def _read_images(handle: "pq.ParquetFile", group: int) -> "pa.Array":

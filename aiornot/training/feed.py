@@ -34,7 +34,7 @@ import pandas as pd
 from aiornot.io import transforms
 from aiornot.io.datasets import DatasetError
 from aiornot.io.stream import ImageTable, Skipped, decode_rows
-from aiornot.training.train import CropBatches, ProgressBar, TrainConfig, TrainResult, set_seeds
+from aiornot.training.train import CropBatches, TrainConfig, TrainResult, epoch_progress, set_seeds
 
 #: Rows per shuffling window (a few Parquet row groups of the Hugging Face layout).
 DEFAULT_WINDOW_ROWS = 1024
@@ -237,7 +237,7 @@ def fit_stream(table: ImageTable, train_rows: Sequence[int], val_rows: Sequence[
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 2)),
-        ProgressBar(config.epochs, disable=not verbose),
+        epoch_progress(config.epochs, verbose=verbose),
     ]
     started = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks, verbose=0)

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
+from tqdm.keras import TqdmCallback
 
 from aiornot.io import lazy, transforms
 from aiornot.model.experts import fit_semantic_head
@@ -193,7 +194,7 @@ def fit(
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 2)),
-        ProgressBar(config.epochs, disable=not verbose),
+        epoch_progress(config.epochs, verbose=verbose),
     ]
     started = time.perf_counter()
     history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
@@ -205,24 +206,13 @@ def fit(
     return TrainResult(model, frame, config, seconds, seen * len(frame) / max(seconds, 1e-9), best)
 
 
-class ProgressBar(keras.callbacks.Callback):
-    """A tqdm bar over epochs with the latest loss/AUC, instead of Keras' per-step log."""
+def epoch_progress(epochs: int, *, verbose: bool = True) -> TqdmCallback:
+    """One tqdm bar over epochs with the latest logs (loss, AUC, validation), instead of Keras' per-step log.
 
-    def __init__(self, epochs: int, disable: bool = False) -> None:
-        super().__init__()
-        self.epochs, self.disable, self.bar = epochs, disable, None
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.bar = tqdm(total=self.epochs, desc="training", unit="epoch", disable=self.disable)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        keys = ("loss", "auc", "val_loss", "val_auc")
-        self.bar.set_postfix({k: f"{logs[k]:.3f}" for k in keys if k in logs})
-        self.bar.update(1)
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self.bar.close()
+    Create it right before ``fit``: the bar starts when it is made. ``verbose=0`` is tqdm's epoch-only
+    mode (no per-batch bar, no per-batch hook), and the plain text bar is kept in notebooks too.
+    """
+    return TqdmCallback(epochs=epochs, verbose=0, tqdm_class=tqdm, desc="training", disable=not verbose)
 
 
 def save_run(result: TrainResult, out_dir: str | Path, *, name: str) -> dict[str, Path]:
