@@ -220,11 +220,19 @@ class Detector:
             outputs.append(np.asarray(self.model.predict_on_batch(padded)).reshape(-1)[: len(part)])
         return np.concatenate(outputs)
 
+    def expert_logits(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Each expert's uncalibrated logit per image (what calibration is fitted on)."""
+        logits = {"forensic": self.logits(images)}
+        if self.semantic:
+            logits["semantic"] = self.semantic.logits(images)
+        return logits
+
     def expert_scores(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Each expert's calibrated P(AI) per image, from pixels alone."""
-        scores = {"forensic": self.calibration(self.logits(images))}
+        logits = self.expert_logits(images)
+        scores = {"forensic": self.calibration(logits["forensic"])}
         if self.semantic:
-            scores["semantic"] = self.semantic.calibration(self.semantic.logits(images))
+            scores["semantic"] = self.semantic.calibration(logits["semantic"])
         return scores
 
     def scores(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -238,10 +246,7 @@ class Detector:
     def calibrate(self, images: Sequence[np.ndarray], labels: np.ndarray, *, target_fpr: float = 0.05, target_fnr: float = 0.05) -> None:
         """On held-out validation images (never the test set): calibrate each expert, fit the fusion
         rule, and choose the thresholds on the fused score."""
-        logits = {"forensic": self.logits(images)}
-        if self.semantic:
-            logits["semantic"] = self.semantic.logits(images)
-        self.calibrate_from_logits(logits, labels, target_fpr=target_fpr, target_fnr=target_fnr)
+        self.calibrate_from_logits(self.expert_logits(images), labels, target_fpr=target_fpr, target_fnr=target_fnr)
 
     def calibrate_from_logits(self, logits: dict[str, np.ndarray], labels: np.ndarray, *, target_fpr: float = 0.05,
                               target_fnr: float = 0.05) -> None:

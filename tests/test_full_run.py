@@ -114,6 +114,19 @@ def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
     assert summary["split"] == {"train": 9, "tuning": 2, "validation": 5}  # the seed's 11 training rows less 2 for tuning
     assert "semantic" not in summary and "logit(semantic)" not in summary["fusion"]  # --no-semantic: forensic only
     assert "roc_auc" in summary["validation_seed_cnn"] and "roc_auc" in summary["validation_detector"]
+    # Notebook 03's figures on the 5 reported rows: metrics.summary's, the intervals table and the comparison sentence.
+    assert summary["validation_detector"]["n"] == 5 and "tpr_at_fpr_0.05" in summary["validation_detector"]
+    assert (out / "metrics_validation_detector.csv").is_file() and "on 5 held-out images" in summary["comparison"]
+    # The detector follows the shipped model's recipe (tile policy, target FPR, semantic head), with the run's own budget.
+    from aiornot.contract.config import load_config
+    from aiornot.contract.paths import DEFAULT_MODEL_DIR
+
+    _, shipped = load_config(DEFAULT_MODEL_DIR / "detector.json")
+    config = __import__("json").loads((out / "detector" / "detector.json").read_text())
+    assert summary["recipe"]["max_tiles"] == shipped["recipe"]["max_tiles"] == config["max_tiles"]
+    assert summary["recipe"]["forensic"]["crop_size"] == shipped["train_config"]["crop_size"] == config["crop_size"]
+    assert summary["recipe"]["target_fpr"] == shipped["recipe"]["target_fpr"]
+    assert summary["recipe"]["forensic"]["epochs"] == 1 and summary["recipe"]["forensic"]["steps_per_epoch"] == 1
     assert "no labels" in summary["test_detector"]["reason"]
     assert (out / "submission_test.csv").read_text().splitlines()[0] == "id,label"
     assert (out / "detector" / "model.keras").is_file() and (out / "seed_cnn.keras").is_file()

@@ -308,12 +308,14 @@ def full_run(args: argparse.Namespace) -> int:
     if args.test:  # checked now, not after hours of training
         _existing(args.test, "test dataset")
     from aiornot.apps import full_run as study
+    from aiornot.contract.config import ModelConfigError
+    from aiornot.detector import ModelNotFoundError
     from aiornot.io.datasets import DatasetError
     from aiornot.model.encoders import EncoderUnavailable
 
     try:
         summary = study.run(args)
-    except (DatasetError, EncoderUnavailable) as error:
+    except (DatasetError, EncoderUnavailable, ModelNotFoundError, ModelConfigError) as error:
         raise UsageError(str(error)) from None
     print(json.dumps(summary, indent=2, default=str))
     return EXIT_OK
@@ -432,7 +434,8 @@ def _tool_parsers(commands: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--workers", type=int, help="decoding workers per feed (default: CPUs, at most 4)")
     run_parser.add_argument("--multiprocessing", action="store_true", help="decode in processes rather than threads")
     run_parser.add_argument("--mixed-precision", action="store_true", help="float16 compute, float32 weights (GPUs)")
-    run_parser.add_argument("--target-fpr", type=float, default=0.05)
+    run_parser.add_argument("--target-fpr", type=float, help="share of the tuning rows' real photos the `ai` threshold "
+                                                            "lets through (default: the shipped model's)")
     run_parser.add_argument("--semantic-feature", help="encoder output the semantic head reads (default: the shipped "
                                                        "model's, the class tokens of CLIP blocks 4-12)")
     run_parser.add_argument("--semantic-C", type=float, help="L2 strength of the semantic head (smaller: stronger; "

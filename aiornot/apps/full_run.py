@@ -8,15 +8,27 @@ reads), and in bounded memory — pixels are decoded a batch at a time, never al
    by label, grouped by ``source`` when the table has one, seeded) — see :func:`split_rows`;
 2. trains the seed's CNN and our forensic CNN with :func:`aiornot.training.feed.fit_stream` on the training rows
    less the tuning rows, early-stopping on the tuning rows (any Keras backend: ``KERAS_BACKEND=jax``
-   on a GPU; ``--mixed-precision`` for float16 compute there);
+   on a GPU; ``--mixed-precision`` for float16 compute there), with the shipped model's recipe
+   (:func:`run_recipe`) and the run's options;
 3. fits the semantic expert's head on frozen encoder features of those same training rows (and their
    re-encoded copies, made batch by batch), reading what the feature store already holds —
    ``aiornot ray-embed`` fills it on Ray Data — and computing the rest in batches;
-4. calibrates both experts, fits the fusion rule and chooses thresholds on the tuning rows
-   (each expert's logits streamed batch by batch, then fitted; ``--no-semantic``: forensic only);
-5. scores the seed's 5,586 validation rows with both, streaming, and writes the seed's per-class table
-   and ROC AUC for each; with ``--test``, scores the test split into Parquet and writes the seed's
-   table if it has labels, else the competition's submission CSV and the reason no metric is shown.
+4. calibrates both experts, fits the fusion rule and chooses thresholds on the tuning rows and their
+   re-encoded copies, as notebook 02 does on its validation split without curations
+   (:meth:`aiornot.detector.Detector.calibrate_from_logits` on each expert's logits, streamed batch by
+   batch; ``--no-semantic``: forensic only);
+5. scores the seed's 5,586 validation rows with both, streaming, and writes what notebook 03 writes for
+   its held-out split (:func:`validation_report`): the seed's per-class table, the headline metrics with
+   bootstrap intervals and the paired comparison of the detector with the seed's CNN; with ``--test``,
+   scores the test split into Parquet and writes the seed's table if it has labels, else the
+   competition's submission CSV and the reason no metric is shown (:mod:`aiornot.evaluation.testset`).
+
+Why training alone has its own code path: :func:`aiornot.training.train.fit` (the notebooks') reads a
+sequence of images in the training process and holds its early-stopping crops in memory;
+:func:`~aiornot.training.feed.fit_stream` is the same model, losses and callbacks fed from the table by
+Keras workers, a batch at a time. The cross-fitted, leave-curation-out calibration of notebook 02
+(:mod:`aiornot.training.out_of_source`) is not run: the seed's data name no curations, and it would
+retrain the forensic CNN once per fold at full size.
 
 Which rows served what: ``train`` fits weights and the semantic head; ``tuning`` decides early stopping,
 calibration, fusion and thresholds; ``validation`` (the seed's 5,586) is touched by nothing but the
@@ -30,6 +42,7 @@ by the sha256 of the decoded picture, so a store filled by ``aiornot ray-embed``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -41,8 +54,12 @@ import pandas as pd
 
 from aiornot.io.datasets import DatasetError
 
-#: The semantic head of the shipped model (reports/params/02_cnn_training.yaml): chosen under the cross-curation folds.
-SHIPPED_SEMANTIC_FEATURE, SHIPPED_SEMANTIC_C = "blocks", 0.2
+#: The saved detector's name (``detector.json``'s ``name``).
+DETECTOR_NAME = "aiornot-full-run"
+#: The seed CNN's learning rate, as notebook 02 trains it (Adam's default, as the seed used it).
+SEED_LEARNING_RATE = 1e-3
+#: Bootstrap rounds of the reported intervals, as the published notebook 03 runs them (reports/params/03_evaluation.yaml).
+BOOTSTRAP_ROUNDS = 1000
 
 #: Share of the seed's training rows set aside for early stopping, calibration, fusion and thresholds.
 TUNING_FRACTION = 0.15
@@ -91,19 +108,43 @@ def split_rows(labels: pd.DataFrame, *, tuning_fraction: float = TUNING_FRACTION
                    validation=np.flatnonzero(parts == "test"))
 
 
-def train_models(table, parts: RunRows, args) -> dict:
-    """Both CNNs trained on the streamed training rows, early-stopped on the tuning rows (never the
-    reported validation rows); saved with their curves under ``args.out``."""
-    from aiornot.training import feed
-    from aiornot.training.train import TrainConfig, save_run
+def run_recipe(args: argparse.Namespace) -> Any:
+    """The shipped model's :class:`~aiornot.training.train.DetectorRecipe` (as notebook 03 reads it from
+    ``models/default/detector.json``), with what the options of ``aiornot full-run`` set: the forensic CNN's
+    epochs, batch size and steps, and where given, the semantic head and the target FPR."""
+    from aiornot.contract.config import ModelConfigError, load_config
+    from aiornot.detector import CONFIG_NAME, model_directory
+    from aiornot.evaluation.summary import recipe_from_config
 
+    path = model_directory() / CONFIG_NAME
+    _, shipped = load_config(path)
+    if not shipped.get("train_config") or not shipped.get("recipe"):
+        raise ModelConfigError(f"{path}: no train_config and recipe recorded, so the run has no recipe to follow; "
+                               "retrain the shipped model with `make reports`")
+    recipe = recipe_from_config(shipped)
+    forensic = dataclasses.replace(recipe.forensic, model="forensic_detector", epochs=args.epochs, batch_size=args.batch_size,
+                                   steps_per_epoch=args.steps_per_epoch)
+    chosen = {"semantic_feature": args.semantic_feature, "semantic_C": args.semantic_C, "target_fpr": args.target_fpr}
+    return dataclasses.replace(recipe, forensic=forensic, **{key: value for key, value in chosen.items() if value is not None})
+
+
+def train_models(table, parts: RunRows, recipe, args) -> dict:
+    """Both CNNs trained on the streamed training rows, early-stopped on the tuning rows (never the
+    reported validation rows); saved with their curves under ``args.out``.
+
+    The forensic CNN as ``recipe.forensic`` says; the seed's CNN with the same budget settings, its own
+    epochs and learning rate, as notebook 02 trains it.
+    """
+    from aiornot.training import feed
+    from aiornot.training.train import save_run
+
+    seed_config = dataclasses.replace(recipe.forensic, model="seed_cnn", epochs=args.seed_epochs, learning_rate=SEED_LEARNING_RATE)
     runs = {}
-    for name, epochs in (("seed_cnn", args.seed_epochs), ("forensic_detector", args.epochs)):
-        config = TrainConfig(model=name, epochs=epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch)
+    for config in (seed_config, recipe.forensic):
         result = feed.fit_stream(table, parts.train, parts.tuning, config, validation_steps=args.validation_steps,
                                  workers=args.workers, use_multiprocessing=args.multiprocessing, verbose=not args.quiet)
-        save_run(result, args.out, name=name)
-        runs[name] = result
+        save_run(result, args.out, name=config.model)
+        runs[config.model] = result
     return runs
 
 
@@ -112,7 +153,8 @@ def semantic_expert(table, rows, args, encoder, recipe):
 
     Each batch is decoded, re-encoded where the recipe asks (:func:`aiornot.training.train.with_reencoded`)
     and embedded through the feature store (what is stored is read, the rest computed and stored);
-    only the features are kept, never the pixels. Returns (expert, summary figures).
+    only the features are kept, never the pixels, then the head is fitted as the notebooks fit it
+    (:func:`aiornot.model.experts.fit_semantic_head`). Returns (expert, summary figures).
     """
     from aiornot.io import stream
     from aiornot.model import encoders
@@ -136,65 +178,78 @@ def semantic_expert(table, rows, args, encoder, recipe):
     return expert, {"views": len(labels), "skipped": skipped, "store": str(store.directory)}
 
 
-def calibrated_detector(model, table, rows, args, *, semantic=None, reencoded: bool = False):
-    """The forensic CNN (and ``semantic``) as a :class:`~aiornot.detector.Detector`, calibrated on ``rows``
-    (the tuning rows: calibration, fusion and thresholds must not see the rows that are reported).
+def calibrated_detector(model, table, rows, args, *, recipe, semantic=None):
+    """The forensic CNN (and ``semantic``) as a :class:`~aiornot.detector.Detector` with the recipe's tile
+    policy, calibrated on ``rows`` (the tuning rows: calibration, fusion and thresholds must not see the
+    rows that are reported) and, as the recipe says, their re-encoded copies.
 
-    Each expert's logits are computed batch by batch (with each image's re-encoded copy when
-    ``reencoded``), then calibration, fusion and thresholds are fitted on the collected logits.
+    Each expert's logits (:meth:`~aiornot.detector.Detector.expert_logits`) are computed batch by batch;
+    :meth:`~aiornot.detector.Detector.calibrate_from_logits` then fits what ``Detector.calibrate`` fits.
     """
     from aiornot.io import stream
     from aiornot.detector import Detector
     from aiornot.training.train import with_reencoded
 
-    detector = Detector(model, {"name": "aiornot-full-run", "crop_size": 64, "max_tiles": 64})
+    detector = Detector(model, {"name": DETECTOR_NAME, "crop_size": recipe.forensic.crop_size, "max_tiles": recipe.max_tiles})
     detector.semantic = semantic
     logits: dict[str, list[np.ndarray]] = {name: [] for name in detector.expert_names}
     labels = []
     for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, progress=not args.quiet,
                                        description="tuning logits"):
-        views, view_labels = with_reencoded(batch.images, batch.labels, enabled=reencoded)
-        for name, values in _expert_logits(detector, views).items():
+        views, view_labels = with_reencoded(batch.images, batch.labels, enabled=recipe.reencoded_views)
+        for name, values in detector.expert_logits(views).items():
             logits[name].append(values)
         labels.append(view_labels)
     detector.calibrate_from_logits({name: np.concatenate(parts) for name, parts in logits.items()}, np.concatenate(labels),
-                                   target_fpr=args.target_fpr)
+                                   target_fpr=recipe.target_fpr)
     return detector
 
 
-def _expert_logits(detector, images) -> dict[str, np.ndarray]:
-    """Each expert's uncalibrated logit per image (what calibration is fitted on)."""
-    logits = {"forensic": detector.logits(images)}
-    if detector.semantic:
-        logits["semantic"] = detector.semantic.logits(images)
-    return logits
+def seed_scores(model, table, rows, args, *, image_size: int) -> np.ndarray:
+    """The seed CNN's P(AI) per row (NaN where unreadable), streamed, scored as notebook 03 scores it
+    (:class:`aiornot.evaluation.robustness.SeedScorer`: whole images resized to ``image_size``²)."""
+    from aiornot.evaluation.robustness import SeedScorer
+    from aiornot.io import stream
 
-
-def seed_scores(model, table, rows, args) -> np.ndarray:
-    """The seed CNN's P(AI) per row (NaN where unreadable), whole images resized to 256², streamed."""
-    from aiornot.io import stream, transforms
-
-    scores = np.full(len(rows), np.nan)
+    scorer, scores = SeedScorer(model, image_size), np.full(len(rows), np.nan)
     position = {row: i for i, row in enumerate(rows)}
-    resize = lambda pixels: transforms.resize(pixels, (256, 256))  # noqa: E731 — the seed's input
-    for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, transform=resize, progress=not args.quiet,
+    for batch in stream.decode_batches(table, rows, batch_size=args.batch_size, progress=not args.quiet,
                                        description="seed CNN scores"):
-        if batch.images:
-            values = np.asarray(model.predict_on_batch(np.stack(batch.images).astype(np.float32) / 255.0)).ravel()
-            scores[[position[r] for r in batch.rows]] = values
+        scores[[position[r] for r in batch.rows]] = scorer(batch.images)
     return scores
 
 
-def report(name: str, ids, scores, labels, out: Path, threshold: float) -> dict:
-    """The seed's table (CSV) and ROC AUC, or the submission; the figures for ``summary.json``."""
+def validation_report(labels: pd.DataFrame, scores: dict[str, np.ndarray], thresholds: dict[str, float], out: Path, *,
+                      seed: int) -> dict:
+    """What notebook 03 measures on its held-out split, for each model (``seed_cnn``, ``detector``) on the
+    reported rows (``labels``: their ``id``, ``label`` and, when known, ``source``; ``scores`` aligned).
+
+    Writes the seed's per-class table (``table_validation_<model>.csv``, :mod:`aiornot.evaluation.testset`)
+    and the headline metrics with bootstrap intervals (``metrics_validation_<model>.csv``, resampled by
+    ``source`` when every row has one); returns :func:`aiornot.evaluation.metrics.summary`'s figures per
+    model and :func:`aiornot.evaluation.summary.comparison_text`'s sentence. Each model is read at its
+    operating threshold (``thresholds``); an unreadable image (NaN score) is counted in ``notes`` and left out.
+    """
+    from aiornot.evaluation import metrics, summary
     from aiornot.evaluation.testset import seed_test_report
 
-    result = seed_test_report(ids, scores, labels, submission=out / f"submission_{name}.csv", threshold=threshold)
-    if result.labelled:
-        result.table.to_csv(out / f"table_{name}.csv")
-        return {"images": result.n, "roc_auc": round(result.roc_auc, 4), "notes": result.notes,
-                "accuracy": round(float(result.table.loc["accuracy", "f1-score"]), 4)}
-    return {"images": result.n, "submission": str(result.submission), "reason": result.reason, "notes": result.notes}
+    truth = labels["label"].to_numpy()
+    groups = labels["source"].astype(str).to_numpy() if "source" in labels and labels["source"].notna().all() else None
+    scored = np.logical_and.reduce([np.isfinite(values) for values in scores.values()])
+    tables, figures = {}, {}
+    for name, values in scores.items():
+        key = f"validation_{name}"
+        result = seed_test_report(labels["id"], values, truth, submission=out / f"submission_{key}.csv", threshold=thresholds[name])
+        result.table.to_csv(out / f"table_{key}.csv")
+        tables[name] = metrics.metrics_with_intervals(truth[scored], values[scored], threshold=thresholds[name], rounds=BOOTSTRAP_ROUNDS,
+                                                      seed=seed, groups=None if groups is None else groups[scored])
+        tables[name].to_csv(out / f"metrics_{key}.csv")
+        measured = metrics.summary(truth[scored], values[scored], thresholds[name])
+        figures[key] = {"images": result.n, "threshold": round(thresholds[name], 4),
+                        **{metric: round(value, 4) for metric, value in measured.items()}, "notes": result.notes}
+    figures["comparison"] = summary.comparison_text(truth[scored], scores["detector"][scored], scores["seed_cnn"][scored], tables,
+                                                    groups=None if groups is None else groups[scored], rounds=BOOTSTRAP_ROUNDS, seed=seed)
+    return figures
 
 
 def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
@@ -204,41 +259,41 @@ def run(args: argparse.Namespace, *, encoder: Any = None) -> dict:
     """
     import keras
 
+    from aiornot.evaluation.testset import SEED_THRESHOLD
     from aiornot.io import stream
-    from aiornot.training.train import DetectorRecipe
 
     started, out = time.perf_counter(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    recipe = run_recipe(args)
     table = stream.open_table(args.data)
+    unlabelled = int((~table.labels["label"].isin([0, 1])).sum())
+    if unlabelled:
+        raise DatasetError(f"{args.data}: {unlabelled} rows have no 0/1 label; full-run trains and reports on labelled data "
+                           "(pass an unlabelled split as --test)")
     # The CLI leaves the default to this module (one place for the number; the parser does not import full_run).
     tuning = TUNING_FRACTION if args.tuning_fraction is None else args.tuning_fraction
     parts = split_rows(table.labels, tuning_fraction=tuning)
     write_split(table.labels, parts, out / "split.csv")
-    summary = {"backend": keras.backend.backend(), "images": len(table), "split": parts.counts(), "split_roles": SPLIT_ROLES}
-    runs = train_models(table, parts, args)
-    # The options of `aiornot full-run` (aiornot.apps.cli); a semantic head left unspecified is the shipped model's.
-    feature = args.semantic_feature or SHIPPED_SEMANTIC_FEATURE
-    strength = SHIPPED_SEMANTIC_C if args.semantic_C is None else args.semantic_C
-    recipe = DetectorRecipe(target_fpr=args.target_fpr, semantic_feature=feature, semantic_C=strength)
+    summary = {"backend": keras.backend.backend(), "images": len(table), "split": parts.counts(), "split_roles": SPLIT_ROLES,
+               "recipe": dataclasses.asdict(recipe)}
+    runs = train_models(table, parts, recipe, args)
     semantic = None
     if not args.no_semantic:
         semantic, summary["semantic"] = semantic_expert(table, parts.train, args, encoder or _default_encoder(), recipe)
-    detector = calibrated_detector(runs["forensic_detector"].model, table, parts.tuning, args, semantic=semantic,
-                                   reencoded=semantic is not None and recipe.reencoded_views)
+    detector = calibrated_detector(runs["forensic_detector"].model, table, parts.tuning, args, recipe=recipe, semantic=semantic)
     detector.save(out / "detector")
     summary["fusion"] = detector.fusion.rule
     # From here on, the seed's validation rows: nothing above (weights, early stopping, calibration, thresholds) saw them.
-    validation_ids = table.labels["id"].to_numpy()[parts.validation]
-    validation_labels = table.labels["label"].to_numpy()[parts.validation]
-    seed_cnn = seed_scores(runs["seed_cnn"].model, table, parts.validation, args)
-    summary["validation_seed_cnn"] = report("validation_seed_cnn", validation_ids, seed_cnn, validation_labels, out, 0.5)
+    reported = table.labels.iloc[parts.validation].reset_index(drop=True)
     scored = stream.score_table(table, detector, out / "scores_validation", rows=parts.validation, batch_size=args.batch_size,
                                 progress=not args.quiet)
-    frame = stream.read_scores(scored.output, columns=["id", "label", "score"])
-    summary["validation_detector"] = report("validation_detector", frame["id"], frame["score"], frame["label"], out,
-                                            detector.thresholds.ai)
+    detector_scores = stream.read_scores(scored.output, columns=["id", "score"]).set_index("id")["score"]
+    scores = {"seed_cnn": seed_scores(runs["seed_cnn"].model, table, parts.validation, args, image_size=runs["seed_cnn"].config.image_size),
+              "detector": detector_scores.reindex(reported["id"]).to_numpy(dtype=np.float64)}
+    summary.update(validation_report(reported, scores, {"seed_cnn": SEED_THRESHOLD, "detector": detector.thresholds.ai}, out,
+                                     seed=recipe.forensic.seed))
     if args.test:
         summary["test_detector"] = score_test(detector, args, out)
     summary["seconds"] = round(time.perf_counter() - started, 1)
@@ -255,13 +310,19 @@ def write_split(labels: pd.DataFrame, parts: RunRows, path: Path) -> None:
 
 
 def score_test(detector, args, out: Path) -> dict:
-    """The test split scored into Parquet, then the seed's table if it has labels, else the submission."""
+    """The test split scored into Parquet, then (:func:`aiornot.evaluation.testset.report_from_scores`) the seed's
+    table and ROC AUC if it has labels, else the competition's submission and why no metric is shown."""
+    from aiornot.evaluation.testset import report_from_scores
     from aiornot.io import stream
 
     scored = stream.score_table(stream.open_table(args.test), detector, out / "scores_test", batch_size=args.batch_size,
                                 progress=not args.quiet)
-    frame = stream.read_scores(scored.output, columns=["id", "label", "score"])
-    return report("test", frame["id"], frame["score"], frame["label"], out, detector.thresholds.ai)
+    result = report_from_scores(scored.output, submission=out / "submission_test.csv", threshold=detector.thresholds.ai)
+    if not result.labelled:
+        return {"images": result.n, "submission": str(result.submission), "reason": result.reason, "notes": result.notes}
+    result.table.to_csv(out / "table_test.csv")
+    return {"images": result.n, "roc_auc": round(result.roc_auc, 4), "notes": result.notes,
+            "accuracy": round(float(result.table.loc["accuracy", "f1-score"]), 4)}
 
 
 def _default_encoder():

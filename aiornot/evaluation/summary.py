@@ -46,9 +46,14 @@ def interleaved_folds(groups: Sequence[HeldOut], max_folds: int | None) -> list[
 
 def shipped_recipe(detector: Detector) -> Any:
     """The :class:`~aiornot.training.train.DetectorRecipe` the shipped detector was fitted with (from its config)."""
+    return recipe_from_config(detector.config)
+
+
+def recipe_from_config(config: dict[str, Any]) -> Any:
+    """The :class:`~aiornot.training.train.DetectorRecipe` a ``detector.json`` records (its ``train_config`` and ``recipe``)."""
     from aiornot.training import train
 
-    return train.DetectorRecipe(forensic=train.TrainConfig(**detector.config["train_config"]), **detector.config["recipe"])
+    return train.DetectorRecipe(forensic=train.TrainConfig(**config["train_config"]), **config["recipe"])
 
 
 def fused_experts(detector: Detector) -> tuple[str, ...]:
