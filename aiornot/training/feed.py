@@ -34,7 +34,7 @@ import pandas as pd
 from aiornot.io import transforms
 from aiornot.io.datasets import DatasetError
 from aiornot.io.stream import ImageTable, Skipped, decode_rows
-from aiornot.training.train import CropBatches, TrainConfig, TrainResult, epoch_progress, set_seeds
+from aiornot.training.train import CropBatches, TrainConfig, TrainResult, set_seeds, training_callbacks
 
 #: Rows per shuffling window (a few Parquet row groups of the Hugging Face layout).
 DEFAULT_WINDOW_ROWS = 1024
@@ -234,11 +234,7 @@ def fit_stream(table: ImageTable, train_rows: Sequence[int], val_rows: Sequence[
     train, val = feeds(table, train_rows, val_rows, config, validation_steps=validation_steps,
                        workers=workers or default_workers(), use_multiprocessing=use_multiprocessing, window_rows=window_rows)
     model = compiled(config)
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 2)),
-        epoch_progress(config.epochs, verbose=verbose),
-    ]
+    callbacks = training_callbacks(config, verbose=verbose)
     started = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - started

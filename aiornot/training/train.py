@@ -191,11 +191,7 @@ def fit(
         val_data = (validation_crops(val_images, config.crop_size), np.asarray(val_labels, np.float32)[:, None])
         loss, auc = keras.losses.BinaryCrossentropy(from_logits=True), keras.metrics.AUC(name="auc", from_logits=True)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss, metrics=[auc])
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 2)),
-        epoch_progress(config.epochs, verbose=verbose),
-    ]
+    callbacks = training_callbacks(config, verbose=verbose)
     started = time.perf_counter()
     history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=0)
     seen = len(train_images) if is_seed else len(train_data) * config.batch_size
@@ -204,6 +200,17 @@ def fit(
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
     best = int(frame["val_auc"].idxmax())
     return TrainResult(model, frame, config, seconds, seen * len(frame) / max(seconds, 1e-9), best)
+
+
+def training_callbacks(config: TrainConfig, *, verbose: bool = True) -> list:
+    """The callbacks every fit uses (in memory and streamed): early stopping on validation AUC with the best
+    weights restored, a learning-rate halving on a validation-loss plateau, and the epoch bar (made last, right
+    before ``fit``, because the bar starts when it is made)."""
+    return [
+        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(2, config.patience // 2)),
+        epoch_progress(config.epochs, verbose=verbose),
+    ]
 
 
 def epoch_progress(epochs: int, *, verbose: bool = True) -> TqdmCallback:
