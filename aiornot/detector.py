@@ -13,7 +13,8 @@ P(AI) — *forensic*: mean logit over native-resolution tiles (up to ``max_tiles
 frozen CLIP features and a fitted head → fused by the stated rule (logistic stacking fitted on
 validation images) → verdict ``ai`` / ``real`` / ``inconclusive`` by thresholds chosen on
 validation real photos at a stated FPR → provenance evidence (C2PA, IPTC, generator metadata,
-watermark) combined by a second stated rule. Every result carries each expert's score and both rules.
+watermark) combined by a second stated rule. Every result carries the score of each expert the fusion
+uses (one it weighs 0 is not run) and both rules.
 The steps from a source to its Result, built once, are :mod:`aiornot.predict`; this module holds the
 model and its scoring.
 """
@@ -220,18 +221,38 @@ class Detector:
             outputs.append(np.asarray(self.model.predict_on_batch(padded)).reshape(-1)[: len(part)])
         return np.concatenate(outputs)
 
-    def expert_logits(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """Each expert's uncalibrated logit per image (what calibration is fitted on)."""
-        logits = {"forensic": self.logits(images)}
-        if self.semantic:
+    @property
+    def used_experts(self) -> tuple[str, ...]:
+        """The experts prediction runs: those the fusion rule weighs (non-zero weight), in :attr:`expert_names`' order.
+
+        An expert at weight 0 cannot move the fused score, so running it would only cost time (the
+        forensic CNN on up to 64 tiles). A rule that weighs none of them is a constant: every expert
+        still runs then, so a Result has scores to show.
+        """
+        used = tuple(name for name in self.expert_names if name in self.fusion.used_experts)
+        return used or self.expert_names
+
+    def expert_logits(self, images: Sequence[np.ndarray], *, used_only: bool = False) -> dict[str, np.ndarray]:
+        """Each expert's uncalibrated logit per image (what calibration is fitted on).
+
+        ``used_only``: only the experts of :attr:`used_experts` (prediction); by default every expert
+        (evaluation and refitting need them all).
+        """
+        names = self.used_experts if used_only else self.expert_names
+        logits = {}
+        if "forensic" in names:
+            logits["forensic"] = self.logits(images)
+        if self.semantic and "semantic" in names:
             logits["semantic"] = self.semantic.logits(images)
         return logits
 
-    def expert_scores(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """Each expert's calibrated P(AI) per image, from pixels alone."""
-        logits = self.expert_logits(images)
-        scores = {"forensic": self.calibration(logits["forensic"])}
-        if self.semantic:
+    def expert_scores(self, images: Sequence[np.ndarray], *, used_only: bool = False) -> dict[str, np.ndarray]:
+        """Each expert's calibrated P(AI) per image, from pixels alone (``used_only``: see :meth:`expert_logits`)."""
+        logits = self.expert_logits(images, used_only=used_only)
+        scores = {}
+        if "forensic" in logits:
+            scores["forensic"] = self.calibration(logits["forensic"])
+        if self.semantic and "semantic" in logits:
             scores["semantic"] = self.semantic.calibration(logits["semantic"])
         return scores
 

@@ -9,7 +9,8 @@ their Results made the same way:
    passed along and never parsed again;
 2. **ID-photo evidence** (``id_photo``): face box, ID checks and the face crop (:mod:`aiornot.evidence.faces`);
 3. **one expert pass** over the batch's whole images *and* their face crops: a single
-   :meth:`~aiornot.Detector.expert_scores` call, then the fusion rule;
+   :meth:`~aiornot.Detector.expert_scores` call over the experts the fusion rule uses (one it weighs
+   0 is not run), then the fusion rule;
 4. **provenance evidence** from the file's bytes (:mod:`aiornot.evidence.provenance`) and, on request, the
    forensic expert's tile heatmap;
 5. :func:`build_result`: the one place a scored image's Result is constructed, from that finished
@@ -186,7 +187,7 @@ def build_result(detector: Detector, item: ImageInput, experts: dict[str, float]
                  elapsed_ms: float) -> Result:
     """The Result of one scored image, constructed once from its finished evidence.
 
-    ``experts``: each expert's calibrated P(AI); ``score``: their fusion by the detector's rule.
+    ``experts``: each run expert's calibrated P(AI) (those the fusion uses); ``score``: their fusion by the detector's rule.
     The pixel verdict comes from the thresholds; the final verdict from the provenance rule
     (:func:`aiornot.evidence.provenance.combine_verdict`), or the pixels alone when provenance was not read.
     """
@@ -215,10 +216,14 @@ def build_result(detector: Detector, item: ImageInput, experts: dict[str, float]
 
 # ------------------------------------------------------------------------------------ internals
 def _expert_pass(detector: Detector, images: list[np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Each expert's calibrated P(AI) and the fused score for every image, in one call."""
+    """The calibrated P(AI) of each expert the fusion uses, and the fused score, for every image, in one call.
+
+    An expert the fusion weighs 0 is not run (its score could not change the fused one), so the
+    Result leaves it out of ``experts``; the ``fusion`` rule states its weight 0 and why.
+    """
     if not images:
         return {}, np.zeros(0)
-    experts = detector.expert_scores(images)
+    experts = detector.expert_scores(images, used_only=True)
     return experts, detector.fuse(experts)
 
 

@@ -142,6 +142,58 @@ def test_detector_result_carries_each_expert_and_the_fusion_rule(tiny_model_dir,
     assert reloaded.fusion == detector.fusion and reloaded.predict(bright_png).score == pytest.approx(result.score, abs=1e-6)
 
 
+def _two_expert_detector(tiny_model_dir) -> Detector:
+    """The tiny model with a semantic expert beside its forensic one, both calibrated and fused on toy photos."""
+    detector = Detector.load(tiny_model_dir, runtime="keras")
+    head = LinearHead(mean=[0.5, 0.5], scale=[0.1, 0.1], coef=[4.0, -4.0], intercept=0.0)
+    detector.semantic = SemanticExpert(head, Calibration(), encoder=TableEncoder(), encoder_id="table")
+    detector.calibrate([np.full((80, 80, 3), v, np.uint8) for v in (230, 20)] * 10, np.array([1, 0] * 10))
+    return detector
+
+
+def test_an_expert_the_fusion_weighs_0_is_not_run_when_predicting(tiny_model_dir, monkeypatch):
+    """The shipped fusion gives the forensic expert weight 0: predict must not run its CNN, and
+    must give the very score of the full computation; evaluation still gets every expert."""
+    detector = _two_expert_detector(tiny_model_dir)
+    detector.fusion = detector.fusion.model_copy(update={"weights": {"semantic": 0.97, "forensic": 0.0},
+                                                         "excluded": {"forensic": "out-of-source ROC AUC 0.50 < 0.60"}})
+    photos = [np.asarray(photo_like(i, (90, 70))) for i in range(3)]
+    full = detector.fuse(detector.expert_scores(photos))  # every expert, as evaluation asks
+    assert detector.used_experts == ("semantic",)
+
+    def forensic_must_not_run(*args, **kwargs):
+        raise AssertionError("the forensic CNN ran although the fusion weighs it 0")
+
+    monkeypatch.setattr(detector, "crop_logits", forensic_must_not_run)
+    assert set(detector.expert_scores(photos, used_only=True)) == {"semantic"}
+    results = list(detector.predict_many([encode(Image.fromarray(p), "PNG") for p in photos], batch_size=3))
+    assert [r.score for r in results] == [round(float(score), 6) for score in full]
+    assert [r.pixel_verdict for r in results] == [detector.thresholds.verdict(float(score)) for score in full]
+    # Not reported with a made-up score: left out of `experts`, and the fusion rule says why.
+    assert all(set(r.experts) == {"semantic"} for r in results)
+    assert "forensic: weight 0 (out-of-source ROC AUC 0.50 < 0.60)" in results[0].fusion
+    with pytest.raises(AssertionError, match="forensic CNN ran"):
+        detector.expert_scores(photos)  # the default still runs every expert (calibration, AUC per expert)
+
+
+def test_experts_of_non_zero_weight_still_run_and_explain_runs_the_forensic_cnn(tiny_model_dir, monkeypatch):
+    detector = _two_expert_detector(tiny_model_dir)
+    assert all(weight != 0 for weight in detector.fusion.weights.values())
+    assert detector.used_experts == ("semantic", "forensic")
+    photo = encode(photo_like(1, (90, 70)), "PNG")
+    assert set(detector.predict(photo).experts) == {"semantic", "forensic"}
+    detector.fusion = detector.fusion.model_copy(update={"weights": {"semantic": 1.0, "forensic": 0.0}})
+    calls: list[int] = []
+    original = detector.crop_logits
+    monkeypatch.setattr(detector, "crop_logits", lambda crops, *a, **k: calls.append(len(crops)) or original(crops, *a, **k))
+    explained = detector.predict(photo, explain=True)  # the heatmap is an explicit request: the CNN runs for it
+    assert calls and explained.heatmap is not None and set(explained.experts) == {"semantic"}
+    # A rule that weighs no expert is a constant; every expert still runs, so the Result has scores to show.
+    detector.fusion = detector.fusion.model_copy(update={"weights": {"semantic": 0.0, "forensic": 0.0}})
+    assert detector.used_experts == detector.expert_names
+    assert set(detector.predict(photo).experts) == {"semantic", "forensic"}
+
+
 def test_scan_cuts_batches_by_decoded_pixels(tiny_model_dir, tmp_path, monkeypatch):
     from aiornot import predict
     from aiornot.evaluation import metrics

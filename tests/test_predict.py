@@ -37,9 +37,9 @@ def expert_calls(detector, monkeypatch) -> list[int]:
     calls: list[int] = []
     original = detector.expert_scores
 
-    def counting(images):
+    def counting(images, **options):
         calls.append(len(images))
-        return original(images)
+        return original(images, **options)
 
     monkeypatch.setattr(detector, "expert_scores", counting)
     return calls

@@ -46,6 +46,16 @@ def test_fusion_of_one_expert_is_that_expert():
         Fusion.one_expert("semantic")({"forensic": scores})
 
 
+def test_fusion_needs_only_the_experts_it_weighs():
+    """An expert at weight 0 is not among ``used_experts``, and the rule gives the same score without it."""
+    fusion = Fusion(weights={"semantic": 0.97, "forensic": 0.0}, intercept=-0.01)
+    semantic, forensic = np.array([0.2, 0.5, 0.8]), np.array([0.9, 0.1, 0.5])
+    assert fusion.used_experts == ("semantic",) and Fusion.one_expert("forensic").used_experts == ("forensic",)
+    assert np.array_equal(fusion({"semantic": semantic}), fusion({"semantic": semantic, "forensic": forensic}))
+    with pytest.raises(KeyError, match="semantic"):
+        fusion({"forensic": forensic})
+
+
 def test_fusion_writes_its_rule_and_reads_back_the_same_rule():
     fusion = Fusion(weights={"semantic": 0.97, "forensic": 0.0}, intercept=-0.01, fitted_on=1804, basis="out-of-source",
                     excluded={"forensic": "out-of-source ROC AUC 0.50 < 0.60"})

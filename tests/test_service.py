@@ -760,9 +760,9 @@ def test_the_batch_route_scores_its_files_with_one_predict_many_call(client, jpe
         many.append(len(sources))
         return original_many(sources, **options)
 
-    def expert_scores(images):
+    def expert_scores(images, **options):
         experts.append(len(images))
-        return original_experts(images)
+        return original_experts(images, **options)
 
     monkeypatch.setattr(detector, "predict_many", predict_many)
     monkeypatch.setattr(detector, "expert_scores", expert_scores)

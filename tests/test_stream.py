@@ -109,3 +109,22 @@ def test_scores_stream_to_parquet_and_resume_by_id(tmp_path, tiny_model_dir):
     assert scores.set_index("id").loc["img000.jpg", "score"] == pytest.approx(direct.score, abs=1e-6)
     with pytest.raises(DatasetError, match="no score files"):
         stream.read_scores(tmp_path / "nothing")
+
+
+def test_every_expert_of_the_detector_has_a_score_column_even_when_not_run(tmp_path, tiny_model_dir):
+    """An expert the fusion weighs 0 is not run: its column stays, empty, so every part has the same columns."""
+    from aiornot.detector import Detector
+
+    class WithAnUnrunExpert:
+        """The tiny detector, as if it also had a semantic expert that its fusion weighs 0."""
+
+        def __init__(self, detector: Detector) -> None:
+            self.detector, self.name, self.expert_names = detector, detector.name, ("semantic", "forensic")
+
+        def predict_many(self, *args, **kwargs):
+            return self.detector.predict_many(*args, **kwargs)
+
+    table = stream.open_table(image_shard(tmp_path, 4, corrupt=()))
+    stream.score_table(table, WithAnUnrunExpert(Detector.load(tiny_model_dir)), tmp_path / "scores", progress=False)
+    scores = stream.read_scores(tmp_path / "scores")
+    assert scores["score_forensic"].between(0, 1).all() and scores["score_semantic"].isna().all()

@@ -120,7 +120,8 @@ class Result(BaseModel):
     pixel_verdict: Verdict | None = Field(None, description="the verdict of the pixels alone")
     experts: dict[str, float] | None = Field(
         None, description="each expert's calibrated P(AI): `semantic` (frozen CLIP features + head), "
-                          "`forensic` (CNN on native-resolution tiles)")
+                          "`forensic` (CNN on native-resolution tiles). An expert the fusion rule weighs 0 is not "
+                          "run and not listed: `fusion` states its weight 0 and why")
     fusion: str | None = Field(None, description="the stated rule that combined the experts' scores into `score`")
     fusion_ko: str | None = None
     rule: str | None = Field(None, description="the sentence of the combination rule that decided the verdict")

@@ -100,7 +100,14 @@ class Fusion(_Rule):
             return {key: value for key, value in data.items() if key != "rule"}
         return data
 
+    @property
+    def used_experts(self) -> tuple[str, ...]:
+        """The experts the rule reads: those of non-zero weight. One at weight 0 changes no score,
+        so prediction need not run it (:meth:`aiornot.Detector.expert_scores` with ``used_only``)."""
+        return tuple(name for name, weight in self.weights.items() if weight != 0)
+
     def __call__(self, expert_scores: dict[str, np.ndarray]) -> np.ndarray:
+        """The fused P(AI) per image; ``expert_scores`` needs every expert of :attr:`used_experts`, no more."""
         missing = [name for name, weight in self.weights.items() if name not in expert_scores and weight != 0]
         if missing:
             raise KeyError(f"the fusion rule needs the expert(s) {missing}")

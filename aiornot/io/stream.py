@@ -137,7 +137,8 @@ def score_table(table: ImageTable, detector: "Detector", output: str | Path, *, 
     One part file per batch, written atomically; ids already in ``output`` are skipped, so an
     interrupted run resumes. Each row carries ``id``, ``sha256`` (of the file's bytes), ``label``
     and the :class:`~aiornot.detector.Result` fields (as :func:`aiornot.io.result_rows.result_to_row` lays
-    them out), plus one flat ``score_<expert>`` column per expert. Read with :func:`read_scores`.
+    them out), plus one flat ``score_<expert>`` column per expert of the detector: empty where the expert was not
+    run (the fusion weighs it 0), so every part has the same columns. Read with :func:`read_scores`.
     """
     from tqdm import tqdm
 
@@ -150,7 +151,7 @@ def score_table(table: ImageTable, detector: "Detector", output: str | Path, *, 
         for start in range(0, len(todo), batch_size):
             part = todo[start : start + batch_size]
             results, digests = _score_rows(table, part, detector, provenance)
-            _write_part(output, int(part[0]), _score_columns(table, part, results, digests))
+            _write_part(output, int(part[0]), _score_columns(table, part, results, digests, detector.expert_names))
             failed += sum(not r.ok for r in results)
             scored += sum(r.ok for r in results)
             bar.update(len(part))
@@ -173,19 +174,20 @@ def _score_rows(table: ImageTable, rows: np.ndarray, detector: "Detector", prove
     return results, digests
 
 
-def _score_columns(table: ImageTable, rows: np.ndarray, results: list["Result"], digests: list) -> "pa.Table":
+def _score_columns(table: ImageTable, rows: np.ndarray, results: list["Result"], digests: list,
+                   experts: Sequence[str]) -> "pa.Table":
+    """The part's columns; ``experts``: the detector's, one ``score_<expert>`` column each (null where not run)."""
     import pyarrow as pa
 
     from aiornot.io.result_rows import result_to_row, row_schema
 
     records = [result_to_row(r) for r in results]
     frame = pa.Table.from_pylist(records, schema=row_schema())
-    experts = sorted({name for r in results for name in (r.experts or {})})
     extra = {
         "id": pa.array(table.labels["id"].to_numpy()[rows].astype(str)),
         "sha256": pa.array(digests, pa.string()),
         "label": pa.array(table.labels["label"].to_numpy()[rows].astype(np.int64)),
-        **{f"score_{name}": pa.array([(r.experts or {}).get(name) for r in results], pa.float64()) for name in experts},
+        **{f"score_{name}": pa.array([(r.experts or {}).get(name) for r in results], pa.float64()) for name in sorted(experts)},
     }
     for position, (name, values) in enumerate(extra.items()):
         frame = frame.add_column(position, name, values)
