@@ -108,13 +108,12 @@ class Fusion(_Rule):
 
     def __call__(self, expert_scores: dict[str, np.ndarray]) -> np.ndarray:
         """The fused P(AI) per image; ``expert_scores`` needs every expert of :attr:`used_experts`, no more."""
-        missing = [name for name, weight in self.weights.items() if name not in expert_scores and weight != 0]
+        missing = [name for name in self.used_experts if name not in expert_scores]
         if missing:
             raise KeyError(f"the fusion rule needs the expert(s) {missing}")
         total = np.full(len(next(iter(expert_scores.values()))), self.intercept, dtype=np.float64)
-        for name, weight in self.weights.items():
-            if weight != 0:
-                total += weight * log_odds(expert_scores[name])
+        for name in self.used_experts:
+            total += self.weights[name] * log_odds(expert_scores[name])
         return sigmoid(total)
 
     @computed_field  # type: ignore[prop-decorator]

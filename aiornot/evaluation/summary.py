@@ -57,8 +57,8 @@ def recipe_from_config(config: dict[str, Any]) -> Any:
 
 
 def fused_experts(detector: Detector) -> tuple[str, ...]:
-    """The experts the shipped model let into its fusion (weight above 0)."""
-    return tuple(name for name, weight in detector.fusion.weights.items() if weight > 0)
+    """The experts the shipped model let into its fusion: those its rule weighs (fitted weights are never negative)."""
+    return detector.fusion.used_experts
 
 
 def protocol_fold_recipe(detector: Detector, *, epochs: int, steps_per_epoch: int | None) -> Any:
