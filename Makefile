@@ -67,6 +67,10 @@ $(SAMPLE): data/sources.toml $(wildcard tools/sample/*.py) | $(ENV_STAMP)
 reports: $(REPORT_HTML) models/MODEL_CARD.md  ## run every notebook on the sample data, HTML into reports/
 	$(PY) -m aiornot readme README.md models/default reports/benchmark.json
 
+# The notebooks read the sample many times (every leave-out fold decodes and re-encodes it again): a decode cache
+# that holds all of it (~3 GiB: the sample at most 1536 px a side, its 384 px re-encoded copies, the whole test
+# split) spares that work; the library's default is 768 MiB. Set AIORNOT_PIXEL_CACHE_MB lower on a small machine.
+reports/%.ipynb: export AIORNOT_PIXEL_CACHE_MB ?= 4096
 reports/%.ipynb: notebooks/%.ipynb reports/params/%.yaml $(SAMPLE) $(PIPELINE_SOURCES) | $(ENV_STAMP)
 	@mkdir -p reports/figures
 	$(VENV)/bin/papermill --cwd notebooks -k python3 $< $@ -f $(REPORT_PARAMS)/$*.yaml
