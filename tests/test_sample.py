@@ -425,6 +425,9 @@ def test_unknown_source_names_and_foreign_folders_are_refused(fake_wheel_source:
     common = ["--cache", str(fake_wheel_source["cache"]), "--sources", str(fake_wheel_source["sources"])]
     assert sample.main(["build-sample", "--out", str(tmp_path / "o"), "--only", "nope", *common]) == 2
     assert "unknown source name(s): nope" in capsys.readouterr().err
+    # A repeated flag adds its names (the last one does not silently replace the first).
+    assert sample.main(["build-sample", "--out", str(tmp_path / "o"), "--only", "nope", "--only", "other", *common]) == 2
+    assert "nope" in (message := capsys.readouterr().err) and "other" in message
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not delete")

@@ -406,8 +406,9 @@ def _tool_parsers(commands: argparse._SubParsersAction) -> None:
     sample_parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: data/sample)")
     sample_parser.add_argument("--cache", type=Path, metavar="DIR", help="download and model cache (default: data/cache)")
     sample_parser.add_argument("--sources", type=Path, metavar="TOML", help="source list (default: data/sources.toml)")
-    sample_parser.add_argument("--only", nargs="+", metavar="NAME", help="build only these sources")
-    sample_parser.add_argument("--skip", nargs="+", metavar="NAME", default=[], help="leave these sources out")
+    # action="extend": `--only a --only b` builds both (with "store", the last flag would silently win).
+    sample_parser.add_argument("--only", nargs="+", action="extend", metavar="NAME", help="build only these sources (repeatable)")
+    sample_parser.add_argument("--skip", nargs="+", action="extend", metavar="NAME", help="leave these sources out (repeatable)")
     sample_parser.set_defaults(handler=run_sample_builder)
 
     encoders_parser = commands.add_parser("build-encoders", help="derive the float CLIP tower (the same features on every CPU) from its pinned package",
