@@ -87,3 +87,22 @@ def test_sections_not_measured_say_so_in_the_card_and_never_print_a_question_mar
     study = {"portraits": 4, "real": 1, "ai": 3, "faces_found": None}
     card = model_card.render(validate_config({"name": "m", "id_photo_case_study": study}))
     assert "4 held-out portraits (1 real, 3 AI); a face was found in not measured" in card
+
+
+def test_the_card_says_whether_the_fusion_beats_its_best_expert_on_the_pairs() -> None:
+    def pair(name: str, fused: float, semantic: float, forensic: float | None) -> dict:
+        return {"held out": f"pair: {name}", "kind": "curation pair", "class": "pair", "view": "re-encoded",
+                "ROC AUC": fused, "semantic AUC": semantic, "forensic AUC": forensic}
+
+    def card(*rows: dict) -> str:
+        summary = {"cross_curation_folds": len(rows), "cross_curation_mean_auc": 0.7, "cross_curation_auc": {}}
+        return model_card.render(validate_config({"name": "m", "evaluation": {"protocol": {"rows": list(rows), "summary": summary}}}))
+
+    better = card(pair("a + b", 0.9, 0.8, 0.6), pair("c + d", 0.7, 0.6, 0.7))
+    assert "fused detector 0.800; semantic expert alone 0.700; forensic expert alone 0.650" in better
+    assert "the fusion adds +0.100 over the semantic expert" in better
+    worse = card(pair("a + b", 0.6, 0.8, 0.5))
+    assert "**the fusion does worse than the semantic expert alone (-0.200)**" in worse
+    # An expert never measured is left out, not averaged as 0; equal scores say the other expert added nothing.
+    alone = card(pair("a + b", 0.8, 0.8, None))
+    assert "forensic expert alone" not in alone and "the other expert adds nothing here" in alone

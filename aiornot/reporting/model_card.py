@@ -222,6 +222,7 @@ def headline_lines(evaluation: Evaluation) -> list[str]:
              f"both and tested on them), mean ROC AUC ≥ {CROSS_CURATION_AUC_TARGET:.2f} (re-encoded): {fmt(auc)} over "
              f"{summary.cross_curation_folds} pairs (lowest {fmt(summary.cross_curation_min_auc)}) — {verdict}.",
              "  - " + "; ".join(f"{name} {fmt(value)}" for name, value in summary.cross_curation_auc.items()) + "."]
+    lines += _pair_expert_lines(evaluation)
     mean, worst = summary.unseen_real_flagged_mean, summary.unseen_real_flagged_max
     if mean is None:
         return lines + ["- Real photos from sources the detector never saw, flagged `ai`: **not measured**."]
@@ -235,6 +236,37 @@ def headline_lines(evaluation: Evaluation) -> list[str]:
         lines.append("  - ⚠️ **An `ai` verdict on a photo from a studio or curation the detector has not seen may accuse a real "
                      "person.** Treat it as a reason for a human check, never as proof.")
     return lines
+
+
+def pair_expert_means(evaluation: Evaluation) -> dict[str, float]:
+    """Mean re-encoded ROC AUC over the cross-curation pairs of the fused detector and of each expert alone (the
+    fold's own refitted expert), over the pairs where every one was measured; empty without such a pair."""
+    pairs = [r for r in _reencoded_rows(evaluation).values() if r.kind == "curation pair"]
+    columns = {"fused detector": "roc_auc", "semantic expert alone": "semantic_auc", "forensic expert alone": "forensic_auc"}
+    measured = {name: column for name, column in columns.items() if any(getattr(r, column) is not None for r in pairs)}
+    complete = [r for r in pairs if all(getattr(r, column) is not None for column in measured.values())]
+    if not complete or "fused detector" not in measured:
+        return {}
+    return {name: sum(getattr(r, column) for r in complete) / len(complete) for name, column in measured.items()}
+
+
+def _pair_expert_lines(evaluation: Evaluation) -> list[str]:
+    """Whether fusing earns its place on the headline folds: the fused detector against its best expert alone."""
+    means = pair_expert_means(evaluation)
+    experts = {name: value for name, value in means.items() if name != "fused detector"}
+    if not experts:
+        return []
+    best = max(experts, key=experts.get)
+    gain = means["fused detector"] - experts[best]
+    expert = best.removesuffix(" alone")
+    if abs(gain) < 5e-4:  # the folds' fusions gave the other expert weight 0 (or it changed no ranking)
+        judged = f"the fusion ranks as the {expert} does: the other expert adds nothing here"
+    elif gain > 0:
+        judged = f"the fusion adds {gain:+.3f} over the {expert}"
+    else:
+        judged = f"**the fusion does worse than the {expert} alone ({gain:+.3f})**"
+    return ["  - Same pairs, mean ROC AUC: " + "; ".join(f"{name} {fmt(value)}" for name, value in means.items())
+            + f" — {judged}."]
 
 
 def target_lines(evaluation: Evaluation) -> list[str]:
