@@ -132,3 +132,20 @@ def test_shared_scorers_compute_once_per_image_list():
     assert calls == [4]
     scorer_for("forensic")(images[:2])  # a new list is scored anew
     assert calls == [4, 2]
+
+
+def test_roc_auc_matches_scikit_learn_with_ties_and_refuses_what_it_cannot_score() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for size in (2, 7, 50, 400):
+        labels = rng.integers(0, 2, size)
+        labels[:2] = [0, 1]
+        scores = np.round(rng.random(size), 1)  # coarse scores: many ties
+        assert metrics.roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert metrics.roc_auc(np.array([3, 7, 7]), np.array([0.9, 0.1, 0.2])) == 0.0  # the larger label is positive
+    assert np.isnan(metrics.roc_auc(np.ones(4), np.linspace(0, 1, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.roc_auc(np.array([0, 1]), np.array([0.1, np.nan]))
+    with pytest.raises(ValueError, match="one score per label"):
+        metrics.roc_auc(np.array([0, 1]), np.array([0.1, 0.2, 0.3]))

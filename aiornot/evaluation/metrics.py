@@ -20,11 +20,26 @@ FPR_TARGETS = (0.01, 0.05)
 
 # ------------------------------------------------------------------------------ point metrics
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC, or NaN when only one class is present (a fold or a bootstrap draw can lack one)."""
-    from sklearn.metrics import roc_auc_score
+    """ROC AUC, or NaN when only one class is present (a fold or a bootstrap draw can lack one).
 
-    labels = np.asarray(labels)
-    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else float("nan")
+    The Mann–Whitney form (average ranks for ties): the same value as ``sklearn.metrics.roc_auc_score``
+    without its input validation, which dominated the bootstrap's thousands of calls per fold.
+    The larger label is the positive class, as in scikit-learn.
+    """
+    from scipy.stats import rankdata
+
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape or scores.ndim != 1:
+        raise ValueError(f"roc_auc needs one score per label, got {labels.shape} labels and {scores.shape} scores")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("roc_auc: the scores contain NaN or infinity")
+    classes = np.unique(labels)
+    if len(classes) != 2:
+        return float("nan")
+    positive = labels == classes[1]
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    rank_sum = float(rankdata(scores)[positive].sum())
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
 def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr: float) -> float:
@@ -64,7 +79,7 @@ def summary(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> d
     both = len(np.unique(labels)) == 2
     result = {
         "n": int(len(labels)),
-        "roc_auc": float(skm.roc_auc_score(labels, scores)) if both else float("nan"),
+        "roc_auc": roc_auc(labels, scores),
         "average_precision": float(skm.average_precision_score(labels, scores)) if both else float("nan"),
         "accuracy": float(np.mean((scores >= threshold) == labels)),
         "ece": expected_calibration_error(labels, scores),
@@ -148,7 +163,7 @@ def metrics_with_intervals(labels: np.ndarray, scores: np.ndarray, *, groups: np
                            threshold: float = 0.5, rounds: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The headline metrics with 95 % bootstrap intervals, one row each."""
     named: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-        "ROC AUC": lambda y, s: skm.roc_auc_score(y, s),
+        "ROC AUC": roc_auc,
         "accuracy": lambda y, s: float(np.mean((s >= threshold) == y)),
         "TPR @ 1% FPR": lambda y, s: tpr_at_fpr(y, s, 0.01),
         "TPR @ 5% FPR": lambda y, s: tpr_at_fpr(y, s, 0.05),
