@@ -156,3 +156,53 @@ def test_the_shipped_head_is_fit_semantics_head_from_one_encoding_pass():
     np.testing.assert_allclose(detector.semantic.head.coef, expected.coef)
     assert detector.semantic.head.intercept == pytest.approx(expected.intercept)
     assert detector.config["out_of_source"]["folds"] == 3
+
+
+def test_an_expert_is_admitted_on_its_median_fold_auc_so_one_reversed_curation_does_not_shut_it_out():
+    """Session 24's measurement: the semantic head separated two curation folds well and ran the wrong way on the
+    third (GAN faces against real faces); pooled, it fell under the bar and the weaker forensic CNN decided alone."""
+    rng = np.random.default_rng(1)
+    names, labels = pool_names()
+    scores = out_of_source.OutOfSourceScores({"semantic": np.zeros(len(labels)), "forensic": rng.normal(0, 1, len(labels))},
+                                             labels, names, 3)
+    masks = scores.fold_masks()
+    semantic = np.where(labels == 1, 2.0, -2.0) + rng.normal(0, 1, len(labels))
+    semantic[masks[2]] = np.where(labels[masks[2]] == 1, -4.0, 4.0) + rng.normal(0, 1, masks[2].sum())  # reversed
+    scores.logits["semantic"] = semantic
+    folds = scores.fold_aucs("semantic")
+    assert folds[0] > 0.9 and folds[1] > 0.9 and folds[2] < 0.1
+    assert scores.pooled_auc("semantic") < 0.6 <= scores.auc("semantic") == pytest.approx(np.median(folds))
+    detector = Detector(None, {"name": "test"})
+    decision = out_of_source.decide(detector, scores, train.DetectorRecipe())
+    assert "semantic" not in decision.excluded and detector.fusion.weights["semantic"] > 0
+    assert decision.expert_fold_auc["semantic"] == [round(v, 4) for v in folds]
+    assert decision.expert_pooled_auc["semantic"] == round(scores.pooled_auc("semantic"), 4)
+
+
+def test_when_no_expert_reaches_the_bar_the_fallback_expert_decides_not_the_one_ahead_by_noise():
+    """Session 24's measurement: semantic 0.544, forensic 0.549 out of source; "the better one" handed a leave-out
+    pair to the forensic CNN by 0.005 and its AUC fell from 0.80 to 0.36."""
+    rng = np.random.default_rng(2)
+    names, labels = pool_names()
+    noise = {name: rng.normal(0, 1, len(labels)) for name in ("semantic", "forensic")}
+    scores = out_of_source.OutOfSourceScores({"semantic": noise["semantic"] + 0.05 * labels, "forensic": noise["forensic"] + 0.25 * labels},
+                                             labels, names, 3)
+    assert scores.auc("semantic") < scores.auc("forensic") < 0.6
+    detector = Detector(None, {"name": "test"})
+    decision = out_of_source.decide(detector, scores, train.DetectorRecipe())
+    assert detector.fusion.weights["forensic"] == 0 and "forensic" in decision.excluded
+    assert "semantic" not in decision.excluded
+    # Without a fallback named by the recipe, the better of the two decides, as before.
+    other = Detector(None, {"name": "test"})
+    out_of_source.decide(other, scores, train.DetectorRecipe(fusion_fallback="none"))
+    assert other.fusion.weights.get("semantic", 0.0) == 0 and other.fusion.weights["forensic"] > 0
+
+
+def test_the_fold_aucs_read_the_folds_the_cross_fitting_used():
+    names, labels = pool_names()
+    logits = np.where(labels == 1, 1.0, -1.0)
+    first = np.zeros(len(labels), bool)
+    first[::2] = True
+    scores = out_of_source.OutOfSourceScores({"semantic": logits}, labels, names, 2, view_folds=[first, ~first])
+    assert [mask.sum() for mask in scores.fold_masks()] == [first.sum(), (~first).sum()]
+    assert scores.fold_aucs("semantic") == [1.0, 1.0]

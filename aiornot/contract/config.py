@@ -68,7 +68,11 @@ class SemanticConfig(_Section):
 class OutOfSourceConfig(_Section):
     """What the cross-fitted leave-curation-out predictions decided (:mod:`aiornot.training.out_of_source`)."""
 
+    #: The AUC each expert was admitted on: the median of its per-curation-fold AUCs.
     expert_auc: dict[str, float]
+    #: Each expert's AUC within each curation fold, and over all folds pooled (information).
+    expert_fold_auc: dict[str, list[float]] = {}
+    expert_pooled_auc: dict[str, float] = {}
     excluded: dict[str, str] = {}
     predictions: int
     folds: int

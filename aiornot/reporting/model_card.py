@@ -386,20 +386,33 @@ def _experts_lines(config: ModelConfig) -> list[str]:
     return lines
 
 
+def _fold_detail(decided: Any, name: str) -> str:
+    """`` (folds 0.72 / 0.90 / 0.43; pooled 0.67)`` when the config stores them, else nothing."""
+    folds = decided.expert_fold_auc.get(name)
+    if not folds:
+        return ""
+    pooled = decided.expert_pooled_auc.get(name)
+    return f" (folds {' / '.join(fmt(v) for v in folds)}" + (f"; pooled {fmt(pooled)})" if pooled is not None else ")")
+
+
 def out_of_source_lines(config: ModelConfig) -> list[str]:
     """What the cross-fitted leave-curation-out predictions decided (calibration, fusion, thresholds)."""
     decided = config.out_of_source
     if decided is None:
         return ["- Each expert is Platt-calibrated on validation images; fusion and thresholds were fitted there too (in-sample)."]
-    aucs = ", ".join(f"{name} {fmt(auc)}" for name, auc in decided.expert_auc.items())
+    aucs = ", ".join(f"{name} {fmt(auc)}" + _fold_detail(decided, name) for name, auc in decided.expert_auc.items())
+    basis = "median over the curation folds" if decided.expert_fold_auc else "pooled"
     lines = [f"- **Fitted out of source:** each expert's calibration, the fusion and the thresholds rest on {decided.predictions} "
              f"predictions for the training and validation views, each from experts refitted without its curation "
-             f"({decided.folds} curation folds). Out-of-source ROC AUC: {aucs}."]
+             f"({decided.folds} curation folds). Out-of-source ROC AUC ({basis}, what admits an expert): {aucs}."]
     bar = (config.recipe or {}).get("fusion_min_auc", 0.6)
     weak_kept = [name for name, auc in decided.expert_auc.items() if name not in decided.excluded and auc < bar]
     if weak_kept:
+        fallback = (config.recipe or {}).get("fusion_fallback")
+        why = ("it is the recipe's fallback expert (the better leave-out record; a near-chance margin does not pick it)"
+               if fallback in weak_kept else "it is the better one")
         lines.append(f"- ⚠️ **No expert reaches ROC AUC {bar:.2f} on curations it never saw**; {', '.join(weak_kept)} decides because "
-                     "it is the better one. On a photo from a source unlike the training data, the score says little.")
+                     f"{why}. On a photo from a source unlike the training data, the score says little.")
     reversed_experts = {name: slope for name, slope in (("forensic", config.calibration.slope),
                                                          ("semantic", config.semantic.calibration.slope if config.semantic else 0.0))
                         if slope < 0}

@@ -288,6 +288,8 @@ class DetectorRecipe:
     fusion_min_auc: float = 0.6
     #: The experts that may enter the fusion (a leave-out fold reuses the shipped model's choice).
     fusion_experts: tuple[str, ...] = ("semantic", "forensic")
+    #: The expert that decides alone when no expert reaches ``fusion_min_auc`` (see out_of_source.fallback_expert).
+    fusion_fallback: str = "semantic"
     #: The ``ai`` threshold also lets at most this share of any one real curation through ...
     max_source_fpr: float = 0.10
     #: ... when that curation has at least this many real views in the pool.
@@ -444,7 +446,7 @@ def cross_fitted_scores(pool: TrainingPool, views: PoolViews, features: np.ndarr
         logits["semantic"] = out_of_source.semantic_logits(features, views.labels, views.strata, view_folds, recipe)
     if "forensic" in recipe.fusion_experts:  # else kept out by the recipe: shown with weight 0, never cross-fitted
         logits["forensic"] = forensic_logits(pool, views.images, view_folds, folds, detector, recipe, verbose=verbose)
-    return out_of_source.OutOfSourceScores(logits, views.labels, views.curations, len(folds))
+    return out_of_source.OutOfSourceScores(logits, views.labels, views.curations, len(folds), view_folds=view_folds)
 
 
 def forensic_logits(pool: TrainingPool, views, view_folds: list[np.ndarray], folds: list[np.ndarray], detector,
