@@ -61,6 +61,26 @@ def test_the_backbone_comparison_reaches_the_card():
     assert "| StyleGAN2 held out: TPR @ 5% FPR | 0.061 | not measured |" in card
 
 
+def test_the_card_names_the_shipped_backbone_and_where_another_measured_better():
+    summary = {"clip_vit_b16 (blocks)": {"cross-curation pairs: mean AUC": 0.686, "unseen real sources: worst flagged": 0.076,
+                                         "modern generators: mean AUC": 0.983},
+               "clip_vit_b16 (embeds)": {"cross-curation pairs: mean AUC": 0.719, "unseen real sources: worst flagged": 0.023,
+                                         "modern generators: mean AUC": 0.972}}
+    config = {"name": "m", "architecture": "a", "thresholds": {"ai": 0.7, "real": 0.3, "target_fpr": 0.05, "target_fnr": 0.05},
+              "semantic": {"encoder": "clip-vit-b16-float-1c3365a51414", "feature": "blocks",
+                           "head": {"mean": [0.0], "scale": [1.0], "coef": [1.0], "intercept": 0.0}},
+              "evaluation": {"backbones": {"folds": 35, "summary": summary}}}
+    card = model_card.render(config)
+    assert "The shipped semantic expert reads **clip_vit_b16 (blocks)**." in card
+    # Fewer real photos flagged is better; more AUC is better; the row where blocks lead is not listed.
+    assert "cross-curation pairs: mean AUC: clip_vit_b16 (embeds) 0.719 against 0.686" in card
+    assert "unseen real sources: worst flagged: clip_vit_b16 (embeds) 0.023 against 0.076" in card
+    assert "modern generators: mean AUC: clip" not in card
+    summary["clip_vit_b16 (blocks)"] = {"cross-curation pairs: mean AUC": 0.8, "unseen real sources: worst flagged": 0.01,
+                                        "modern generators: mean AUC": 0.99}
+    assert "the best column on every row" in model_card.render(config)
+
+
 def test_the_card_says_what_the_out_of_source_fit_decided_and_when_no_expert_reaches_the_bar():
     base = {"name": "m", "architecture": "a", "thresholds": {"ai": 0.56, "real": 0.37, "target_fpr": 0.05, "target_fnr": 0.05},
             "recipe": {"fusion_min_auc": 0.6},

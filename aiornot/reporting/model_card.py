@@ -455,7 +455,36 @@ def _backbone_lines(config: ModelConfig) -> list[str]:
              "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for metric in metrics:
         lines.append(f"| {metric} | " + " | ".join(fmt(summary[name].get(metric)) for name in names) + " |")
-    return lines + ["", "Few images per held-out group: read a difference as a sign, not a ranking.", ""]
+    return lines + ["", *_shipped_backbone_lines(config, summary),
+                    "Few images per held-out group: read a difference as a sign, not a ranking.", ""]
+
+
+def _lower_is_better(metric: str) -> bool:
+    """Rows where a smaller figure is better: real photos flagged `ai` (accusations)."""
+    return "real" in metric and "flagged" in metric
+
+
+def _shipped_backbone_lines(config: ModelConfig, summary: dict[str, dict[str, float | None]]) -> list[str]:
+    """Which column the shipped semantic expert is, and the rows where another backbone measured better."""
+    if config.semantic is None:
+        return []
+    shipped = next((name for name in summary if config.semantic.encoder.startswith(name.split(" (")[0].replace("_", "-"))
+                    and name.endswith(f"({config.semantic.feature})")), None)
+    if shipped is None:
+        return []
+    better = []
+    for metric in dict.fromkeys(m for values in summary.values() for m in values):
+        own = summary[shipped].get(metric)
+        measured = {name: values[metric] for name, values in summary.items() if values.get(metric) is not None}
+        if own is None or not measured:
+            continue
+        best = (min if _lower_is_better(metric) else max)(measured, key=measured.get)
+        if best != shipped and measured[best] != own:
+            better.append(f"{metric}: {best} {fmt(measured[best])} against {fmt(own)}")
+    if not better:
+        return [f"The shipped semantic expert reads **{shipped}**, the best column on every row.", ""]
+    return [f"The shipped semantic expert reads **{shipped}**. Rows where another backbone measured better: "
+            + "; ".join(better) + ".", ""]
 
 
 def _what_it_is(config: ModelConfig) -> list[str]:
