@@ -10,8 +10,9 @@ on **cross-fitted, leave-curation-out predictions** instead:
    templates are one curation), and the curations dealt into ``k`` folds;
 2. for each fold, every expert is refitted without it and scores it (raw and re-encoded views), so
    each image gets a score from experts that never saw its curation;
-3. each expert is calibrated on those scores; an expert whose out-of-source ROC AUC is below
-   ``min_auc`` gets fusion weight 0, and the rule says why; the fusion is fitted on the rest;
+3. each expert is calibrated on those scores; an expert whose out-of-source ROC AUC (the median over
+   the curation folds) is below ``fusion_min_auc`` gets fusion weight 0, and the rule says why; the
+   fusion is fitted on the rest (none left: ``fusion_fallback`` decides alone);
 4. the ``ai`` threshold lets at most ``target_fpr`` of the pool's real photos through *and* at
    most ``max_source_fpr`` of any one real curation's; the ``real`` threshold lets at most
    ``target_fnr`` of the AI images through, so a real ``inconclusive`` band lies between them.
