@@ -196,6 +196,10 @@ def test_when_no_expert_reaches_the_bar_the_fallback_expert_decides_not_the_one_
     other = Detector(None, {"name": "test"})
     out_of_source.decide(other, scores, train.DetectorRecipe(fusion_fallback="none"))
     assert other.fusion.weights.get("semantic", 0.0) == 0 and other.fusion.weights["forensic"] > 0
+    # A fallback the recipe keeps out of the fusion never decides: the experts the recipe lets in are chosen from.
+    kept_out = Detector(None, {"name": "test"})
+    out_of_source.decide(kept_out, scores, train.DetectorRecipe(fusion_experts=("forensic",)))
+    assert kept_out.fusion.weights["forensic"] > 0 and kept_out.fusion.weights.get("semantic", 0.0) == 0
 
 
 def test_the_fold_aucs_read_the_folds_the_cross_fitting_used():

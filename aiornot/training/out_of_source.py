@@ -166,14 +166,16 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> OutOfSource
 
 
 def fallback_expert(aucs: dict[str, float], recipe: Any) -> str:
-    """The expert that decides alone when none reaches the bar: ``recipe.fusion_fallback`` when it was scored.
+    """The expert that decides alone when none reaches the bar: ``recipe.fusion_fallback`` when it was scored
+    and the recipe lets it into the fusion, else the best of those the recipe lets in.
 
     Not "whichever scored higher": both experts then sit near chance, the margin is noise (0.544 against 0.549
     measured), and handing the verdict to the forensic CNN on such a margin cost a leave-out pair 0.80 → 0.36.
     The semantic expert is the one with the better leave-out record (model card: fused vs each expert alone).
     """
+    allowed = {name: auc for name, auc in aucs.items() if name in recipe.fusion_experts} or aucs
     preferred = getattr(recipe, "fusion_fallback", None)
-    return preferred if preferred in aucs else max(aucs, key=aucs.get)
+    return preferred if preferred in allowed else max(allowed, key=allowed.get)
 
 
 def monotone_calibration(logits: np.ndarray, labels: np.ndarray):
