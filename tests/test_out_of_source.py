@@ -147,7 +147,7 @@ def test_the_shipped_head_is_fit_semantics_head_from_one_encoding_pass():
             return {"embeds": np.stack([p.reshape(-1, 3).mean(axis=0) / 255 for p in batch]).astype(np.float32)}
 
     recipe = train.DetectorRecipe(forensic=train.TrainConfig(epochs=1, batch_size=4, crop_size=32, steps_per_epoch=1),
-                                  reencoded_views=False, max_tiles=4, fusion_experts=("semantic",))
+                                  reencoded_views=False, max_tiles=4, fusion_experts=("semantic",), source_folds=3)
     encoder = Counting()
     detector, _ = train.fit_detector(images[:16], labels[:16], None, images[16:], labels[16:], recipe, encoder=encoder,
                                      verbose=False, train_curations=names[:16], val_curations=names[16:])
