@@ -45,6 +45,7 @@ from aiornot.detector import Detector
 from aiornot.evaluation import metrics, protocol
 from aiornot.io import datasets, lazy, transforms
 from aiornot.training import train
+from report_sample import report_views
 
 WINDOW = 128  # real windows the simulator re-renders; training crops are cut from them after augmentation
 SIMULATOR_KINDS = ("transposed", "nearest", "bilinear")
@@ -95,10 +96,11 @@ def aligned_pool(images, real_rows: np.ndarray, count: int, steps: int, seed: in
 class AlignedBatches(keras.utils.PyDataset):
     """Batches whose first part is the baseline's (``base``, may be None) and the rest real/re-rendered pairs."""
 
-    def __init__(self, base: train.CropBatches | None, reals: np.ndarray, fakes: np.ndarray, pairs: int, crop: int, seed: int) -> None:
+    def __init__(self, base: train.CropBatches | None, reals: np.ndarray, fakes: np.ndarray, *, pairs: int, crop: int, steps: int,
+                 seed: int) -> None:
         super().__init__()
         self.base, self.reals, self.fakes, self.pairs, self.crop, self.seed = base, reals, fakes, pairs, crop, seed
-        self.steps = len(base) if base is not None else 20
+        self.steps = steps
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -142,9 +144,7 @@ def fit_variant(variant: str, images, labels, strata, train_rows, val_rows, conf
     base = None if variant == "traces" else train.CropBatches(lazy.take(images, train_rows), labels[train_rows], base_config, steps, config.seed,
                                                               strata=strata[train_rows] if config.balance_strata else None)
     data = base if variant == "baseline" else AlignedBatches(base, *pool, pairs=config.batch_size // 4 if base else config.batch_size // 2,
-                                                               crop=config.crop_size, seed=config.seed)
-    if variant == "traces":
-        data.steps = steps
+                                                               crop=config.crop_size, steps=steps, seed=config.seed)
     val = (train.validation_crops(lazy.take(images, val_rows), config.crop_size), labels[val_rows].astype(np.float32)[:, None])
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=[keras.metrics.AUC(name="auc", from_logits=True)])
@@ -163,10 +163,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "reports/experiments/aligned_fakes.csv"))
     args = parser.parse_args()
 
-    labelled, _ = datasets.prepare_split(ROOT / "data/sample", None, seed=42, saved_splits=ROOT / "build/full/splits.csv", progress=False)
-    frame = labelled.reset_index(drop=True)
-    pixels = lazy.images(frame)
-    reencoded = pixels.map(transforms.reencode_like_upload)
+    frame, pixels, reencoded = report_views()
     labels, strata = frame["label"].to_numpy(), datasets.content_strata(frame)
     groups = protocol.held_out_groups(frame, min_images=5, min_real_images=20)
     wanted = args.folds or ["pair:", "generator: stylegan2"]

@@ -28,10 +28,11 @@ import pandas as pd
 from aiornot.contract.paths import ROOT
 from aiornot.detector import Detector
 from aiornot.evaluation import metrics, protocol, summary
-from aiornot.io import datasets, lazy, transforms
+from aiornot.io import datasets, lazy
 from aiornot.model import encoders
 from aiornot.training import train
 from aiornot.training.out_of_source import curations
+from report_sample import report_views
 
 
 def fold_rows_out(frame, pixels, reencoded, held, recipe, store, encoder) -> list[dict]:
@@ -63,10 +64,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "reports/experiments/cross_fit_budget.csv"))
     args = parser.parse_args()
 
-    labelled, _ = datasets.prepare_split(ROOT / "data/sample", None, seed=42, saved_splits=ROOT / "build/full/splits.csv", progress=False)
-    frame = labelled.reset_index(drop=True)
-    pixels = lazy.images(frame)
-    reencoded = pixels.map(transforms.reencode_like_upload)
+    frame, pixels, reencoded = report_views()
     detector = Detector.load(ROOT / "models/default")
     encoder = encoders.OnnxImageEncoder()
     store = encoders.FeatureStore(ROOT / "data/cache/features" / encoder.id)

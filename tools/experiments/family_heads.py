@@ -19,18 +19,16 @@ import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from aiornot.evaluation import protocol
-from aiornot.io import datasets, lazy, transforms
+from aiornot.io import datasets
 from aiornot.model import encoders
 from aiornot.training import train
 from aiornot.model.experts import fit_semantic_head
 from aiornot.training.out_of_source import curations, curation_folds
 from aiornot.contract.paths import ROOT
+from report_sample import report_views
 
 recipe = train.DetectorRecipe(semantic_feature="blocks", semantic_C=0.2)
-labelled, _ = datasets.prepare_split(ROOT / "data/sample", None, seed=42, saved_splits=ROOT / "build/full/splits.csv", progress=False)
-frame = labelled.reset_index(drop=True)
-pixels = lazy.images(frame)
-reenc = pixels.map(transforms.reencode_like_upload)
+frame, pixels, reenc = report_views()
 enc = encoders.OnnxImageEncoder()
 store = encoders.FeatureStore(ROOT / "data/cache/features" / enc.id)
 t = time.time()
