@@ -283,8 +283,8 @@ class DetectorRecipe:
     max_tiles: int = transforms.DETECTOR_MAX_TILES
     target_fpr: float = 0.05
     #: Curation folds of the cross-fitting (whole source packages held out at a time). Five, not three: one
-    #: curation then weighs a fifth of the pool and each cross-fitted head is closer to the final one (measured on
-    #: the cross-curation pairs: mean AUC 0.679 with three, 0.728 with five, at about the same cost per fold).
+    #: curation then weighs a fifth of the pool and each cross-fitted head is closer to the final one (issue 17:
+    #: the cross-curation pairs' mean AUC in `make reports` went 0.679 → 0.746, at about the same cost per fold).
     source_folds: int = 5
     #: An expert below this out-of-source ROC AUC gets fusion weight 0.
     fusion_min_auc: float = 0.6
