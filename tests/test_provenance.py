@@ -357,6 +357,21 @@ def test_an_unmarked_photo_has_no_watermark():
     assert min(mark.details["bit_errors"].values()) > 8
 
 
+@pytest.mark.parametrize(("height", "width"), [(512, 512), (300, 457), (1030, 263)])
+def test_the_vectorised_watermark_decoder_gives_the_library_decoders_bits(height, width):
+    # The check computes the tile votes once with numpy instead of the library's Python loop per mark;
+    # it must read exactly the bits the library reads, on marked, JPEG-damaged and unmarked pixels alike.
+    library = watermark.embed_max_dct()
+    marked = watermarked(SD_V1_BITS, height, width)
+    damaged = np.asarray(Image.open(io.BytesIO(encode(watermarked(SDXL_BITS, height, width), "JPEG", quality=70))))
+    for pixels in (marked, damaged, scene(height, width, seed=11)):
+        bgr = np.ascontiguousarray(pixels[:, :, ::-1])
+        votes = watermark.block_votes(library(watermarks=[], wmLen=1), bgr)
+        for length in (SD_V1_BITS.size, SDXL_BITS.size, 7):
+            expected = np.asarray(library(watermarks=[], wmLen=length).decode(bgr), dtype=bool)
+            assert np.array_equal(watermark.decoded_bits(votes, length), expected)
+
+
 def test_watermark_check_can_be_skipped():
     mark = signal(inspect(encode(watermarked(SDXL_BITS), "PNG"), check_watermark=False), "sd_watermark")
     assert mark.status == "not_found" and mark.details["checked"] is False
