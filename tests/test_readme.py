@@ -54,6 +54,16 @@ def test_readme_speed_lines_come_from_the_benchmark():
     assert "600 vs 220 images/s at batch 1" in block and "11.0× and 19.0×" in block and "1.4 MB vs 150 MB" in block
 
 
+def test_the_whole_path_latency_line_names_the_experts_it_timed():
+    benchmark = {"machine": {"cpus": 2}, "speedup": {}, "results": {"seed_cnn": {"size_mb": 150.0}, "detector": {"size_mb": 1.4}},
+                 "pipeline": {"p50_ms": 471.0, "p95_ms": 764.0, "batch32_images_per_second": 1.9, "experts": ["semantic"]}}
+    block = readme.readme_block({"evaluation": {"metrics": {}}}, benchmark)
+    assert "(decode, the semantic expert, face, provenance" in block and "p50 471 ms" in block
+    assert "The forensic expert has fusion weight 0, so it is not run." in block
+    benchmark["pipeline"]["experts"] = ["semantic", "forensic"]
+    assert "(decode, both experts, face, provenance" in readme.readme_block({"evaluation": {"metrics": {}}}, benchmark)
+
+
 def test_the_backbone_comparison_reaches_both_blocks():
     config = {"name": "m", "architecture": "a", "thresholds": THRESHOLDS,
               "evaluation": {"backbones": {"folds": 18, "summary": {

@@ -112,14 +112,14 @@ class OutOfSourceScores:
 
         return float(roc_auc(self.labels, self.logits[expert]))
 
-    def auc(self, expert: str) -> float:
-        """The AUC an expert is admitted on: the median over the curation folds.
+    def auc(self, expert: str, fold_aucs: Sequence[float] | None = None) -> float:
+        """The AUC an expert is admitted on: the median over the curation folds (``fold_aucs`` when already computed).
 
         Not the pooled AUC: one fold where an expert runs the wrong way (the semantic head on GAN faces
         against real faces: 0.02–0.43 measured) dragged the pooled figure under the bar, and a leave-out
         fold that moved one curation flipped the expert in or out (issue 17, session 24's note).
         """
-        per_fold = [value for value in self.fold_aucs(expert) if np.isfinite(value)]
+        per_fold = [value for value in (self.fold_aucs(expert) if fold_aucs is None else fold_aucs) if np.isfinite(value)]
         return float(np.median(per_fold)) if per_fold else self.pooled_auc(expert)
 
 
@@ -143,7 +143,8 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> OutOfSource
 
     calibrations = {name: monotone_calibration(values, scores.labels) for name, values in scores.logits.items()}
     calibrated = {name: calibrations[name](values) for name, values in scores.logits.items()}
-    aucs = {name: scores.auc(name) for name in scores.logits}
+    fold_aucs = {name: scores.fold_aucs(name) for name in scores.logits}
+    aucs = {name: scores.auc(name, fold_aucs[name]) for name in scores.logits}
     kept = [name for name in scores.logits if aucs[name] >= recipe.fusion_min_auc and name in recipe.fusion_experts]
     if not kept:  # nobody beats the bar: the fallback expert decides, and the card says it is below the bar
         kept = [fallback_expert(aucs, recipe)]
@@ -159,7 +160,7 @@ def decide(detector: Any, scores: OutOfSourceScores, recipe: Any) -> OutOfSource
     detector.thresholds = choose_thresholds(fused, scores.labels, scores.curations, recipe)
     flagged = real_flagged_by_curation(fused, scores.labels, scores.curations, detector.thresholds.ai)
     return OutOfSourceConfig(expert_auc={name: round(auc, 4) for name, auc in aucs.items()},
-                             expert_fold_auc={name: [round(v, 4) for v in scores.fold_aucs(name)] for name in scores.logits},
+                             expert_fold_auc={name: [round(v, 4) for v in values] for name, values in fold_aucs.items()},
                              expert_pooled_auc={name: round(scores.pooled_auc(name), 4) for name in scores.logits}, excluded=excluded,
                              predictions=len(scores.labels), folds=scores.folds,
                              real_flagged_by_curation={name: round(share, 4) for name, share in flagged.items()})
