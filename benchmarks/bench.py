@@ -83,7 +83,8 @@ def pipeline_latency(detector: Detector, files: list[bytes]) -> dict[str, float]
     scored = sum(1 for _ in detector.predict_many(files[:32], batch_size=32, id_photo=True))
     batch_rate = scored / (time.perf_counter() - started)
     return {"p50_ms": float(np.percentile(timings, 50)), "p95_ms": float(np.percentile(timings, 95)),
-            "photos": len(files), "batch32_images_per_second": batch_rate, "experts": list(detector.used_experts)}
+            "photos": len(files), "batch32_images_per_second": batch_rate, "experts": list(detector.used_experts),
+            "experts_not_run": [name for name in detector.expert_names if name not in detector.used_experts]}
 
 
 def size_on_disk(model: keras.Model) -> float:

@@ -56,12 +56,14 @@ def test_readme_speed_lines_come_from_the_benchmark():
 
 def test_the_whole_path_latency_line_names_the_experts_it_timed():
     benchmark = {"machine": {"cpus": 2}, "speedup": {}, "results": {"seed_cnn": {"size_mb": 150.0}, "detector": {"size_mb": 1.4}},
-                 "pipeline": {"p50_ms": 471.0, "p95_ms": 764.0, "batch32_images_per_second": 1.9, "experts": ["semantic"]}}
+                 "pipeline": {"p50_ms": 471.0, "p95_ms": 764.0, "batch32_images_per_second": 1.9, "experts": ["semantic"],
+                              "experts_not_run": ["forensic"]}}
     block = readme.readme_block({"evaluation": {"metrics": {}}}, benchmark)
     assert "(decode, the semantic expert, face, provenance" in block and "p50 471 ms" in block
     assert "The forensic expert has fusion weight 0, so it is not run." in block
-    benchmark["pipeline"]["experts"] = ["semantic", "forensic"]
-    assert "(decode, both experts, face, provenance" in readme.readme_block({"evaluation": {"metrics": {}}}, benchmark)
+    benchmark["pipeline"].update(experts=["semantic", "forensic"], experts_not_run=[])
+    both = readme.readme_block({"evaluation": {"metrics": {}}}, benchmark)
+    assert "(decode, both experts, face, provenance" in both and "not run" not in both
 
 
 def test_the_backbone_comparison_reaches_both_blocks():

@@ -119,11 +119,9 @@ README_KO_START, README_KO_END = "<!-- results-ko:start -->", "<!-- results-ko:e
 def experts_run(pipeline: dict[str, Any]) -> tuple[str, str]:
     """Which experts the timed path ran, in words, and a sentence on one left out: the path runs only those the
     fusion rule weighs (benchmarks written before this was recorded ran both)."""
-    experts = pipeline.get("experts", ["semantic", "forensic"])
-    if len(experts) > 1:
-        return "both experts", ""
-    other = "forensic" if experts[0] == "semantic" else "semantic"
-    return f"the {experts[0]} expert", f" The {other} expert has fusion weight 0, so it is not run."
+    experts, not_run = pipeline.get("experts", ["semantic", "forensic"]), pipeline.get("experts_not_run", [])
+    named = "both experts" if len(experts) > 1 else f"the {experts[0]} expert"
+    return named, "".join(f" The {name} expert has fusion weight 0, so it is not run." for name in not_run)
 
 
 def _ko(key: str, **fields: Any) -> str:

@@ -42,8 +42,6 @@ from aiornot.training import train
 from aiornot.training.out_of_source import curations
 from report_sample import report_views
 
-WITHIN_FOLD = False
-
 
 def in_source_calibration(detector: Detector, images, labels: np.ndarray):
     """Platt scaling of ``detector``'s forensic CNN on images of the curations it trained on (its early-stopping rows)."""
@@ -71,7 +69,7 @@ def forensic_logits_calibrated_within_fold(pool, views, view_folds, folds, detec
     return logits
 
 
-def fold_rows_out(frame, pixels, reencoded, held, recipe, store, encoder) -> list[dict]:
+def fold_rows_out(frame, pixels, reencoded, held, recipe, store, encoder, *, within_fold: bool = False) -> list[dict]:
     """Refit without ``held`` (as protocol.run_fold does) and score it; adds which experts the fusion admitted."""
     rows = protocol.fold_rows(frame, held)
     labels, strata, names = frame["label"].to_numpy(), datasets.content_strata(frame), curations(frame)
@@ -80,7 +78,7 @@ def fold_rows_out(frame, pixels, reencoded, held, recipe, store, encoder) -> lis
                                      labels[val_rows], recipe, store=store, encoder=encoder, verbose=False, name=f"without {held.name}",
                                      train_reencoded=lazy.take(reencoded, fit_rows), val_reencoded=lazy.take(reencoded, val_rows),
                                      train_curations=names[fit_rows], val_curations=names[val_rows], val_strata=strata[val_rows])
-    if WITHIN_FOLD:  # the shipped CNN's logits go through its own in-source map first, as each cross-fitted one did
+    if within_fold:  # the shipped CNN's logits go through its own in-source map first, as each cross-fitted one did
         own = in_source_calibration(detector, lazy.take(pixels, val_rows), labels[val_rows])
         pooled = detector.calibration
         detector.calibration = type(pooled)(slope=pooled.slope * own.slope, intercept=pooled.slope * own.intercept + pooled.intercept)
@@ -105,9 +103,7 @@ def main() -> None:
                         help="calibrate each cross-fitted forensic CNN on its own early-stopping rows before pooling")
     parser.add_argument("--out", default=str(ROOT / "reports/experiments/cross_fit_budget.csv"))
     args = parser.parse_args()
-    global WITHIN_FOLD
-    WITHIN_FOLD = args.within_fold_calibration
-    if WITHIN_FOLD:
+    if args.within_fold_calibration:  # cross_fitted_scores calls the module's function: swap in the variant
         train.forensic_logits = forensic_logits_calibrated_within_fold
 
     frame, pixels, reencoded = report_views()
@@ -122,10 +118,10 @@ def main() -> None:
     rows: list[dict] = []
     for held in groups:
         started = time.time()
-        rows.extend(fold_rows_out(frame, pixels, reencoded, held, recipe, store, encoder))
+        rows.extend(fold_rows_out(frame, pixels, reencoded, held, recipe, store, encoder, within_fold=args.within_fold_calibration))
         print(rows[-1], f"{time.time() - started:.0f} s", file=sys.stderr, flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).assign(cross_fit_epochs=args.cross_fit_epochs, within_fold_calibration=WITHIN_FOLD).to_csv(args.out, index=False)
+        pd.DataFrame(rows).assign(cross_fit_epochs=args.cross_fit_epochs, within_fold_calibration=args.within_fold_calibration).to_csv(args.out, index=False)
     table = pd.DataFrame(rows)
     if len(table):
         print(table.groupby("view")[["ROC AUC", "real flagged ai"]].agg(["mean", "min", "max"]).round(3))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,15 +49,15 @@ def curation_weights(power: float):
         cells = np.array([str(s).split("|", 1)[0] for s in strata])
         names = np.array([str(s).split("|", 1)[1] for s in strata])
         out = np.zeros(len(labels))
-        for cell_rows in (np.asarray(labels) == label for label in np.unique(labels)):
-            cell_names = np.unique(cells[cell_rows])
-            for cell in cell_names:
-                in_cell = cell_rows & (cells == cell)
+        for in_class in (np.asarray(labels) == label for label in np.unique(labels)):
+            class_cells = np.unique(cells[in_class])
+            for cell in class_cells:
+                in_cell = in_class & (cells == cell)
                 sizes = {name: int(np.sum(in_cell & (names == name))) for name in np.unique(names[in_cell])}
                 share = {name: size ** power for name, size in sizes.items()}
                 total = sum(share.values())
                 for name, size in sizes.items():
-                    out[in_cell & (names == name)] = share[name] / total / size / len(cell_names)
+                    out[in_cell & (names == name)] = share[name] / total / size / len(class_cells)
         return out * len(labels) / out.sum()
 
     return weights
