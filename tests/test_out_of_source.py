@@ -132,6 +132,52 @@ def test_a_calibration_never_reverses_an_expert():
     assert forwards.slope > 0
 
 
+def test_a_cross_fitting_fold_trains_on_nothing_that_shares_a_source_group_with_it():
+    names, labels = pool_names()
+    groups = np.array([f"photo-{i}" for i in range(len(names))], dtype=object)
+    groups[:5] = groups[-5:]  # five ai-a rows are fakes made from real-c's last five photos
+    folds = out_of_source.curation_folds(names, labels, 3)
+    for held, trained in zip(folds, out_of_source.fold_training_masks(folds, groups), strict=True):
+        assert not (trained & held).any() and not np.isin(groups[trained], groups[held]).any()
+        assert (trained | held).sum() >= len(names) - 5  # only the shared group's rows are dropped besides the fold
+    made_from_real_c = next(t for h, t in zip(folds, out_of_source.fold_training_masks(folds, groups)) if h[-1])
+    assert not made_from_real_c[:5].any()
+    assert all((t == ~h).all() for h, t in zip(folds, out_of_source.fold_training_masks(folds, None)))
+
+
+def test_fit_detector_hands_the_cross_fitting_the_source_groups(monkeypatch):
+    """The semantic head's cross-fitted folds train without the fakes made from a held-out curation's photos."""
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 12)
+    images = [np.clip(rng.normal(60 + 120 * label, 20, (40, 40, 3)), 0, 255).astype(np.uint8) for label in labels]
+    names = np.array([f"{'ai' if label else 'real'}-{i % 3}" for i, label in enumerate(labels)], dtype=object)
+    groups = np.array([f"photo-{i}" for i in range(len(labels))], dtype=object)
+    groups[1], groups[3] = groups[0], groups[2]  # two AI images made from two real photos (in other curations)
+    seen = {}
+
+    def capture(features, view_labels, strata, view_folds, recipe, view_training=None):
+        seen.update(folds=view_folds, training=view_training)
+        return np.zeros(len(view_labels))
+
+    monkeypatch.setattr(out_of_source, "semantic_logits", capture)
+
+    class MeanColour:
+        id = "mean-colour"
+
+        def embed(self, batch):
+            return {"embeds": np.stack([p.reshape(-1, 3).mean(axis=0) / 255 for p in batch]).astype(np.float32)}
+
+    recipe = train.DetectorRecipe(forensic=train.TrainConfig(epochs=1, batch_size=4, crop_size=32, steps_per_epoch=1),
+                                  reencoded_views=False, max_tiles=4, fusion_experts=("semantic",), source_folds=3)
+    train.fit_detector(images[:16], labels[:16], None, images[16:], labels[16:], recipe, encoder=MeanColour(), verbose=False,
+                       train_curations=names[:16], val_curations=names[16:], train_groups=groups[:16], val_groups=groups[16:])
+    dropped = 0
+    for held, trained in zip(seen["folds"], seen["training"], strict=True):
+        assert not np.isin(groups[trained], groups[held]).any()
+        dropped += int((~held & ~trained).sum())
+    assert dropped > 0  # the shared groups did keep something out
+
+
 def test_the_shipped_head_is_fit_semantics_head_from_one_encoding_pass():
     """The out-of-source path encodes every view once; the shipped head is still the one fitted on the training views."""
     rng = np.random.default_rng(0)

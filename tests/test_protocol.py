@@ -59,6 +59,20 @@ def test_a_fold_never_trains_on_what_it_tests():
         assert not (rows["train"] & rows["test"]).any()
 
 
+def test_a_fold_leaves_out_the_fakes_made_from_the_photos_it_holds_out():
+    frame = protocol_frame()
+    # Real-ESRGAN re-renderings of three stock photos: AI rows of another package, but the photos' own source groups.
+    made = frame[frame["collection"] == "stock"].head(3).assign(label=1, generator="realesrgan", collection="upscaled")
+    frame = pd.concat([frame, made], ignore_index=True)
+    pair = protocol.HeldOut("pair: avatars + stock", "curation pair", -1, frame["collection"].isin(["avatars", "stock"]).to_numpy())
+    rows = protocol.fold_rows(frame, pair)
+    remade = (frame["collection"] == "upscaled").to_numpy()
+    assert not (rows["train"] & remade).any() and not (rows["validation"] & remade).any()
+    # Re-renderings of photos the fold keeps still train it.
+    other = protocol.HeldOut("package: debian", "package", 0, (frame["collection"] == "debian").to_numpy())
+    assert (protocol.fold_rows(frame, other)["train"] & remade).any()
+
+
 def test_headline_means_the_modern_generators_only():
     table = pd.DataFrame([
         {"held out": "generator: flux", "kind": "generator", "class": "AI", "view": "re-encoded", "ROC AUC": 0.9, "flagged ai": 0.5,

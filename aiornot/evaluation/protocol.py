@@ -117,13 +117,22 @@ def curation_pairs(frame: pd.DataFrame, *, min_images: int, min_real_images: int
 
 
 def fold_rows(frame: pd.DataFrame, held: HeldOut) -> dict[str, np.ndarray]:
-    """Which rows train, validate and test this fold (boolean masks over ``frame``)."""
+    """Which rows train, validate and test this fold (boolean masks over ``frame``).
+
+    Nothing that shares a ``source`` group with a held-out row trains or validates the fold: a fake
+    made from a real photo (a Real-ESRGAN re-rendering) has its photo's group, so holding out the
+    photo's package also keeps its re-rendering out — no photo or person on both sides.
+    """
     split, labels = frame["split"].to_numpy(), frame["label"].to_numpy()
+    unseen = ~held.rows
+    if "source" in frame:
+        sources = frame["source"].astype(str).to_numpy()
+        unseen &= ~np.isin(sources, sources[held.rows])
     if held.label == -1:  # a pair holds out both classes: it is tested on itself alone
-        return {"train": (split == "train") & ~held.rows, "validation": (split == "validation") & ~held.rows, "test": held.rows}
+        return {"train": (split == "train") & unseen, "validation": (split == "validation") & unseen, "test": held.rows}
     return {
-        "train": (split == "train") & ~held.rows,
-        "validation": (split == "validation") & ~held.rows,
+        "train": (split == "train") & unseen,
+        "validation": (split == "validation") & unseen,
         # The held-out group from every split, against the other class's test images.
         "test": held.rows | ((split == "test") & (labels != held.label)),
     }
@@ -141,12 +150,15 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
     labels = frame["label"].to_numpy()
     strata = datasets.content_strata(frame)
     names = curations(frame)
+    sources = frame["source"].astype(str).to_numpy() if "source" in frame else None
     # Views, not copies: with lazy images (aiornot.io.lazy) a fold decodes a batch at a time.
     detector, _ = train.fit_detector(take(pixels, rows["train"]), labels[rows["train"]], strata[rows["train"]],
                                      take(pixels, rows["validation"]), labels[rows["validation"]], recipe,
                                      store=store, encoder=encoder, verbose=False, name=f"without {held.name}",
                                      train_reencoded=take(reencoded, rows["train"]), val_reencoded=take(reencoded, rows["validation"]),
                                      train_curations=names[rows["train"]], val_curations=names[rows["validation"]],
+                                     train_groups=sources[rows["train"]] if sources is not None else None,
+                                     val_groups=sources[rows["validation"]] if sources is not None else None,
                                      val_strata=strata[rows["validation"]])
     test = np.flatnonzero(rows["test"])
     groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
@@ -217,7 +229,8 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     from aiornot.io import datasets
     from aiornot.evaluation import metrics
     from aiornot.model.experts import fit_semantic_head
-    from aiornot.training.out_of_source import choose_thresholds, curation_folds, curations, monotone_calibration, semantic_logits
+    from aiornot.training.out_of_source import (choose_thresholds, curation_folds, curations, fold_training_masks,
+                                                monotone_calibration, semantic_logits)
 
     rows = fold_rows(frame, held)
     labels, strata, names = frame["label"].to_numpy(), datasets.content_strata(frame), curations(frame)
@@ -232,8 +245,11 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     # Calibration and the `ai` threshold out of source, as the shipped detector's (aiornot.training.out_of_source).
     pool = rows["train"] | rows["validation"]
     pool_x, pool_y, pool_strata, pool_names = stacked(pool)
-    view_folds = [np.tile(mask, len(views)) for mask in curation_folds(names[pool], labels[pool], recipe.source_folds)]
-    held_logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe)
+    folds = curation_folds(names[pool], labels[pool], recipe.source_folds)
+    sources = frame["source"].astype(str).to_numpy()[pool] if "source" in frame else None
+    view_folds = [np.tile(mask, len(views)) for mask in folds]
+    view_training = [np.tile(mask, len(views)) for mask in fold_training_masks(folds, sources)]
+    held_logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe, view_training)
     calibration = monotone_calibration(held_logits, pool_y)
     threshold = choose_thresholds(calibration(held_logits), pool_y, pool_names, recipe).ai
     test = rows["test"]

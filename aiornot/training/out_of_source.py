@@ -8,8 +8,9 @@ on **cross-fitted, leave-curation-out predictions** instead:
 
 1. the training pool's images are grouped by *curation* (the source package; the stock-photo
    templates are one curation), and the curations dealt into ``k`` folds;
-2. for each fold, every expert is refitted without it and scores it (raw and re-encoded views), so
-   each image gets a score from experts that never saw its curation;
+2. for each fold, every expert is refitted without it — and without anything sharing a photo's
+   source group with it (a Real-ESRGAN fake made from one of its photos) — and scores it (raw and
+   re-encoded views), so each image gets a score from experts that never saw its curation;
 3. each expert is calibrated on those scores; an expert whose out-of-source ROC AUC (the median over
    the curation folds) is below ``fusion_min_auc`` gets fusion weight 0, and the rule says why; the
    fusion is fitted on the rest (none left: ``fusion_fallback`` decides alone);
@@ -86,6 +87,17 @@ def curation_folds(names: np.ndarray, labels: np.ndarray, k: int) -> list[np.nda
     return [mask for mask in folds if mask.any()]
 
 
+def fold_training_masks(folds: Sequence[np.ndarray], groups: np.ndarray | None) -> list[np.ndarray]:
+    """The rows each cross-fitting fold may train on: not in the fold, and sharing no source group with it.
+
+    ``groups``: each row's source group (the photo it shows or was made from); None: the fold alone is left out.
+    """
+    if groups is None:
+        return [~held for held in folds]
+    groups = np.asarray(groups, dtype=object)
+    return [~held & ~np.isin(groups, groups[held]) for held in folds]
+
+
 @dataclass
 class OutOfSourceScores:
     """Each expert's uncalibrated logit for every view of the pool, from experts fitted without its curation."""
@@ -123,13 +135,17 @@ class OutOfSourceScores:
         return float(np.median(per_fold)) if per_fold else self.pooled_auc(expert)
 
 
-def semantic_logits(features: np.ndarray, labels: np.ndarray, strata: np.ndarray, view_folds: list[np.ndarray], recipe: Any) -> np.ndarray:
-    """Cross-fitted semantic logits: the head refitted without each fold scores that fold (features given, one row per view)."""
+def semantic_logits(features: np.ndarray, labels: np.ndarray, strata: np.ndarray, view_folds: list[np.ndarray], recipe: Any,
+                    view_training: list[np.ndarray] | None = None) -> np.ndarray:
+    """Cross-fitted semantic logits: the head refitted without each fold scores that fold (features given, one row per view).
+
+    ``view_training``: the views each fold's head trains on (:func:`fold_training_masks`); None: every view outside the fold.
+    """
     from aiornot.model.experts import fit_semantic_head
 
     logits = np.full(len(labels), np.nan)
-    for held in view_folds:
-        head = fit_semantic_head(features[~held], labels[~held], strata[~held], recipe)
+    for held, trained in zip(view_folds, view_training or [~held for held in view_folds], strict=True):
+        head = fit_semantic_head(features[trained], labels[trained], strata[trained], recipe)
         logits[held] = head.logits(features[held])
     return logits
 

@@ -341,6 +341,7 @@ def fit_detector(
     *, name: str = "aiornot-detector", store=None, encoder=None, semantic: bool = True, verbose: bool = True,
     train_reencoded: Sequence[np.ndarray] | None = None, val_reencoded: Sequence[np.ndarray] | None = None,
     train_curations: np.ndarray | None = None, val_curations: np.ndarray | None = None, val_strata: np.ndarray | None = None,
+    train_groups: np.ndarray | None = None, val_groups: np.ndarray | None = None,
 ):
     """Train both experts, then calibrate them, fit the fusion rule and choose the thresholds.
 
@@ -350,6 +351,8 @@ def fit_detector(
     ``detector.config["out_of_source"]`` records what they decided; without them, on validation.
     Returns ``(detector, forensic TrainResult)``. ``semantic=False`` gives the forensic expert alone.
     ``train_reencoded`` / ``val_reencoded``: the images' re-encoded copies, if already made.
+    ``train_groups`` / ``val_groups``: each image's source group (``source``: the photo it shows or was made from); a
+    cross-fitting fold then also leaves out every image that shares a group with it.
     """
     from aiornot.detector import Detector
 
@@ -365,7 +368,7 @@ def fit_detector(
         detector.calibrate(views, view_labels, target_fpr=recipe.target_fpr)
         return detector, run
     pool = TrainingPool.of(train_images, train_labels, train_strata, train_curations, val_images, val_labels, val_strata,
-                           val_curations, train_reencoded, val_reencoded)
+                           val_curations, train_reencoded, val_reencoded, train_groups, val_groups)
     views = pool.views(recipe)
     features = None
     if semantic:
@@ -394,10 +397,11 @@ class TrainingPool:
     strata: np.ndarray
     curations: np.ndarray
     is_validation: np.ndarray
+    groups: np.ndarray | None = None  # each image's source group; None: unknown (every image its own)
 
     @classmethod
     def of(cls, train_images, train_labels, train_strata, train_curations, val_images, val_labels, val_strata, val_curations,
-           train_reencoded=None, val_reencoded=None) -> "TrainingPool":
+           train_reencoded=None, val_reencoded=None, train_groups=None, val_groups=None) -> "TrainingPool":
         def joined(first, second):
             if first is None or second is None:
                 return None
@@ -411,7 +415,9 @@ class TrainingPool:
                    np.concatenate([zeros(len(train_labels)) if train_strata is None else np.asarray(train_strata),
                                    zeros(len(val_labels)) if val_strata is None else np.asarray(val_strata)]),
                    np.concatenate([np.asarray(train_curations, dtype=object), np.asarray(val_curations, dtype=object)]),
-                   np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(val_labels), bool)]))
+                   np.concatenate([np.zeros(len(train_labels), bool), np.ones(len(val_labels), bool)]),
+                   None if train_groups is None or val_groups is None
+                   else np.concatenate([np.asarray(train_groups, dtype=object), np.asarray(val_groups, dtype=object)]))
 
     def views(self, recipe: DetectorRecipe) -> "PoolViews":
         """The pool's images and, as the recipe says, their re-encoded copies, with each view's facts."""
@@ -442,28 +448,32 @@ def cross_fitted_scores(pool: TrainingPool, views: PoolViews, features: np.ndarr
     from aiornot.training import out_of_source
 
     folds = out_of_source.curation_folds(pool.curations, pool.labels, recipe.source_folds)
+    training = out_of_source.fold_training_masks(folds, pool.groups)
     view_folds = [mask[views.rows] for mask in folds]
     logits = {}
     if features is not None:
-        logits["semantic"] = out_of_source.semantic_logits(features, views.labels, views.strata, view_folds, recipe)
+        logits["semantic"] = out_of_source.semantic_logits(features, views.labels, views.strata, view_folds, recipe,
+                                                           [mask[views.rows] for mask in training])
     if "forensic" in recipe.fusion_experts:  # else kept out by the recipe: shown with weight 0, never cross-fitted
-        logits["forensic"] = forensic_logits(pool, views.images, view_folds, folds, detector, recipe, verbose=verbose)
+        logits["forensic"] = forensic_logits(pool, views.images, view_folds, folds, detector, recipe, verbose=verbose,
+                                             training=training)
     return out_of_source.OutOfSourceScores(logits, views.labels, views.curations, len(folds), view_folds=view_folds)
 
 
 def forensic_logits(pool: TrainingPool, views, view_folds: list[np.ndarray], folds: list[np.ndarray], detector,
-                    recipe: DetectorRecipe, *, verbose: bool = True) -> np.ndarray:
+                    recipe: DetectorRecipe, *, verbose: bool = True, training: list[np.ndarray] | None = None) -> np.ndarray:
     """Cross-fitted forensic logits: the CNN retrained without each curation fold scores that fold's views.
 
-    Early stopping reads the fold's remaining validation images, never the fold itself.
+    ``training``: the pool rows each fold's CNN may use (:func:`aiornot.training.out_of_source.fold_training_masks`);
+    None: every row outside the fold. Early stopping reads the fold's remaining validation images, never the fold itself.
     """
     from aiornot.detector import Detector
 
     epochs = recipe.cross_fit_forensic_epochs or max(1, recipe.forensic.epochs // 3)
     config = dataclasses.replace(recipe.forensic, epochs=epochs)
     logits = np.full(len(view_folds[0]), np.nan)
-    for index, (held, held_views) in enumerate(zip(folds, view_folds), start=1):
-        train_rows, val_rows = np.flatnonzero(~held & ~pool.is_validation), np.flatnonzero(~held & pool.is_validation)
+    for index, (held, held_views, usable) in enumerate(zip(folds, view_folds, training or [~held for held in folds]), start=1):
+        train_rows, val_rows = np.flatnonzero(usable & ~pool.is_validation), np.flatnonzero(usable & pool.is_validation)
         if len(np.unique(pool.labels[val_rows])) < 2:  # no usable early-stopping set: stop on the training rows
             val_rows = train_rows
         run = fit(lazy.take(pool.images, train_rows), pool.labels[train_rows], lazy.take(pool.images, val_rows),
