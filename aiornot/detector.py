@@ -311,6 +311,7 @@ class Detector:
         *,
         path: str | None = None,
         id_photo: bool = False,
+        face_score: bool = False,
         provenance: bool = True,
         explain: bool = False,
         data: bytes | None = None,
@@ -321,10 +322,12 @@ class Detector:
         :func:`aiornot.io.decode.read_header` (it is not parsed again); or an image already decoded
         by :func:`aiornot.io.decode.open_image` — then pass its file's bytes as ``data`` too, for the
         provenance signals and the md5. ``path``: the Result's ``path`` (default: a path as given).
+        ``id_photo``, ``face_score``: see :meth:`predict_many`.
         """
         label = path if path is not None else (str(source) if isinstance(source, (str, Path)) else None)
         item = pipeline.read_input(source, label, data=data)
-        return next(self.predict_many([item], batch_size=1, id_photo=id_photo, provenance=provenance, explain=explain))
+        return next(self.predict_many([item], batch_size=1, id_photo=id_photo, face_score=face_score, provenance=provenance,
+                                      explain=explain))
 
     def predict_many(
         self,
@@ -333,6 +336,7 @@ class Detector:
         labels: Iterable[str | None] | None = None,
         batch_size: int = 32,
         id_photo: bool = False,
+        face_score: bool = False,
         provenance: bool = True,
         explain: bool = False,
         progress: bool = False,
@@ -341,16 +345,26 @@ class Detector:
     ) -> Iterator[Result]:
         """Score many images in batches, one Result per source, in order (see :mod:`aiornot.predict`).
 
-        Each batch goes through the experts in one pass, its ID-photo face crops included. A batch
-        ends at ``batch_size`` images or once its decoded pixels reach ``max_batch_pixels``,
-        whichever comes first: 32 images of 64 megapixels would otherwise hold ~6 GB of pixels.
-        ``labels``: the ``path`` each Result carries, one per source (default: a path as given,
-        ``<bytes>`` for bytes).
+        ``id_photo``: add the face box and the ID checks. ``face_score``: also score the face crop
+        alone (``Result.face_score``; information only, never part of the verdict, and as costly as
+        a second photo); it needs ``id_photo`` and raises :class:`ValueError` here, at the call,
+        when asked without it. Each batch goes through the experts in one pass, its face crops
+        included when asked for. A batch ends at ``batch_size`` images or once its decoded pixels
+        reach ``max_batch_pixels``, whichever comes first: 32 images of 64 megapixels would
+        otherwise hold ~6 GB of pixels. ``labels``: the ``path`` each Result carries, one per
+        source (default: a path as given, ``<bytes>`` for bytes).
         """
+        # Checked now, not at the first next(): a wrong option must fail where it was written.
+        options = pipeline.PredictOptions(id_photo=id_photo, face_score=face_score, provenance=provenance, explain=explain)
+        named = zip(sources, labels, strict=True) if labels is not None else ((s, pipeline.default_label(s)) for s in sources)
+        return self._predict_batches(named, batch_size=batch_size, options=options, progress=progress, total=total,
+                                     max_batch_pixels=max_batch_pixels)
+
+    def _predict_batches(self, named: Iterable[tuple[Source, str | None]], *, batch_size: int, options: pipeline.PredictOptions,
+                         progress: bool, total: int | None, max_batch_pixels: int | None) -> Iterator[Result]:
+        """The Results of :meth:`predict_many`, lazily, batch by batch."""
         from tqdm import tqdm
 
-        options = pipeline.PredictOptions(id_photo=id_photo, provenance=provenance, explain=explain)
-        named = zip(sources, labels, strict=True) if labels is not None else ((s, pipeline.default_label(s)) for s in sources)
         inputs = (pipeline.read_input(source, label) for source, label in named)
         bar = tqdm(total=total, desc="scoring", unit="img", disable=not progress, file=sys.stderr)
         try:

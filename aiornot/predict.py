@@ -8,9 +8,9 @@ their Results made the same way:
    header the caller already parsed (the service's :class:`~aiornot.io.decode.ImageHeader`) is
    passed along and never parsed again;
 2. **ID-photo evidence** (``id_photo``): face box, ID checks and the face crop (:mod:`aiornot.evidence.faces`);
-3. **one expert pass** over the batch's whole images *and* their face crops: a single
-   :meth:`~aiornot.Detector.expert_scores` call over the experts the fusion rule uses (one it weighs
-   0 is not run), then the fusion rule;
+3. **one expert pass** over the batch's whole images and, only when ``face_score`` is asked too, their
+   face crops: a single :meth:`~aiornot.Detector.expert_scores` call over the experts the fusion rule
+   uses (one it weighs 0 is not run), then the fusion rule;
 4. **provenance evidence** from the file's bytes (:mod:`aiornot.evidence.provenance`) and, on request, the
    forensic expert's tile heatmap;
 5. :func:`build_result`: the one place a scored image's Result is constructed, from that finished
@@ -42,15 +42,30 @@ __all__ = ["Evidence", "ImageInput", "PredictOptions", "Source", "batches", "bui
 
 #: The rule sentence of a result whose file's provenance was not read (en, ko).
 PIXELS_ONLY_RULE = (message("verdict.rule.pixels_only").en, message("verdict.rule.pixels_only").ko)
+#: Why ``face_score`` alone is refused: the face crop it scores is found in ID-photo mode only.
+FACE_SCORE_NEEDS_ID_PHOTO = "face_score=True needs id_photo=True: the face crop it scores is found in ID-photo mode only"
 
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """What to gather besides the pixel score (the keyword arguments of ``predict``/``predict_many``)."""
+    """What to gather besides the pixel score (the keyword arguments of ``predict``/``predict_many``).
+
+    ``id_photo``: the face box and the ID checks. ``face_score``: also the face crop's own P(AI),
+    information only, never part of the verdict; each crop goes through the experts like a second
+    photo (about double an ID photo's CPU time, most of it the semantic expert's CLIP tower), so it
+    is off unless asked.
+    It needs ``id_photo`` (the crop is found there): asked alone it raises :class:`ValueError`
+    rather than silently giving nothing.
+    """
 
     id_photo: bool = False
+    face_score: bool = False
     provenance: bool = True
     explain: bool = False
+
+    def __post_init__(self) -> None:
+        if self.face_score and not self.id_photo:
+            raise ValueError(FACE_SCORE_NEEDS_ID_PHOTO)
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,8 @@ class Evidence:
 
     #: ID-photo mode: the faces, the checks and the crop (None outside ID-photo mode).
     portrait: PortraitAnalysis | None = None
-    #: ID-photo mode: the fused P(AI) of the face crop, from the batch's one expert pass (None without a face).
+    #: ``face_score``: the fused P(AI) of the face crop, from the batch's one expert pass (None without a face,
+    #: or when it was not asked).
     face_score: float | None = None
     #: The file's provenance signals (None when provenance was not read, or only pixels were given).
     provenance: ProvenanceReport | None = None
@@ -153,7 +169,8 @@ def score_batch(detector: Detector, batch: Sequence[ImageInput], options: Predic
     """One Result per input, in order: evidence first, one expert pass, then each Result built once.
 
     ``elapsed_ms`` of an image is its own reading and evidence time plus an equal share of the
-    batch's expert pass (the pass scores the batch's images and face crops together).
+    batch's expert pass (the pass scores the batch's images, and their face crops when
+    ``options.face_score`` asks for them, together).
     """
     scored = [item for item in batch if item.ok]
     own_ms = {id(item): item.read_ms for item in scored}
@@ -164,7 +181,8 @@ def score_batch(detector: Detector, batch: Sequence[ImageInput], options: Predic
         own_ms[id(item)] += _ms_since(started)
 
     started = time.perf_counter()
-    crops = [portrait.crop for portrait in portraits if portrait is not None and portrait.crop is not None]
+    # The crops join the pass only on request: each one costs as much as a whole photo.
+    crops = [portrait.crop for portrait in portraits if _scores_face(portrait, options)]
     experts, fused = _expert_pass(detector, [item.image.pixels for item in scored] + crops)
     shared_ms = _ms_since(started) / max(1, len(scored))
 
@@ -172,7 +190,7 @@ def score_batch(detector: Detector, batch: Sequence[ImageInput], options: Predic
     crop_index = len(scored)  # the face crops follow the whole images in the pass
     for index, (item, portrait) in enumerate(zip(scored, portraits)):
         face_score = None
-        if portrait is not None and portrait.crop is not None:
+        if _scores_face(portrait, options):
             face_score, crop_index = round(float(fused[crop_index]), 6), crop_index + 1
         started = time.perf_counter()
         evidence = Evidence(portrait=portrait, face_score=face_score, provenance=_provenance(item, options),
@@ -225,6 +243,11 @@ def _expert_pass(detector: Detector, images: list[np.ndarray]) -> tuple[dict[str
         return {}, np.zeros(0)
     experts = detector.expert_scores(images, used_only=True)
     return experts, detector.fuse(experts)
+
+
+def _scores_face(portrait: PortraitAnalysis | None, options: PredictOptions) -> bool:
+    """Whether this image's face crop goes through the expert pass (asked for, and a face was framed)."""
+    return options.face_score and portrait is not None and portrait.crop is not None
 
 
 def _portrait(pixels: np.ndarray) -> PortraitAnalysis:

@@ -114,6 +114,57 @@ def test_score_frame_adds_result_columns(scan_folder: Path, tiny_model_dir: Path
     assert pd.isna(scored.loc[1, "score"]) and scored.loc[1, "error_code"] == "corrupt"
 
 
+@pytest.fixture(scope="module")
+def portrait_file(tmp_path_factory) -> Path:
+    import shutil
+
+    from matplotlib import cbook
+
+    path = tmp_path_factory.mktemp("portrait") / "portrait.jpg"
+    shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), path)
+    return path
+
+
+def test_the_worker_scores_the_face_crop_only_when_face_score_is_asked(portrait_file: Path, tiny_model_dir: Path) -> None:
+    import pyarrow as pa
+
+    rows = {}
+    for face_score in (False, True):
+        worker = batch._ScoreBatch(str(tiny_model_dir), id_photo=True, batch_size=4, base_dir=str(portrait_file.parent),
+                                   face_score=face_score)
+        [rows[face_score]] = map(batch.row_to_record, worker(pa.table({"path": ["portrait.jpg"]})).to_pylist())
+    assert rows[False]["face"] and rows[False]["checks"] and "face_score" not in rows[False]
+    assert 0 <= rows[True]["face_score"] <= 1 and rows[True]["face"] == rows[False]["face"]
+
+
+def test_score_frame_has_a_face_score_column_only_when_asked(portrait_file: Path, tiny_model_dir: Path) -> None:
+    import pandas as pd
+
+    from aiornot.detector import Detector
+
+    detector = Detector.load(tiny_model_dir)
+    frame = pd.DataFrame({"path": [str(portrait_file)]})
+    assert "face_score" not in batch.score_frame(frame, detector=detector, id_photo=True).columns
+    scored = batch.score_frame(frame, detector=detector, id_photo=True, face_score=True)
+    assert 0 <= scored.loc[0, "face_score"] <= 1
+
+
+def test_face_score_without_id_photo_is_refused_before_ray_or_the_model(tmp_path: Path, monkeypatch) -> None:
+    import pandas as pd
+
+    from aiornot.detector import Detector
+
+    monkeypatch.setattr(Detector, "load", lambda *a, **k: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(batch, "_require_ray", lambda: pytest.fail("Ray was started"))
+    for call in (lambda: batch.scan_with_ray(["a.jpg"], output=tmp_path / "out.jsonl", face_score=True),
+                 lambda: batch.scan_parquet_with_ray(tmp_path / "missing", output=None, face_score=True),
+                 lambda: batch.score_dataset(None, face_score=True),
+                 lambda: batch.score_frame(pd.DataFrame({"path": ["a.jpg"]}), face_score=True)):
+        with pytest.raises(ValueError, match="face_score=True needs id_photo=True"):
+            call()
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 # --------------------------------------------------------------------------------- the CLI
 @pytest.mark.slow
 def test_cli_reports_a_wrong_ray_address(scan_folder: Path, tiny_model_dir: Path, tmp_path: Path, capsys) -> None:

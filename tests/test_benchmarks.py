@@ -34,3 +34,37 @@ def test_the_bench_scale_block_is_written_from_the_json_between_the_markers(tmp_
     assert "1,100 MB and 1,110 MB" in text and "768 MiB" in text and "**FAIL**" in text and "50%" in text
     assert not scale_readme.update(readme, tmp_path / "missing.json")  # a missing report writes nothing
     assert readme.read_text() == text
+
+
+def test_the_bench_times_the_default_id_photo_path_and_the_face_score_path_beside_it() -> None:
+    """``make bench``'s whole-path figure is the default ID-photo path (no face-crop score); the opt-in
+    face-score path is timed beside it, under its own key (the benchmark itself is never run here)."""
+    import importlib.util
+
+    from aiornot.contract.result import Result
+
+    spec = importlib.util.spec_from_file_location("bench", ROOT_DIR / "benchmarks" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    asked: list[tuple[str, dict]] = []
+
+    class Timed:
+        """Stands in for the Detector: records what each call asked for."""
+
+        used_experts, expert_names = ("semantic",), ("forensic", "semantic")
+
+        def predict(self, data: bytes, **options) -> Result:
+            asked.append(("predict", options))
+            face = 0.3 if options.get("face_score") and data != b"no face" else None
+            return Result(model="m", score=0.5, face_score=face)
+
+        def predict_many(self, files, **options):
+            asked.append(("predict_many", options))
+            return iter([Result(model="m", score=0.5) for _ in files])
+
+    pipeline = bench.pipeline_latency(Timed(), [b"a", b"no face", b"c"], face_score_photos=2)
+    default, face = ("predict", {"id_photo": True}), ("predict", {"id_photo": True, "face_score": True})
+    assert asked == [default] * 4 + [("predict_many", {"batch_size": 32, "id_photo": True})] + [face] * 3  # warm-ups included
+    assert pipeline["photos"] == 3 and set(pipeline) >= {"p50_ms", "p95_ms", "batch32_images_per_second", "experts"}
+    assert set(pipeline["with_face_score"]) == {"p50_ms", "photos", "faces_scored"}
+    assert pipeline["with_face_score"]["photos"] == 2 and pipeline["with_face_score"]["faces_scored"] == 1

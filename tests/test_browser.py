@@ -8,6 +8,7 @@ them the tests are skipped with the reason. ``AIORNOT_SCREENSHOT=1`` also saves
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -93,13 +94,13 @@ def _upload(browser, path: Path, *, id_photo: bool = False) -> str:
     return browser.find_element(By.ID, "verdict-text").text.strip()
 
 
-def _api_result(server: str, path: Path, *, id_photo: bool = False) -> dict:
+def _api_result(server: str, path: Path, *, id_photo: bool = False, face_score: bool = False) -> dict:
     """``POST /v1/detect`` with ``path``, straight to the server (never via a proxy)."""
     import httpx
 
     with httpx.Client(trust_env=False, timeout=WAIT_S) as client:
         response = client.post(f"{server}/v1/detect", files={"image": (path.name, path.read_bytes(), "image/jpeg")},
-                               data={"id_photo": str(id_photo).lower()})
+                               data={"id_photo": str(id_photo).lower(), "face_score": str(face_score).lower()})
     response.raise_for_status()
     return response.json()
 
@@ -154,6 +155,29 @@ def test_id_photo_mode_draws_the_face_box_and_the_checks(browser, server, tmp_pa
     rows = browser.find_elements(By.CSS_SELECTOR, "#checks-body tr")
     tags = [row.find_element(By.CSS_SELECTOR, ".tag").text for row in rows]
     assert tags and tags == ["통과" if check["passed"] else "미통과" for check in expected["checks"]]
+
+
+def test_the_face_score_box_belongs_to_id_photo_mode_and_asks_for_the_face_score(browser, server, tmp_path):
+    from matplotlib import cbook
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    portrait = tmp_path / "portrait.jpg"
+    portrait.write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
+    _open_fresh(browser, server)
+    option, line = browser.find_element(By.ID, "face-score-option"), browser.find_element(By.ID, "face-score")
+    assert not option.is_displayed()  # hidden until ID-photo mode is on
+    _upload(browser, portrait, id_photo=True)
+    assert option.is_displayed() and option.text and not line.is_displayed()  # ID-photo mode alone: no face score
+    browser.find_element(By.ID, "face-score-check").click()  # re-analyses with face_score=true
+    WebDriverWait(browser, WAIT_S).until(lambda b: line.is_displayed())
+    expected = _api_result(server, portrait, id_photo=True, face_score=True)
+    shown = float(re.search(r"\d\.\d\d", line.text)[0])
+    assert abs(shown - expected["face_score"]) <= 0.0051 and "참고용" in line.text
+    browser.find_element(By.ID, "id-photo").click()  # leaving ID-photo mode takes the option (and the score) away
+    WebDriverWait(browser, WAIT_S).until(lambda b: b.execute_script("return document.body.getAttribute('aria-busy') !== 'true'"))
+    WebDriverWait(browser, WAIT_S).until(lambda b: not line.is_displayed())
+    assert not option.is_displayed()
 
 
 def test_the_page_loads_nothing_from_other_hosts(browser, server):

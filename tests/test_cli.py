@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from aiornot.apps import cli
-from conftest import bad_and_odd_files, photo_like, scan
+from conftest import bad_and_odd_files, photo_like, scan, write_shard
 
 
 def test_scan_folder_of_odd_files_scores_every_real_image(odd_folder, tiny_model_dir, tmp_path, capsys):
@@ -64,7 +64,8 @@ def test_scan_id_photo_mode_on_a_portrait_and_on_a_photo_without_a_face(tmp_path
     portrait = tmp_path / "portrait.jpg"
     shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), portrait)
     photo_like(5, (300, 200)).save(tmp_path / "landscape.jpg")
-    code = cli.main(["scan", str(portrait), str(tmp_path / "landscape.jpg"), "--id-photo", "--model", str(tiny_model_dir), "--quiet"])
+    code = cli.main(["scan", str(portrait), str(tmp_path / "landscape.jpg"), "--id-photo", "--face-score", "--model",
+                     str(tiny_model_dir), "--quiet"])
     assert code == 0
     lines = {json.loads(l)["path"].rsplit("/", 1)[-1]: json.loads(l) for l in capsys.readouterr().out.splitlines()}
     face_line, empty_line = lines["portrait.jpg"], lines["landscape.jpg"]
@@ -75,6 +76,70 @@ def test_scan_id_photo_mode_on_a_portrait_and_on_a_photo_without_a_face(tmp_path
     assert "face" not in empty_line and "score" in empty_line
     failed = next(c for c in empty_line["checks"] if c["name"] == "single_face")
     assert not failed["passed"] and failed["reason"] and failed["reason_ko"]
+
+
+@pytest.fixture
+def scan_options(monkeypatch) -> list:
+    """The PredictOptions each scored batch of a local scan was given."""
+    import aiornot.predict
+
+    seen: list = []
+    original = aiornot.predict.score_batch
+
+    def recording(detector, batch, options):
+        seen.append(options)
+        return original(detector, batch, options)
+
+    monkeypatch.setattr(aiornot.predict, "score_batch", recording)
+    return seen
+
+
+def test_scan_id_photo_alone_gives_the_face_box_and_checks_without_the_face_score(tmp_path, tiny_model_dir, capsys, scan_options):
+    import shutil
+
+    from matplotlib import cbook
+
+    portrait = tmp_path / "portrait.jpg"
+    shutil.copy(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), portrait)
+    assert scan(str(portrait), "--id-photo", "--model", str(tiny_model_dir)) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["face"]["w"] > 50 and line["checks"] and "face_score" not in line
+    assert [(o.id_photo, o.face_score) for o in scan_options] == [(True, False)]
+    scan_options.clear()
+    assert scan(str(portrait), "--id-photo", "--face-score", "--model", str(tiny_model_dir)) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["face_score"] <= 1
+    assert [(o.id_photo, o.face_score) for o in scan_options] == [(True, True)]
+
+
+def test_scan_face_score_reaches_the_ray_engine(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    from aiornot.apps import batch
+
+    asked: list[dict] = []
+    monkeypatch.setattr(batch, "scan_with_ray", lambda paths, **options: asked.append(options) or (len(paths), 0))
+    photo_like(0).save(tmp_path / "a.jpg")
+    assert scan(str(tmp_path / "a.jpg"), "--engine", "ray", "--id-photo", "--face-score", "--model", str(tiny_model_dir)) == 0
+    assert scan(str(tmp_path / "a.jpg"), "--engine", "ray", "--id-photo", "--model", str(tiny_model_dir)) == 0
+    assert [(o["id_photo"], o["face_score"]) for o in asked] == [(True, True), (True, False)]
+    asked.clear()
+    monkeypatch.setattr(batch, "scan_parquet_with_ray", lambda data, **options: asked.append(options) or (1, 0, 0))
+    shard = write_shard(tmp_path / "train.parquet", ["a.jpg"], [(tmp_path / "a.jpg").read_bytes()])
+    assert scan(str(shard), "--engine", "ray", "--id-photo", "--face-score", "--model", str(tiny_model_dir)) == 0
+    assert [(o["id_photo"], o["face_score"]) for o in asked] == [(True, True)]
+
+
+def test_scan_face_score_without_id_photo_is_one_line_and_exit_code_2(tmp_path, capsys, monkeypatch):
+    from aiornot import detector
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model was loaded for a scan that cannot run")
+
+    monkeypatch.setattr(detector.Detector, "load", no_model)
+    photo_like(0).save(tmp_path / "a.jpg")
+    for engine in ("local", "ray"):
+        assert scan(str(tmp_path / "a.jpg"), "--face-score", "--engine", engine, "-o", str(tmp_path / "o.jsonl")) == cli.EXIT_USAGE
+        err = capsys.readouterr().err
+        assert err.strip() == "error: --face-score needs --id-photo: the face crop it scores is found in ID-photo mode only"
+    assert not (tmp_path / "o.jsonl").exists()  # refused before the output was opened
 
 
 def test_scan_of_a_fifo_and_dev_zero_gives_error_lines_and_goes_on(tiny_model_dir, tmp_path, capsys):

@@ -48,7 +48,7 @@ def test_every_golden_image_keeps_its_score_and_verdict(measured):
 
 @pytest.mark.slow
 def test_the_whole_path_an_office_runs_keeps_its_scores(measured):
-    """ID-photo mode and provenance on: the face score and the final verdict are pinned too."""
+    """ID-photo mode and provenance on (the face score asked for): the face score and the final verdict are pinned too."""
     stored = json.loads((GOLDEN / "scores.json").read_text())
     assert set(measured["modes"]) == set(stored["modes"]) and stored["modes"]
     for name, expected in stored["modes"].items():

@@ -57,8 +57,45 @@ def test_a_result_is_frozen_once_built(detector, landscape):
             setattr(result, field, value)
 
 
-def test_face_crops_join_the_batchs_one_expert_pass(detector, portrait, landscape, expert_calls):
+@pytest.fixture
+def expert_images(detector, monkeypatch) -> list[list[tuple[int, ...]]]:
+    """The shapes of the images each ``expert_scores`` call was given (whole photos vs face crops)."""
+    calls: list[list[tuple[int, ...]]] = []
+    original = detector.expert_scores
+
+    def recording(images, **options):
+        calls.append([tuple(image.shape) for image in images])
+        return original(images, **options)
+
+    monkeypatch.setattr(detector, "expert_scores", recording)
+    return calls
+
+
+def test_id_photo_mode_alone_frames_the_face_but_never_scores_the_crop(detector, portrait, landscape, expert_images):
+    """The face box and the checks come with id_photo; the crop's score (a second expert pass) only on request."""
     results = list(detector.predict_many([portrait, landscape, portrait], batch_size=3, id_photo=True))
+    photos = [tuple(open_image(data).pixels.shape) for data in (portrait, landscape, portrait)]
+    assert expert_images == [photos]  # the whole photos only: no crop was put through the experts
+    assert [r.face is not None for r in results] == [True, False, True]
+    assert all(r.checks for r in results) and all(r.face_score is None for r in results)
+    assert "face_score" not in results[0].to_dict()
+    single = detector.predict(portrait, id_photo=True)
+    assert expert_images[-1] == [photos[0]] and single.face is not None and single.face_score is None
+
+
+def test_face_score_without_id_photo_is_refused_at_the_call(detector, landscape, expert_calls):
+    """The crop is found in ID-photo mode only: asking for its score alone is an error, not a silent None."""
+    with pytest.raises(ValueError, match="face_score=True needs id_photo=True"):
+        detector.predict_many([landscape], face_score=True)  # raised here, before any iteration
+    with pytest.raises(ValueError, match="needs id_photo"):
+        detector.predict(landscape, face_score=True)
+    with pytest.raises(ValueError, match="needs id_photo"):
+        predict.PredictOptions(face_score=True)
+    assert expert_calls == []
+
+
+def test_face_crops_join_the_batchs_one_expert_pass(detector, portrait, landscape, expert_calls):
+    results = list(detector.predict_many([portrait, landscape, portrait], batch_size=3, id_photo=True, face_score=True))
     assert expert_calls == [3 + 2]  # the three photos and the two face crops, in one call
     assert [r.face is not None for r in results] == [True, False, True]
     assert results[0].face_score is not None and results[1].face_score is None
@@ -67,15 +104,17 @@ def test_face_crops_join_the_batchs_one_expert_pass(detector, portrait, landscap
     # The same numbers as scoring the crop on its own (what the pipeline did before, in a second pass).
     crop = predict._portrait(open_image(portrait).pixels).crop
     assert results[0].face_score == pytest.approx(float(detector.scores([crop])[0]), abs=1e-6)
-    # And the crops change nothing of the whole photos' scores.
+    # And the crops change nothing of the whole photos' scores, nor the face box or the checks.
     plain = list(detector.predict_many([portrait, landscape, portrait], batch_size=3))
     assert [r.score for r in results] == pytest.approx([r.score for r in plain], abs=1e-6)
+    framed = list(detector.predict_many([portrait, landscape, portrait], batch_size=3, id_photo=True))
+    assert [without_time(r) for r in framed] == [{k: v for k, v in without_time(r).items() if k != "face_score"} for r in results]
 
 
 def test_predict_is_predict_many_of_one(detector, portrait, expert_calls):
-    single = detector.predict(portrait, id_photo=True, path="p.jpg")
+    single = detector.predict(portrait, id_photo=True, face_score=True, path="p.jpg")
     assert expert_calls == [2]  # the photo and its face crop together
-    [batched] = detector.predict_many([portrait], labels=["p.jpg"], id_photo=True)
+    [batched] = detector.predict_many([portrait], labels=["p.jpg"], id_photo=True, face_score=True)
     assert without_time(single) == without_time(batched)
     assert single.face_score is not None and single.signals and single.checks
 

@@ -64,6 +64,17 @@ def test_the_whole_path_latency_line_names_the_experts_it_timed():
     benchmark["pipeline"].update(experts=["semantic", "forensic"], experts_not_run=[])
     both = readme.readme_block({"evaluation": {"metrics": {}}}, benchmark)
     assert "(decode, both experts, face, provenance" in both and "not run" not in both
+    assert "face-crop score" not in both  # a benchmark written before the option has no such figure
+
+
+def test_the_whole_path_line_adds_the_opt_in_face_score_path():
+    benchmark = {"machine": {"cpus": 2}, "speedup": {}, "results": {"seed_cnn": {"size_mb": 150.0}, "detector": {"size_mb": 1.4}},
+                 "pipeline": {"p50_ms": 471.0, "p95_ms": 764.0, "batch32_images_per_second": 1.9, "experts": ["semantic"],
+                              "experts_not_run": [], "with_face_score": {"p50_ms": 902.4, "photos": 8, "faces_scored": 6}}}
+    block = readme.readme_block({"evaluation": {"metrics": {}}}, benchmark)
+    assert "p50 471 ms" in block  # the default ID-photo path stays the headline figure
+    assert ("With the opt-in face-crop score (`--face-score`, information only) the same path takes p50 902 ms "
+            "(6 of 8 photos with a face scored).") in block
 
 
 def test_the_backbone_comparison_reaches_both_blocks():

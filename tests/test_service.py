@@ -148,10 +148,48 @@ def test_id_photo_mode_on_a_real_portrait_gives_face_and_checks(client, portrait
     body = detect(client, portrait, name="hopper.jpg", id_photo="true").json()
     face = body["face"]
     assert face and face["w"] > 100 and 0 <= face["x"] < body["width"] and 0 <= face["y"] < body["height"]
-    assert 0.0 <= body["face_score"] <= 1.0
+    assert body["face_score"] is None  # opt-in: face_score=true
     names = {check["name"] for check in body["checks"]}
     assert {"single_face", "face_centred"} <= names
     assert all(check["reason_ko"] and isinstance(check["passed"], bool) for check in body["checks"])
+    scored = detect(client, portrait, name="hopper.jpg", id_photo="true", face_score="true").json()
+    assert 0.0 <= scored["face_score"] <= 1.0 and scored["face"] == face and scored["score"] == body["score"]
+
+
+@pytest.fixture
+def predict_options(client, monkeypatch) -> list:
+    """The PredictOptions each scored batch was given, whichever route scored it."""
+    import aiornot.predict
+
+    seen: list = []
+    original = aiornot.predict.score_batch
+
+    def recording(detector, batch, options):
+        seen.append(options)
+        return original(detector, batch, options)
+
+    monkeypatch.setattr(aiornot.predict, "score_batch", recording)
+    return seen
+
+
+@pytest.mark.parametrize(("fields", "expected"), [({}, (False, False)), ({"id_photo": "true"}, (True, False)),
+                                                  ({"id_photo": "true", "face_score": "true"}, (True, True)),
+                                                  ({"id_photo": "on", "face_score": "false"}, (True, False))])
+def test_the_form_flags_reach_the_predict_options(client, portrait, predict_options, fields, expected):
+    assert detect(client, portrait, **fields).status_code == 200
+    batch = client.post("/v1/detect/batch", files=[("images", ("p.jpg", portrait))], data=fields)
+    assert batch.json()["scored"] == 1
+    assert [(o.id_photo, o.face_score) for o in predict_options] == [expected, expected]
+    assert (batch.json()["items"][0]["result"]["face_score"] is not None) == expected[1]
+
+
+@pytest.mark.parametrize("fields", [{"face_score": "true"}, {"face_score": "1", "id_photo": "false"}])
+def test_face_score_without_id_photo_is_a_422_before_any_scoring(client, portrait, predict_options, fields):
+    error = assert_error(detect(client, portrait, **fields), 422, "invalid_field")
+    assert "face_score" in error["message"] and "id_photo" in error["message"] and "face_score" in error["message_ko"]
+    batch = client.post("/v1/detect/batch", files=[("images", ("p.jpg", portrait))], data=fields)
+    assert_error(batch, 422, "invalid_field")
+    assert predict_options == []
 
 
 def test_the_verdict_does_not_depend_on_the_file_name(client, jpeg):
@@ -396,7 +434,7 @@ def test_batch_without_files_is_422(client):
 
 def test_batch_id_photo_mode(client, portrait):
     item = client.post("/v1/detect/batch", files=[("images", ("p.jpg", portrait))], data={"id_photo": "1"}).json()["items"][0]
-    assert item["result"]["face"] and item["result"]["checks"]
+    assert item["result"]["face"] and item["result"]["checks"] and item["result"]["face_score"] is None
 
 
 def test_batch_file_names_are_safe_to_display(client, jpeg):
@@ -554,6 +592,11 @@ def test_openapi_documents_the_endpoints_and_the_upload(client):
     assert {"200", "413", "415", "422", "429"} <= set(detect_op["responses"])
     assert "verdict" in schema["components"]["schemas"]["DetectResult"]["properties"]
     assert client.get("/docs").status_code == 200
+    batch_form = schema["paths"]["/v1/detect/batch"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    for fields in (form["properties"], batch_form["properties"]):
+        assert "face score" not in fields["id_photo"]["description"]
+        assert fields["face_score"]["type"] == "boolean" and fields["face_score"]["default"] is False
+        assert "information only" in fields["face_score"]["description"] and "id_photo" in fields["face_score"]["description"]
 
 
 def test_docs_carry_a_policy_and_cannot_be_framed(client):
@@ -768,7 +811,7 @@ def test_the_batch_route_scores_its_files_with_one_predict_many_call(client, jpe
     monkeypatch.setattr(detector, "expert_scores", expert_scores)
     monkeypatch.setattr(detector, "predict", lambda *a, **k: singles.append(1))
     files = [("images", ("a.jpg", jpeg)), ("images", ("notes.txt", b"just some text")), ("images", ("p.jpg", portrait))]
-    batch = client.post("/v1/detect/batch", files=files, data={"id_photo": "true"}).json()
+    batch = client.post("/v1/detect/batch", files=files, data={"id_photo": "true", "face_score": "true"}).json()
     assert [item["status"] for item in batch["items"]] == [200, 415, 200]
     assert batch["items"][1]["error"]["code"] == "not_an_image" and batch["items"][1]["filename"] == "notes.txt"
     faces = sum(item["result"].get("face_score") is not None for item in batch["items"] if item["result"])

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Sequence,
 
 from aiornot.io.jsonl import json_line, open_jsonl_output
 from aiornot.detector import Detector, ModelNotFoundError, model_directory
+from aiornot.predict import PredictOptions
 from aiornot.io.result_rows import ROW_FIELDS, result_to_row, row_schema, row_to_record  # noqa: F401 (ROW_FIELDS: also read as batch.ROW_FIELDS)
 from aiornot.contract.result import Result
 from aiornot.model.tflite_runtime import usable_cpus
@@ -52,15 +53,21 @@ class BatchError(RuntimeError):
     """The batch job could not run (Ray missing, cluster unreachable, workers failed); the message says why."""
 
 
+def check_options(*, id_photo: bool, face_score: bool) -> None:
+    """Raise :class:`ValueError` now, on the driver, for options every worker would refuse (``face_score`` alone)."""
+    PredictOptions(id_photo=id_photo, face_score=face_score)
+
+
 # -------------------------------------------------------------------------------- the worker
 class _ScoreBatch:
     """Ray Data callable class: loads the Detector once per actor, then scores batches of paths."""
 
-    def __init__(self, model_dir: str, id_photo: bool, batch_size: int, base_dir: str, cpus: float = 1.0) -> None:
+    def __init__(self, model_dir: str, id_photo: bool, batch_size: int, base_dir: str, cpus: float = 1.0,
+                 face_score: bool = False) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         _limit_threads(cpus)
         self.detector = Detector.load(model_dir, threads=max(1, int(cpus)))  # the CPUs Ray gave this actor
-        self.id_photo, self.batch_size, self.base_dir = id_photo, batch_size, Path(base_dir)
+        self.id_photo, self.face_score, self.batch_size, self.base_dir = id_photo, face_score, batch_size, Path(base_dir)
         self.schema = row_schema()
 
     def __call__(self, batch: "pa.Table") -> "pa.Table":
@@ -84,7 +91,8 @@ class _ScoreBatch:
             return [self._predict_one(label, source) for label, source in zip(labels, sources)]
 
     def _predict(self, labels: list[str], sources: Sequence[str | bytes]) -> list[Result]:
-        return list(self.detector.predict_many(sources, labels=labels, batch_size=self.batch_size, id_photo=self.id_photo))
+        return list(self.detector.predict_many(sources, labels=labels, batch_size=self.batch_size, id_photo=self.id_photo,
+                                               face_score=self.face_score))
 
     def _predict_one(self, label: str, source: str | bytes) -> Result:
         try:
@@ -152,6 +160,7 @@ def score_dataset(
     *,
     model_dir: str | Path | None = None,
     id_photo: bool = False,
+    face_score: bool = False,
     batch_size: int = 32,
     num_workers: int = 1,
     cpus_per_worker: float = 1.0,
@@ -164,26 +173,29 @@ def score_dataset(
     ``label``), as :func:`parquet_dataset` reads them; rows then also carry ``id`` and ``label``.
     The building block of :func:`scan_with_ray`, for notebooks on a cluster, e.g.
     ``score_dataset(ds).write_parquet("s3://…")``. ``num_workers`` actors each load the model once.
+    ``id_photo``, ``face_score``: as for :meth:`~aiornot.detector.Detector.predict_many` (``face_score``
+    without ``id_photo`` raises :class:`ValueError` here, before any worker starts).
     """
     workers = {"path": _ScoreBatch, "image": _ScoreImages}
     if source not in workers:
         raise ValueError(f"source must be 'path' or 'image', not {source!r}")
+    check_options(id_photo=id_photo, face_score=face_score)
     # max_restarts (below) is still accepted only as a "ray_remote_args" keyword, which Ray 2.60
     # marks as deprecated; the pin is 2.60, so that one warning is hidden here (revisit at 2.64).
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
-        return _map_batches(dataset, workers[source], model_dir=model_dir, id_photo=id_photo, batch_size=batch_size,
-                            num_workers=num_workers, cpus_per_worker=cpus_per_worker)
+        return _map_batches(dataset, workers[source], model_dir=model_dir, id_photo=id_photo, face_score=face_score,
+                            batch_size=batch_size, num_workers=num_workers, cpus_per_worker=cpus_per_worker)
 
 
 def _map_batches(dataset: "ray.data.Dataset", worker: type, *, model_dir: str | Path | None, id_photo: bool,
-                 batch_size: int, num_workers: int, cpus_per_worker: float) -> "ray.data.Dataset":
+                 face_score: bool, batch_size: int, num_workers: int, cpus_per_worker: float) -> "ray.data.Dataset":
     import ray.data
 
     return dataset.map_batches(
         worker,
-        fn_constructor_kwargs=dict(model_dir=str(model_directory(model_dir)), id_photo=id_photo, batch_size=batch_size,
-                                   base_dir=os.getcwd(), cpus=cpus_per_worker),
+        fn_constructor_kwargs=dict(model_dir=str(model_directory(model_dir)), id_photo=id_photo, face_score=face_score,
+                                   batch_size=batch_size, base_dir=os.getcwd(), cpus=cpus_per_worker),
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=num_workers),
@@ -214,6 +226,7 @@ def scan_with_ray(
     sink: TextIO | None = None,
     model_dir: str | Path | None = None,
     id_photo: bool = False,
+    face_score: bool = False,
     batch_size: int = 32,
     num_workers: int | None = None,
     address: str | None = None,
@@ -227,25 +240,27 @@ def scan_with_ray(
     uses a running Ray (``ray.init`` already called), else ``RAY_ADDRESS``, else starts a private
     local instance; ``"auto"``, ``host:port`` or ``ray://host:port`` connect to a cluster. Whatever
     this function starts or connects to, it shuts down. Returns (scored, failed).
-    Raises :class:`BatchError` or :class:`ModelNotFoundError` with a clear message.
+    Raises :class:`BatchError` or :class:`ModelNotFoundError` with a clear message, and
+    :class:`ValueError` for ``face_score`` without ``id_photo`` (before Ray starts).
     """
+    check_options(id_photo=id_photo, face_score=face_score)
     if not paths:  # nothing to do (e.g. a resumed scan that is complete): do not start Ray for it
         return 0, 0
     model_path = model_directory(model_dir)
     return _score_on_ray(lambda workers: paths_dataset(paths, num_workers=workers, batch_size=batch_size), total=len(paths),
-                         output=output, sink=sink, model_path=model_path, id_photo=id_photo, batch_size=batch_size,
-                         num_workers=num_workers, address=address, progress=progress)
+                         output=output, sink=sink, model_path=model_path, id_photo=id_photo, face_score=face_score,
+                         batch_size=batch_size, num_workers=num_workers, address=address, progress=progress)
 
 
 def _score_on_ray(make_input: Callable[[int], "ray.data.Dataset"], *, total: int, output: Path | None, sink: TextIO | None,
-                  model_path: Path, id_photo: bool, batch_size: int, num_workers: int | None, address: str | None,
-                  progress: bool, source: str = "path") -> tuple[int, int]:
+                  model_path: Path, id_photo: bool, face_score: bool, batch_size: int, num_workers: int | None,
+                  address: str | None, progress: bool, source: str = "path") -> tuple[int, int]:
     """Start (or join) Ray, score the dataset ``make_input(workers)`` builds, and stream its JSON lines out."""
     _require_ray()
     with ray_session(address, num_cpus=num_workers), _quiet_ray_data():
         workers = _worker_count(num_workers)
-        dataset = score_dataset(make_input(workers), model_dir=model_path, id_photo=id_photo, batch_size=batch_size,
-                                num_workers=workers, source=source)
+        dataset = score_dataset(make_input(workers), model_dir=model_path, id_photo=id_photo, face_score=face_score,
+                                batch_size=batch_size, num_workers=workers, source=source)
         with contextlib.nullcontext(sink) if sink is not None else open_jsonl_output(output) as out:
             return _run(dataset, out, total=total, progress=progress, workers=workers)
 
@@ -318,6 +333,7 @@ def scan_parquet_with_ray(
     done: Collection[str] = (),
     model_dir: str | Path | None = None,
     id_photo: bool = False,
+    face_score: bool = False,
     batch_size: int = 32,
     num_workers: int | None = None,
     address: str | None = None,
@@ -328,15 +344,17 @@ def scan_parquet_with_ray(
     Like :func:`scan_with_ray`, with each line's ``path`` being the row's ``id``; rows whose id is
     in ``done`` (the ``path`` values of an earlier output) are skipped, so a re-run resumes.
     Returns (scored, failed, skipped). Raises :class:`BatchError`,
-    :class:`~aiornot.io.datasets.DatasetError` or :class:`ModelNotFoundError` with a clear message.
+    :class:`~aiornot.io.datasets.DatasetError` or :class:`ModelNotFoundError` with a clear message, and
+    :class:`ValueError` for ``face_score`` without ``id_photo``.
     """
+    check_options(id_photo=id_photo, face_score=face_score)
     model_path = model_directory(model_dir)
     plan = plan_parquet(data, done=done)  # before Ray starts: a wrong column costs no start-up time
     if not plan.todo:
         return 0, 0, plan.skipped
     scored, failed = _score_on_ray(lambda workers: parquet_dataset(plan, done=done), total=plan.todo, output=output, sink=sink,
-                                   model_path=model_path, id_photo=id_photo, batch_size=batch_size, num_workers=num_workers,
-                                   address=address, progress=progress, source="image")
+                                   model_path=model_path, id_photo=id_photo, face_score=face_score, batch_size=batch_size,
+                                   num_workers=num_workers, address=address, progress=progress, source="image")
     return scored, failed, plan.skipped
 
 
@@ -552,18 +570,20 @@ def score_frame(
     model_dir: str | Path | None = None,
     batch_size: int = 32,
     id_photo: bool = False,
+    face_score: bool = False,
     progress: bool = False,
 ) -> "pd.DataFrame":
     """Score the image paths in ``frame[column]`` locally; returns a copy with the result columns added.
 
-    Added: ``score``, ``verdict``, ``pixel_verdict``, ``error``, ``error_code`` and, when present,
-    ``face_score`` — flat columns that filter and plot well; lists and dicts stay out.
+    Added: ``score``, ``verdict``, ``pixel_verdict``, ``error``, ``error_code`` and, with ``face_score``
+    (which needs ``id_photo``), ``face_score`` — flat columns that filter and plot well; lists and dicts stay out.
     """
     import pandas as pd
 
+    check_options(id_photo=id_photo, face_score=face_score)  # before the model loads
     detector = detector or Detector.load(model_dir)
     results = detector.predict_many(frame[column].astype(str), batch_size=batch_size, id_photo=id_photo,
-                                    progress=progress, total=len(frame))
-    columns = ["score", "verdict", "pixel_verdict", "error", "error_code"] + (["face_score"] if id_photo else [])
+                                    face_score=face_score, progress=progress, total=len(frame))
+    columns = ["score", "verdict", "pixel_verdict", "error", "error_code"] + (["face_score"] if face_score else [])
     scored = pd.DataFrame([{c: getattr(r, c) for c in columns} for r in results], columns=columns, index=frame.index)
     return frame.drop(columns=[c for c in columns if c in frame.columns]).join(scored)

@@ -79,6 +79,7 @@ def scan(args: argparse.Namespace) -> int:
 
     from aiornot.io.reader import is_parquet_dataset
 
+    _check_face_score(args)
     parquet = [path for path in args.paths if is_parquet_dataset(path)]
     if parquet and args.engine == "ray":
         return scan_parquet(args, parquet)
@@ -114,18 +115,24 @@ def scan(args: argparse.Namespace) -> int:
 
             try:
                 counts = batch.scan_with_ray(todo, output=None, sink=out, model_dir=args.model, id_photo=args.id_photo,
-                                             batch_size=args.batch_size, num_workers=args.workers,
+                                             face_score=args.face_score, batch_size=args.batch_size, num_workers=args.workers,
                                              address=args.ray_address, progress=not args.quiet)
             except batch.BatchError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return EXIT_USAGE
         else:
             counts = write_results(detector.predict_many(todo, batch_size=args.batch_size, id_photo=args.id_photo,
-                                                         progress=not args.quiet, total=len(todo),
+                                                         face_score=args.face_score, progress=not args.quiet, total=len(todo),
                                                          max_batch_pixels=int(args.batch_megapixels * 1e6)), out)
     scored, failed = scored + counts[0], failed + counts[1]
     print(f"scored {scored}, failed {failed}" + (f", skipped {skipped} already done" if skipped else ""), file=sys.stderr)
     return EXIT_OK if scored or (skipped and not failed) else EXIT_NOTHING_SCORED
+
+
+def _check_face_score(args: argparse.Namespace) -> None:
+    """``--face-score`` scores the face crop that ``--id-photo`` finds: alone it would give nothing, so it is refused."""
+    if args.face_score and not args.id_photo:
+        raise UsageError("--face-score needs --id-photo: the face crop it scores is found in ID-photo mode only")
 
 
 def scan_parquet(args: argparse.Namespace, parquet: list[str]) -> int:
@@ -149,8 +156,8 @@ def scan_parquet(args: argparse.Namespace, parquet: list[str]) -> int:
         try:
             scored, failed, skipped = batch.scan_parquet_with_ray(
                 parquet[0], output=None, sink=sink.handle if sink else sys.stdout, done=sink.keys if sink else (),
-                model_dir=args.model, id_photo=args.id_photo, batch_size=args.batch_size, num_workers=args.workers,
-                address=args.ray_address, progress=not args.quiet)
+                model_dir=args.model, id_photo=args.id_photo, face_score=args.face_score, batch_size=args.batch_size,
+                num_workers=args.workers, address=args.ray_address, progress=not args.quiet)
         except (batch.BatchError, DatasetError, ModelNotFoundError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -363,7 +370,10 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
                              "with --engine ray also Parquet shards in the Hugging Face layout (id, image, label)")
     scan_parser.add_argument("--output", "-o", help="append JSON lines to this file (re-runs skip paths already in it)")
     scan_parser.add_argument("--model", help="model directory (default: models/default)")
-    scan_parser.add_argument("--id-photo", action="store_true", help="ID-photo mode: add face box, face-crop score and ID checks")
+    scan_parser.add_argument("--id-photo", action="store_true", help="ID-photo mode: add the face box and the ID checks")
+    scan_parser.add_argument("--face-score", action="store_true",
+                             help="also score the face crop alone (face_score): information only, never part of the verdict; "
+                                  "costs a second pass of the semantic expert per photo; needs --id-photo")
     scan_parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local (default) or Ray Data for clusters")
     scan_parser.add_argument("--batch-size", type=int, default=32)
     scan_parser.add_argument("--batch-megapixels", type=float, default=64.0,

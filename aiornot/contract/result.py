@@ -136,8 +136,9 @@ class Result(BaseModel):
     signals: list[SignalRecord] = Field(
         default_factory=list, description="provenance evidence: C2PA, IPTC/XMP, generator metadata, watermark, camera EXIF")
     face: FaceRecord | None = Field(None, description="ID-photo mode: the main face box (null when none was found)")
-    face_score: float | None = Field(None, description="ID-photo mode: P(AI) of the face crop alone; information only, never part "
-                                     "of the verdict (the whole photo's score decides)")
+    face_score: float | None = Field(None, description="P(AI) of the face crop alone, filled only when face_score was asked "
+                                     "(with ID-photo mode) and a face was found; information only, never part of the verdict "
+                                     "(the whole photo's score decides)")
     checks: list[CheckRecord] | None = Field(None, description="ID-photo mode: the ID-photo checks")
     thresholds: Thresholds | None = None
     elapsed_ms: float | None = Field(None, description="time spent on this image, in milliseconds: reading and decoding it, "

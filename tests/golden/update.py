@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-#: Extra cases beside the plain pixel score: the whole path an office runs (ID-photo mode, provenance on).
-MODES = {"id-photo+provenance": {"id_photo": True, "provenance": True}}
+#: Extra cases beside the plain pixel score: the whole path an office runs (ID-photo mode, provenance on),
+#: with the face crop's score asked for too so that it stays pinned (the mode's name predates the option).
+MODES = {"id-photo+provenance": {"id_photo": True, "face_score": True, "provenance": True}}
 #: The photos scored in every mode (portraits, where ID-photo mode has a face to frame, and one AI image).
 MODE_IMAGES = ("real_pyfeat_passport.jpg", "real_grace_hopper.jpg", "ai_dcgan_face.png")
 

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def _score(detector: Any, header: ImageHeader, id_photo: bool, heatmap: bool) -> tuple[Result, str | None]:
+def _score(detector: Any, header: ImageHeader, id_photo: bool, face_score: bool, heatmap: bool) -> tuple[Result, str | None]:
     """Score one upload in a worker thread; returns the Result and the overlay data URL.
 
     The header was parsed once, in :func:`read_headers`; the photo is decoded once, here, from that
@@ -38,35 +38,36 @@ def _score(detector: Any, header: ImageHeader, id_photo: bool, heatmap: bool) ->
     back whole (its ``elapsed_ms`` counts the decoding too) and is sent as it is.
     """
     source = read_input(header)
-    result = detector.predict(source, id_photo=id_photo, explain=heatmap)
+    result = detector.predict(source, id_photo=id_photo, face_score=face_score, explain=heatmap)
     pixels = source.image.pixels if isinstance(source.image, DecodedImage) else None
     overlay = overlay_data_url(pixels, result.heatmap) if pixels is not None and result.heatmap is not None else None
     return result, overlay
 
 
-def _score_batch(detector: Any, headers: list[ImageHeader], id_photo: bool, max_pixels: int) -> list[Result | Exception]:
+def _score_batch(detector: Any, headers: list[ImageHeader], id_photo: bool, face_score: bool,
+                 max_pixels: int) -> list[Result | Exception]:
     """Score a batch's readable uploads in one worker thread, one outcome per header, in order.
 
     ``predict_many`` gets the headers parsed once in :func:`read_headers` (never parsed again) and
-    puts the photos, and their face crops, through the experts together, a pass closing once its
-    decoded pixels reach ``max_pixels``. A bug met on one file must not cost the caller the
+    puts the photos, and their face crops when ``face_score`` asks for them, through the experts
+    together, a pass closing once its decoded pixels reach ``max_pixels``. A bug met on one file must not cost the caller the
     others: when the batch raises, each file is scored alone from its bytes (its header parsed
     again, on this path only), and a file that still fails gets its exception as its outcome.
     """
     try:
-        return list(detector.predict_many(headers, batch_size=max(1, len(headers)), id_photo=id_photo,
+        return list(detector.predict_many(headers, batch_size=max(1, len(headers)), id_photo=id_photo, face_score=face_score,
                                           max_batch_pixels=max_pixels))
     except Exception as error:  # noqa: BLE001 - find the file that broke the batch, keep the rest
         logger.error("unexpected error while scoring a batch; scoring its files one at a time", exc_info=error)
-        return [_score_alone(detector, header.data, id_photo) for header in headers]
+        return [_score_alone(detector, header.data, id_photo, face_score) for header in headers]
     finally:
         for header in headers:
             header.close()  # those the failed batch did not reach still hold Pillow's file
 
 
-def _score_alone(detector: Any, data: bytes, id_photo: bool) -> Result | Exception:
+def _score_alone(detector: Any, data: bytes, id_photo: bool, face_score: bool) -> Result | Exception:
     try:
-        return detector.predict(data, id_photo=id_photo)
+        return detector.predict(data, id_photo=id_photo, face_score=face_score)
     except Exception as error:  # noqa: BLE001 - reported as this file's 500, not the request's
         logger.error("unexpected error while scoring one file of a batch", exc_info=error)
         return error
@@ -99,6 +100,15 @@ def _external_id(form: Form) -> str | None:
     return value
 
 
+def _id_photo_options(form: Form) -> tuple[bool, bool]:
+    """The form's ``id_photo`` and ``face_score`` flags; ``face_score`` alone is a 422 (the crop it scores
+    is found in ID-photo mode only), answered before any scoring."""
+    id_photo, face_score = form.flag("id_photo"), form.flag("face_score")
+    if face_score and not id_photo:
+        raise invalid_field("face_score", "needs_id_photo")
+    return id_photo, face_score
+
+
 def _detector(request: Request) -> Any:
     state = request.app.state
     if state.detector is None:
@@ -117,20 +127,22 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
               summary=bilingual("service.docs.detect"),
               responses=error_responses(400, 401, 413, 415, 422, 429, 503), openapi_extra=DETECT_BODY)
     async def detect(request: Request) -> DetectResult:
-        """Score one photo (multipart field ``image``). ``id_photo=true`` adds the face box, the
-        face score and the ID-photo checks; ``heatmap=true`` adds the overlay image."""
+        """Score one photo (multipart field ``image``). ``id_photo=true`` adds the face box and the
+        ID-photo checks; ``face_score=true`` (with ``id_photo``) also the face crop's own score,
+        information only; ``heatmap=true`` adds the overlay image."""
         detector = _detector(request)
         with request.app.state.buffers.hold(client_id(request)) as holding:
             form = await read_form(request, file_field="image", max_body=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
                                    max_file_bytes=settings.max_upload_bytes, max_files=1, holding=holding,
                                    max_parts=settings.max_parts, pace=BodyPace.from_settings(settings))
             image = _single_image(form, settings)
-            id_photo, heatmap, external_id = form.flag("id_photo"), form.flag("heatmap"), _external_id(form)
+            (id_photo, face_score), heatmap, external_id = _id_photo_options(form), form.flag("heatmap"), _external_id(form)
             del form  # only the image bytes are needed from here on
             [header] = await read_headers([image])
             if isinstance(header, ApiError):
                 raise header
-            result, overlay = await run_model(request, _score, detector, header, id_photo, heatmap, pixels=header.pixels)
+            result, overlay = await run_model(request, _score, detector, header, id_photo, face_score, heatmap,
+                                              pixels=header.pixels)
         return _to_response(result, overlay, external_id)
 
     @app.post("/v1/detect/batch", response_model=BatchResponse, tags=["detect"], dependencies=guarded,
@@ -148,10 +160,10 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
             if not files:
                 raise missing_field("images")
             rate_limit(request, cost=batch_cost(len(files), request.app.state.limiter.burst))
-            id_photo, external_id = form.flag("id_photo"), _external_id(form)
+            (id_photo, face_score), external_id = _id_photo_options(form), _external_id(form)
             headers = await read_headers([b"" if part.overflow else bytes(part.data) for part in files])
             check_batch_pixels(headers, settings)
-            outcomes = await _score_readable(request, detector, files, headers, id_photo)
+            outcomes = await _score_readable(request, detector, files, headers, id_photo, face_score)
             items = [_batch_item(index, part, header, outcomes.get(index), settings)
                      for index, (part, header) in enumerate(zip(files, headers))]
         scored = sum(item.result is not None for item in items)
@@ -204,7 +216,7 @@ def _single_image(form: Form, settings: Settings) -> bytes:
 
 
 async def _score_readable(request: Request, detector: Any, files: list[Part], headers: list[ImageHeader | ApiError],
-                          id_photo: bool) -> dict[int, Result | Exception]:
+                          id_photo: bool, face_score: bool) -> dict[int, Result | Exception]:
     """Score every file whose header could be read, as one ``predict_many`` call; outcomes by file index.
 
     One model slot for the batch, and its declared pixels from the server's budget (capped at the
@@ -220,7 +232,7 @@ async def _score_readable(request: Request, detector: Any, files: list[Part], he
     # predict_many closes a pass once its pixels reach the cap, so a pass holds less than the cap
     # plus its largest photo: this cap keeps every pass within what the budget grants (at most `limit`).
     per_pass = max(1, limit - max(declared))
-    outcomes = await run_model(request, _score_batch, detector, batch, id_photo, per_pass, pixels=sum(declared))
+    outcomes = await run_model(request, _score_batch, detector, batch, id_photo, face_score, per_pass, pixels=sum(declared))
     return dict(zip(readable, outcomes))
 
 

@@ -208,7 +208,10 @@
     const form = new FormData();
     // Sent without the original file name: the server needs only the bytes.
     form.append("image", state.file, "upload");
-    form.append("id_photo", $("id-photo").checked ? "true" : "false");
+    const idPhoto = $("id-photo").checked;
+    form.append("id_photo", idPhoto ? "true" : "false");
+    // The face crop's own score is asked for only with ID-photo mode: alone the server refuses it.
+    form.append("face_score", idPhoto && $("face-score-check").checked ? "true" : "false");
     form.append("heatmap", "true");
     return form;
   }
@@ -391,18 +394,30 @@
     return tr;
   }
 
+  // The face-score option is part of ID-photo mode: shown, and usable, only while that mode is on.
+  function showFaceScoreOption() {
+    const on = $("id-photo").checked;
+    $("face-score-option").hidden = !on;
+    $("face-score-check").disabled = !on;
+  }
+
   // ------------------------------------------------------------------------------ start
   function start() {
     for (const button of document.querySelectorAll(".lang-button")) {
       button.addEventListener("click", () => setLanguage(button.dataset.lang));
     }
     $("file-input").addEventListener("change", (event) => chooseFile(event.target.files[0]));
-    $("id-photo").addEventListener("change", () => analyse());
+    $("id-photo").addEventListener("change", () => {
+      showFaceScoreOption();
+      analyse();
+    });
+    $("face-score-check").addEventListener("change", () => analyse());
     $("upload-form").addEventListener("submit", (event) => {
       event.preventDefault();
       analyse();
     });
     wireDropzone();
+    showFaceScoreOption(); // a browser may restore the checkboxes' state on reload
     applyLanguage();
     loadCatalogue();
     loadHealth();
