@@ -21,7 +21,13 @@ out (what `protocol.fold_rows` now does, by source group) moved the semantic exp
 0.771 (dcgan-digiface + nba-headshots 0.357 → 0.493) and unseen real sources flagged from 1.3 % / 5.2 % worst to
 0.2 % / 1.0 %.
 
-Output: reports/experiments/esrgan_scale.csv (the headline figures side by side).
+Result (2026-12-04, reports/experiments/esrgan_scale.csv, 13 min for the three): **not adopted**. With the protocol's
+source groups, the baseline's pairs mean AUC is 0.774; 200 more fakes gave 0.791 (dcgan-digiface + nba-headshots 0.493
+→ 0.616, diffusion family held out 0.464 → 0.512, StyleGAN2 TPR @ 5 % FPR 0.106 → 0.133), but 400 more gave 0.727
+(comfyui + stock-* collapsed to a constant, 0.500; the Real-ESRGAN family held out 0.933 → 0.873). A gain that reverses
+when the dose doubles is not one to build on, and each 100 fakes adds ~1.5 min to every clean build of the sample.
+
+Output: reports/experiments/esrgan_scale.csv (the headline figures side by side; esrgan_scale_folds.csv, every fold).
 """
 
 from __future__ import annotations
