@@ -230,6 +230,22 @@ def odd_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def predict_options(monkeypatch) -> list:
+    """The PredictOptions each scored batch was given (CLI scan, service route or Python call alike)."""
+    import aiornot.predict
+
+    seen: list = []
+    original = aiornot.predict.score_batch
+
+    def recording(detector, batch, options):
+        seen.append(options)
+        return original(detector, batch, options)
+
+    monkeypatch.setattr(aiornot.predict, "score_batch", recording)
+    return seen
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """An untrained detector saved like a real one: tests the contract, not the accuracy."""

@@ -78,23 +78,7 @@ def test_scan_id_photo_mode_on_a_portrait_and_on_a_photo_without_a_face(tmp_path
     assert not failed["passed"] and failed["reason"] and failed["reason_ko"]
 
 
-@pytest.fixture
-def scan_options(monkeypatch) -> list:
-    """The PredictOptions each scored batch of a local scan was given."""
-    import aiornot.predict
-
-    seen: list = []
-    original = aiornot.predict.score_batch
-
-    def recording(detector, batch, options):
-        seen.append(options)
-        return original(detector, batch, options)
-
-    monkeypatch.setattr(aiornot.predict, "score_batch", recording)
-    return seen
-
-
-def test_scan_id_photo_alone_gives_the_face_box_and_checks_without_the_face_score(tmp_path, tiny_model_dir, capsys, scan_options):
+def test_scan_id_photo_alone_gives_the_face_box_and_checks_without_the_face_score(tmp_path, tiny_model_dir, capsys, predict_options):
     import shutil
 
     from matplotlib import cbook
@@ -104,11 +88,11 @@ def test_scan_id_photo_alone_gives_the_face_box_and_checks_without_the_face_scor
     assert scan(str(portrait), "--id-photo", "--model", str(tiny_model_dir)) == 0
     line = json.loads(capsys.readouterr().out)
     assert line["face"]["w"] > 50 and line["checks"] and "face_score" not in line
-    assert [(o.id_photo, o.face_score) for o in scan_options] == [(True, False)]
-    scan_options.clear()
+    assert [(o.id_photo, o.face_score) for o in predict_options] == [(True, False)]
+    predict_options.clear()
     assert scan(str(portrait), "--id-photo", "--face-score", "--model", str(tiny_model_dir)) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["face_score"] <= 1
-    assert [(o.id_photo, o.face_score) for o in scan_options] == [(True, True)]
+    assert [(o.id_photo, o.face_score) for o in predict_options] == [(True, True)]
 
 
 def test_scan_face_score_reaches_the_ray_engine(tmp_path, tiny_model_dir, capsys, monkeypatch):

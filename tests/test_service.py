@@ -156,22 +156,6 @@ def test_id_photo_mode_on_a_real_portrait_gives_face_and_checks(client, portrait
     assert 0.0 <= scored["face_score"] <= 1.0 and scored["face"] == face and scored["score"] == body["score"]
 
 
-@pytest.fixture
-def predict_options(client, monkeypatch) -> list:
-    """The PredictOptions each scored batch was given, whichever route scored it."""
-    import aiornot.predict
-
-    seen: list = []
-    original = aiornot.predict.score_batch
-
-    def recording(detector, batch, options):
-        seen.append(options)
-        return original(detector, batch, options)
-
-    monkeypatch.setattr(aiornot.predict, "score_batch", recording)
-    return seen
-
-
 @pytest.mark.parametrize(("fields", "expected"), [({}, (False, False)), ({"id_photo": "true"}, (True, False)),
                                                   ({"id_photo": "true", "face_score": "true"}, (True, True)),
                                                   ({"id_photo": "on", "face_score": "false"}, (True, False))])

@@ -358,7 +358,8 @@ def _protocol_lines(evaluation: Evaluation) -> list[str]:
     budget = protocol.fold_budget
     epochs, steps = (budget.epochs, budget.steps_per_epoch) if budget else (NOT_MEASURED, NOT_MEASURED)
     lines = ["## Headline: the leave-out protocol (notebook 03)", "",
-             "For each held-out generator or source package the **whole detector was refitted without it** (forensic CNN with "
+             "For each held-out generator or source package the **whole detector was refitted without it**, and without any image "
+             "sharing a photo's source group with it (a Real-ESRGAN fake made from one of its photos) (forensic CNN with "
              f"{epochs} epochs × {steps} batches, semantic head, calibration, fusion, "
              "thresholds) and tested on it — an AI group against the real photos of the test split, a real group against its AI "
              "images. Re-encoded = centre square, 384 px, JPEG q90, no metadata. This, not the in-sample split, is what says how "
@@ -403,7 +404,8 @@ def out_of_source_lines(config: ModelConfig) -> list[str]:
     aucs = ", ".join(f"{name} {fmt(auc)}" + _fold_detail(decided, name) for name, auc in decided.expert_auc.items())
     basis = "median over the curation folds" if decided.expert_fold_auc else "pooled"
     lines = [f"- **Fitted out of source:** each expert's calibration, the fusion and the thresholds rest on {decided.predictions} "
-             f"predictions for the training and validation views, each from experts refitted without its curation "
+             f"predictions for the training and validation views, each from experts refitted without its curation and the fakes "
+             f"made from its photos "
              f"({decided.folds} curation folds). Out-of-source ROC AUC ({basis}, what admits an expert): {aucs}."]
     bar = (config.recipe or {}).get("fusion_min_auc", 0.6)
     weak_kept = [name for name, auc in decided.expert_auc.items() if name not in decided.excluded and auc < bar]
