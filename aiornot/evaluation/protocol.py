@@ -116,6 +116,11 @@ def curation_pairs(frame: pd.DataFrame, *, min_images: int, min_real_images: int
                     np.isin(names, [ai[i % len(ai)], real[i % len(real)]])) for i in range(count)]
 
 
+def source_groups(frame: pd.DataFrame) -> np.ndarray | None:
+    """Each row's source group (the photo it shows or was made from), or None when the frame has no ``source``."""
+    return frame["source"].astype(str).to_numpy() if "source" in frame else None
+
+
 def fold_rows(frame: pd.DataFrame, held: HeldOut) -> dict[str, np.ndarray]:
     """Which rows train, validate and test this fold (boolean masks over ``frame``).
 
@@ -123,11 +128,10 @@ def fold_rows(frame: pd.DataFrame, held: HeldOut) -> dict[str, np.ndarray]:
     made from a real photo (a Real-ESRGAN re-rendering) has its photo's group, so holding out the
     photo's package also keeps its re-rendering out — no photo or person on both sides.
     """
+    from aiornot.training.out_of_source import fold_training_masks
+
     split, labels = frame["split"].to_numpy(), frame["label"].to_numpy()
-    unseen = ~held.rows
-    if "source" in frame:
-        sources = frame["source"].astype(str).to_numpy()
-        unseen &= ~np.isin(sources, sources[held.rows])
+    [unseen] = fold_training_masks([held.rows], source_groups(frame))
     if held.label == -1:  # a pair holds out both classes: it is tested on itself alone
         return {"train": (split == "train") & unseen, "validation": (split == "validation") & unseen, "test": held.rows}
     return {
@@ -150,7 +154,7 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
     labels = frame["label"].to_numpy()
     strata = datasets.content_strata(frame)
     names = curations(frame)
-    sources = frame["source"].astype(str).to_numpy() if "source" in frame else None
+    sources = source_groups(frame)
     # Views, not copies: with lazy images (aiornot.io.lazy) a fold decodes a batch at a time.
     detector, _ = train.fit_detector(take(pixels, rows["train"]), labels[rows["train"]], strata[rows["train"]],
                                      take(pixels, rows["validation"]), labels[rows["validation"]], recipe,
@@ -161,7 +165,7 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
                                      val_groups=sources[rows["validation"]] if sources is not None else None,
                                      val_strata=strata[rows["validation"]])
     test = np.flatnonzero(rows["test"])
-    groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
+    groups = sources[test] if sources is not None else None
     results = []
     for view, images in (("raw", pixels), ("re-encoded", reencoded)):
         experts = detector.expert_scores(take(images, test))
@@ -246,14 +250,14 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     pool = rows["train"] | rows["validation"]
     pool_x, pool_y, pool_strata, pool_names = stacked(pool)
     folds = curation_folds(names[pool], labels[pool], recipe.source_folds)
-    sources = frame["source"].astype(str).to_numpy()[pool] if "source" in frame else None
+    sources = source_groups(frame)
     view_folds = [np.tile(mask, len(views)) for mask in folds]
-    view_training = [np.tile(mask, len(views)) for mask in fold_training_masks(folds, sources)]
+    view_training = [np.tile(mask, len(views)) for mask in fold_training_masks(folds, sources[pool] if sources is not None else None)]
     held_logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe, view_training)
     calibration = monotone_calibration(held_logits, pool_y)
     threshold = choose_thresholds(calibration(held_logits), pool_y, pool_names, recipe).ai
     test = rows["test"]
-    groups = frame["source"].astype(str).to_numpy()[test] if "source" in frame else None
+    groups = sources[test] if sources is not None else None
     results = []
     for view in ("raw", "re-encoded"):
         scores = calibration(head.logits(features[view][test]))

@@ -144,7 +144,7 @@ def semantic_logits(features: np.ndarray, labels: np.ndarray, strata: np.ndarray
     from aiornot.model.experts import fit_semantic_head
 
     logits = np.full(len(labels), np.nan)
-    for held, trained in zip(view_folds, view_training or [~held for held in view_folds], strict=True):
+    for held, trained in zip(view_folds, view_training or fold_training_masks(view_folds, None), strict=True):
         head = fit_semantic_head(features[trained], labels[trained], strata[trained], recipe)
         logits[held] = head.logits(features[held])
     return logits

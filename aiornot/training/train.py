@@ -468,11 +468,13 @@ def forensic_logits(pool: TrainingPool, views, view_folds: list[np.ndarray], fol
     None: every row outside the fold. Early stopping reads the fold's remaining validation images, never the fold itself.
     """
     from aiornot.detector import Detector
+    from aiornot.training import out_of_source
 
     epochs = recipe.cross_fit_forensic_epochs or max(1, recipe.forensic.epochs // 3)
     config = dataclasses.replace(recipe.forensic, epochs=epochs)
     logits = np.full(len(view_folds[0]), np.nan)
-    for index, (held, held_views, usable) in enumerate(zip(folds, view_folds, training or [~held for held in folds]), start=1):
+    training = training or out_of_source.fold_training_masks(folds, None)
+    for index, (held, held_views, usable) in enumerate(zip(folds, view_folds, training), start=1):
         train_rows, val_rows = np.flatnonzero(usable & ~pool.is_validation), np.flatnonzero(usable & pool.is_validation)
         if len(np.unique(pool.labels[val_rows])) < 2:  # no usable early-stopping set: stop on the training rows
             val_rows = train_rows
