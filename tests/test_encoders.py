@@ -126,6 +126,16 @@ def offline_backbone(name: str):
         pytest.skip(str(error))
 
 
+def test_each_offline_backbone_is_known_by_the_id_its_spec_gives():
+    for name, make_spec in encoders.OFFLINE_BACKBONES.items():
+        try:
+            spec_id = make_spec().id
+        except encoders.EncoderUnavailable:  # weights not installed here: the others are still checked
+            continue
+        assert encoders.OFFLINE_BACKBONE_IDS[name] == spec_id and encoders.offline_backbone(spec_id) == name
+    assert encoders.offline_backbone("an-online-export-0123456789ab") is None and encoders.offline_backbone(None) is None
+
+
 def test_resnet50_features_come_from_inside_the_graph_and_do_not_depend_on_the_batch():
     resnet = offline_backbone("resnet50_opennsfw")
     images = pictures(3, (150, 260, 3), seed=4)

@@ -93,3 +93,13 @@ def test_the_semantic_section_round_trips_and_names_only_a_custom_encoder():
     assert list(section) == ["encoder", "feature", "head", "calibration"]  # the default encoder needs no spec
     again = SemanticExpert.from_config(json.loads(json.dumps(section)))
     assert (again.head, again.calibration, again.feature, again.encoder_id) == (head, expert.calibration, "blocks", "clip-x")
+
+
+def test_the_semantic_section_records_which_offline_backbone_it_reads():
+    head = LinearHead(mean=[0.0], scale=[1.0], coef=[1.0], intercept=0.0)
+    for name, encoder_id in encoders.OFFLINE_BACKBONE_IDS.items():
+        section = SemanticExpert(head, encoder_id=encoder_id).to_config()
+        assert section["backbone"] == name and list(section)[:2] == ["encoder", "backbone"]
+    # The ids are the ones the specs give when opened (the CLIP one without deriving the float tower).
+    assert encoders.OFFLINE_BACKBONE_IDS["clip_vit_b16"] == encoders.weights_id(encoders.CLIP_NAME, encoders.CLIP_SHA256)
+    assert "backbone" not in SemanticExpert(head, encoder_id="clip-vit-b16-float-000000000000").to_config()

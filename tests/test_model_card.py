@@ -67,11 +67,14 @@ def test_the_card_names_the_shipped_backbone_and_where_another_measured_better()
                "clip_vit_b16 (embeds)": {"cross-curation pairs: mean AUC": 0.719, "unseen real sources: worst flagged": 0.023,
                                          "modern generators: mean AUC": 0.972}}
     config = {"name": "m", "architecture": "a", "thresholds": {"ai": 0.7, "real": 0.3, "target_fpr": 0.05, "target_fnr": 0.05},
-              "semantic": {"encoder": "clip-vit-b16-float-1c3365a51414", "feature": "blocks",
+              "semantic": {"encoder": "clip-vit-b16-float-1c3365a51414", "backbone": "clip_vit_b16", "feature": "blocks",
                            "head": {"mean": [0.0], "scale": [1.0], "coef": [1.0], "intercept": 0.0}},
               "evaluation": {"backbones": {"folds": 35, "summary": summary}}}
     card = model_card.render(config)
     assert "The shipped semantic expert reads **clip_vit_b16 (blocks)**." in card
+    # The column is the recorded backbone, not a guess from the encoder id: an encoder that is none of them gets no line.
+    online = {**config, "semantic": {**config["semantic"], "backbone": None}}
+    assert "The shipped semantic expert reads" not in model_card.render(online)
     # Fewer real photos flagged is better; more AUC is better; the row where blocks lead is not listed.
     assert "cross-curation pairs: mean AUC: clip_vit_b16 (embeds) 0.719 against 0.686" in card
     assert "unseen real sources: worst flagged: clip_vit_b16 (embeds) 0.023 against 0.076" in card

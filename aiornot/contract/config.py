@@ -59,6 +59,8 @@ class SemanticConfig(_Section):
     """The semantic expert: a frozen encoder's features and a fitted head."""
 
     encoder: str | None = None
+    #: The offline backbone's name in notebook 03's comparison (``clip_vit_b16``), when the encoder is one.
+    backbone: str | None = None
     feature: str = "embeds"
     head: LinearHead
     calibration: Calibration = Calibration()

