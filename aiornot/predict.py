@@ -32,7 +32,7 @@ from aiornot.evidence import provenance
 from aiornot.io.decode import DecodedImage, ImageDecodeError, ImageHeader, ImageSource, open_image, read_bytes
 from aiornot.evidence.provenance import ProvenanceReport
 from aiornot.contract.messages import message
-from aiornot.contract.result import Result
+from aiornot.contract.result import CaveatRecord, Result
 
 if TYPE_CHECKING:
     from aiornot.detector import Detector
@@ -42,6 +42,11 @@ __all__ = ["Evidence", "ImageInput", "PredictOptions", "Source", "batches", "bui
 
 #: The rule sentence of a result whose file's provenance was not read (en, ko).
 PIXELS_ONLY_RULE = (message("verdict.rule.pixels_only").en, message("verdict.rule.pixels_only").ko)
+#: A JPEG at or below this estimated quality gets the ``strong_jpeg`` caveat when it is not called ``ai``. Measured:
+#: re-compressing held-out AI portraits at q70 took those flagged ``ai`` from 92 % to 8 % (notebook 04, "What an ID
+#: photo's ordinary life does"), because compression shifts every score down (tools/experiments/jpeg_views.py); the
+#: independent check's q90 copies are not affected that much, so the line sits between the two.
+STRONG_JPEG_QUALITY = 75
 #: Why ``face_score`` alone is refused: the face crop it scores is found in ID-photo mode only.
 FACE_SCORE_NEEDS_ID_PHOTO = "face_score=True needs id_photo=True: the face crop it scores is found in ID-photo mode only"
 
@@ -226,10 +231,19 @@ def build_result(detector: Detector, item: ImageInput, experts: dict[str, float]
         fusion=detector.fusion.rule, fusion_ko=detector.fusion.rule_ko, rule=rule, rule_ko=rule_ko,
         width=decoded.width, height=decoded.height, format=decoded.format,
         md5=hashlib.md5(item.data).hexdigest() if item.data is not None else None,
-        notes=list(decoded.notes), signals=signals, thresholds=detector.thresholds,
+        notes=list(decoded.notes), caveats=verdict_caveats(decoded, verdict), signals=signals, thresholds=detector.thresholds,
         face=portrait.get("face"), checks=portrait.get("checks"), face_score=evidence.face_score,
         heatmap=evidence.heatmap, elapsed_ms=round(elapsed_ms, 1),
     )
+
+
+def verdict_caveats(decoded: DecodedImage, verdict: str) -> list[CaveatRecord]:
+    """What weakens a verdict without changing it: a strongly compressed JPEG that is not called ``ai``."""
+    quality = decoded.jpeg_quality
+    if verdict == "ai" or quality is None or quality > STRONG_JPEG_QUALITY:
+        return []
+    words = message("verdict.caveat.strong_jpeg", quality=quality)
+    return [CaveatRecord(code="strong_jpeg", text=words.en, text_ko=words.ko)]
 
 
 # ------------------------------------------------------------------------------------ internals

@@ -170,3 +170,26 @@ def test_elapsed_time_counts_reading_the_image(detector, landscape, monkeypatch)
     monkeypatch.setattr(pipeline, "open_image", slow_open_image)
     assert detector.predict(landscape).elapsed_ms >= 50
     assert np.isfinite(detector.predict(open_image(landscape)).elapsed_ms)
+
+
+@pytest.mark.parametrize(("quality", "verdict", "warned"), [(60, "real", True), (60, "inconclusive", True), (60, "ai", False),
+                                                            (90, "real", False)])
+def test_a_strongly_compressed_jpeg_not_called_ai_gets_the_caveat(quality, verdict, warned):
+    """Compression lowers AI scores (notebook 04): a `real` on a q≤75 JPEG is said to be weaker evidence, in both languages."""
+    decoded = open_image(encode(photo_like(4), "JPEG", quality=quality))
+    caveats = predict.verdict_caveats(decoded, verdict)
+    assert [c.code for c in caveats] == (["strong_jpeg"] if warned else [])
+    if warned:
+        assert f"quality about {decoded.jpeg_quality}" in caveats[0].text
+        assert f"JPEG 품질 약 {decoded.jpeg_quality}" in caveats[0].text_ko
+
+
+def test_only_a_jpeg_file_can_get_the_compression_caveat():
+    assert predict.verdict_caveats(open_image(encode(photo_like(4), "PNG")), "real") == []
+
+
+def test_the_caveat_comes_with_the_result_unless_the_verdict_is_ai(detector):
+    result = detector.predict(encode(photo_like(5, (160, 120)), "JPEG", quality=50))
+    assert result.ok
+    assert [c.code for c in result.caveats] == ([] if result.verdict == "ai" else ["strong_jpeg"])
+    assert ("caveats" in result.to_dict()) == (result.verdict != "ai")

@@ -99,6 +99,14 @@ class CheckRecord(BaseModel):
     threshold: str
 
 
+class CaveatRecord(BaseModel):
+    """Something about the file that weakens its verdict without changing it, in both languages."""
+
+    code: str = Field(description="stable code, e.g. strong_jpeg")
+    text: str
+    text_ko: str
+
+
 # ------------------------------------------------------------------------------ the result
 class Result(BaseModel):
     """One image's outcome — the contract of ``aiornot scan`` lines, Ray rows and the API's JSON.
@@ -135,6 +143,9 @@ class Result(BaseModel):
     notes: list[str] = Field(default_factory=list, description="what the decoder changed, e.g. EXIF orientation applied")
     signals: list[SignalRecord] = Field(
         default_factory=list, description="provenance evidence: C2PA, IPTC/XMP, generator metadata, watermark, camera EXIF")
+    caveats: list[CaveatRecord] = Field(
+        default_factory=list, description="what weakens this verdict without changing it, e.g. strong_jpeg: a `real` or "
+                                          "`inconclusive` verdict on a strongly compressed JPEG (compression lowers AI scores)")
     face: FaceRecord | None = Field(None, description="ID-photo mode: the main face box (null when none was found)")
     face_score: float | None = Field(None, description="P(AI) of the face crop alone, filled only when face_score was asked "
                                      "(with ID-photo mode) and a face was found; information only, never part of the verdict "
@@ -192,6 +203,6 @@ def derived_model(name: str, doc: str, *, drop: Collection[str] = (), required: 
 
 
 __all__ = [
-    "VERDICTS", "VERDICT_TEXTS", "Catalogue", "CheckRecord", "FaceRecord", "Result", "SignalRecord",
+    "VERDICTS", "VERDICT_TEXTS", "CaveatRecord", "Catalogue", "CheckRecord", "FaceRecord", "Result", "SignalRecord",
     "Verdict", "VerdictText", "catalogue", "derived_model", "without_none",
 ]

@@ -261,6 +261,15 @@
     $("verdict").dataset.verdict = verdict;
     $("verdict-text").textContent = verdictText(verdict, "label");
     $("verdict-explain").textContent = verdictText(verdict, "explanation");
+    // What weakens this verdict without changing it (a strongly compressed JPEG): said beside the verdict, not below.
+    const caveats = $("verdict-caveats");
+    caveats.replaceChildren(...(result.caveats || []).map((caveat) => {
+      const item = document.createElement("li");
+      item.dataset.code = caveat.code;
+      item.textContent = localized(caveat, "text");
+      return item;
+    }));
+    caveats.hidden = caveats.childElementCount === 0;
   }
 
   function renderScale(result) {
