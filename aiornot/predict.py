@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from aiornot.detector import Detector
     from aiornot.evidence.faces import PortraitAnalysis
 
-__all__ = ["Evidence", "ImageInput", "PredictOptions", "Source", "batches", "build_result", "read_input", "score_batch"]
+__all__ = ["Evidence", "ImageInput", "PredictOptions", "Source", "batches", "build_result", "read_input", "score_batch",
+           "verdict_caveats"]
 
 #: The rule sentence of a result whose file's provenance was not read (en, ko).
 PIXELS_ONLY_RULE = (message("verdict.rule.pixels_only").en, message("verdict.rule.pixels_only").ko)
@@ -242,8 +243,9 @@ def verdict_caveats(decoded: DecodedImage, verdict: str) -> list[CaveatRecord]:
     quality = decoded.jpeg_quality
     if verdict == "ai" or quality is None or quality > STRONG_JPEG_QUALITY:
         return []
-    words = message("verdict.caveat.strong_jpeg", quality=quality)
-    return [CaveatRecord(code="strong_jpeg", text=words.en, text_ko=words.ko)]
+    code = "strong_jpeg"
+    words = message(f"verdict.caveat.{code}", quality=quality)
+    return [CaveatRecord(code=code, text=words.en, text_ko=words.ko)]
 
 
 # ------------------------------------------------------------------------------------ internals

@@ -53,7 +53,8 @@ def test_rows_round_trip_every_result_field() -> None:
     check = {"name": "face_height", "value": 0.5, "passed": True, "reason": "r", "reason_ko": "사유", "threshold": "0.4–0.7"}
     result = Result(path="x.jpg", score=0.25, verdict="real", model="m", pixel_verdict="real", experts={"forensic": 0.25},
                     fusion="f", fusion_ko="결합", rule="r", rule_ko="규칙", width=10, height=20, format="JPEG", md5="abc",
-                    notes=["n"], caveats=[{"code": "strong_jpeg", "text": "t", "text_ko": "주의"}], signals=[signal], face={"x": 1, "y": 2, "w": 3, "h": 4, "confidence": 0.9, "eyes": [[2, 3]]},
+                    notes=["n"], caveats=[{"code": "strong_jpeg", "text": "t", "text_ko": "주의"}], signals=[signal],
+                    face={"x": 1, "y": 2, "w": 3, "h": 4, "confidence": 0.9, "eyes": [[2, 3]]},
                     face_score=0.5, checks=[check], thresholds={"ai": 0.6, "real": 0.4, "target_fpr": 0.05, "target_fnr": 0.05},
                     elapsed_ms=1.5)
     assert set(result.to_dict()) == {name for name, _ in batch.ROW_FIELDS} - {"error", "error_code"}  # every field is set

@@ -71,14 +71,16 @@ def main() -> None:
             images = pixels.map(functools.partial(transforms.reencode_like_upload, quality=int(view[1:])))
         return encoders.embed_with_store(encoder, images, store, kind=recipe.semantic_feature, progress=True, description=view)
 
-    views = {view: features(view) for view in ["raw"] + [f"q{q}" for q in sorted({*TEST_QUALITIES, 70, 90}, reverse=True)]}
+    qualities = {*TEST_QUALITIES, *(q for trained_at in TRAIN_QUALITIES.values() for q in trained_at)}
+    views = {view: features(view) for view in ["raw"] + [f"q{q}" for q in sorted(qualities, reverse=True)]}
     labels, strata, split = frame["label"].to_numpy(), datasets.content_strata(frame), frame["split"].to_numpy()
     folds = [(g.name, g.rows) for g in protocol.held_out_groups(frame, kinds=("curation pair",))]
     folds.append(("in-source test split", split == "test"))
     rows = []
     for name, held in folds:
+        # The split is grouped by source, so for the test-split fold this is every train and validation row.
         [unseen] = fold_training_masks([held], protocol.source_groups(frame))
-        trained = unseen & (split != "test") if name.startswith("pair") else split != "test"
+        trained = unseen & (split != "test")
         for variant, qualities in TRAIN_QUALITIES.items():
             train_views = ["raw"] + [f"q{q}" for q in qualities]
             head = fit_semantic_head(np.vstack([views[v][trained] for v in train_views]), np.tile(labels[trained], len(train_views)),
