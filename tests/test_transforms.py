@@ -100,3 +100,13 @@ def test_tile_grid_spreads_thinned_tiles_over_the_whole_picture():
 def test_reencode_like_upload_is_a_384_jpeg_copy():
     copy = transforms.reencode_like_upload(pictures(1, (300, 500, 3))[0])
     assert copy.shape == (384, 384, 3) and copy.dtype == np.uint8
+
+
+def test_jpeg_bytes_is_the_file_jpeg_decodes_with_its_quality_and_no_metadata():
+    from aiornot.io.decode import open_image
+
+    photo = pictures(1, (120, 160, 3))[0]
+    data = transforms.jpeg_bytes(photo, 70)
+    decoded = open_image(data)
+    assert decoded.format == "JPEG" and abs(decoded.jpeg_quality - 70) <= 3 and not decoded.has_exif
+    np.testing.assert_array_equal(decoded.pixels, transforms.jpeg(photo, 70))

@@ -248,6 +248,9 @@ class IdPhotoCaseStudy(_Section):
     real_flagged: dict[str, float] = {}
     ai_flagged: dict[str, float] = {}
     id_frame_life: dict[str, dict[str, float | None]] = {}
+    #: The service's verdict and strong-JPEG caveat on the portraits' files, per condition: ``<class>_<share>``
+    #: with class ``real``/``ai`` and share ``called_ai``, ``caveat_shown``, ``neither``.
+    caveat_outcomes: dict[str, dict[str, float]] = {}
     warning: str | None = None
     fusion: str | None = None
     padding: dict[str, dict[str, float]] | None = None

@@ -8,17 +8,21 @@ flags ``ai``, what an ID photo's ordinary life does, and how portraits are sprea
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from aiornot.contract.result import Result
 from aiornot.detector import update_config
-from aiornot.io import datasets
+from aiornot.io import datasets, transforms
 
 #: The figures stored for each view (the card quotes them with their intervals).
 VIEW_METRICS = ("ROC AUC", "TPR @ 5% FPR")
+#: The shares :func:`caveat_outcomes` measures per condition and class (stored as ``<class>_<metric>``).
+CAVEAT_METRICS = ("called ai", "caveat shown", "neither")
 
 
 def _rounded(values: Any) -> float | None:
@@ -41,14 +45,48 @@ def training_portrait_share(training_split: pd.DataFrame) -> dict[str, float]:
     return {name: round(float(portrait[labels == label].mean()), 4) for label, name in ((0, "real"), (1, "ai"))}
 
 
+#: The JPEG quality an office's re-save is replayed at (as notebook 04's "JPEG q70" condition).
+RESAVE_QUALITY = 70
+
+
+def received_files(frame: pd.DataFrame, photos: Sequence[np.ndarray], quality: int = RESAVE_QUALITY) -> dict[str, Iterator[bytes | str]]:
+    """The files an office receives for ``frame``'s photos, made one at a time when read: each file as submitted,
+    and each photo (``photos``, in the same order) re-saved as a JPEG at ``quality`` without metadata."""
+    return {"file as submitted": (datasets.image_source(row) for _, row in frame.iterrows()),
+            f"re-saved as JPEG q{quality}": (transforms.jpeg_bytes(pixels, quality) for pixels in photos)}
+
+
+def caveat_outcomes(results: Mapping[str, Iterable[Result]], labels: np.ndarray) -> pd.DataFrame:
+    """What the officer sees, per condition and class: the share called ``ai``, the share shown a caveat, and the
+    share with neither (for AI photos: a fake passing without a word).
+
+    ``results``: per condition, the service's Results for the photos whose ``labels`` are given, in order. A photo
+    the service could not read raises :class:`ValueError` (counted, it would pass for "neither").
+    """
+    rows = []
+    for condition, condition_results in results.items():
+        condition_results = list(condition_results)
+        if unread := [r.path for r in condition_results if r.error]:
+            raise ValueError(f"{condition}: {len(unread)} photos could not be read (first: {unread[0]})")
+        outcome = pd.DataFrame([{"ai": r.verdict == "ai", "caveat": bool(r.caveats)} for r in condition_results])
+        if len(outcome) != len(labels):
+            raise ValueError(f"{condition}: {len(outcome)} results for {len(labels)} photos")
+        for label, name in ((0, "real"), (1, "AI")):
+            chosen = outcome[labels == label]
+            rows.append({"condition": condition, "class": name, "photos": len(chosen), "called ai": chosen["ai"].mean(),
+                         "caveat shown": chosen["caveat"].mean(), "neither": (~chosen["ai"] & ~chosen["caveat"]).mean()})
+    return pd.DataFrame(rows)
+
+
 def case_study_summary(*, labels: np.ndarray, has_face: np.ndarray, views: dict[str, np.ndarray], comparison: pd.DataFrame,
-                       life: pd.DataFrame, warning: str | None, fusion_rule: str | None, padding: pd.DataFrame | None,
+                       life: pd.DataFrame, caveats: pd.DataFrame | None = None, warning: str | None, fusion_rule: str | None, padding: pd.DataFrame | None,
                        face_audit: pd.DataFrame, training_split: pd.DataFrame, threshold: float) -> dict[str, Any]:
     """The ``id_photo_case_study`` section from notebook 04's measured tables.
 
     ``views`` maps each view (whole photo, face crop, mean of both) to its scores on the portraits whose
     ``labels`` are given; ``comparison`` holds :func:`metrics.metrics_with_intervals` per view; ``life`` has
-    one row per ID-photo-life condition and class (``real``/``AI``) with its ``flagged ai`` share; ``padding``
+    one row per ID-photo-life condition and class (``real``/``AI``) with its ``flagged ai`` share; ``caveats``
+    (or None) :func:`caveat_outcomes`' table; ``padding``
     (or None) the forensic scores of edge-padded against cut crops with a ``label`` column; ``face_audit``
     :func:`faces.detection_audit`'s table; ``threshold`` the stored ``ai`` threshold.
     """
@@ -62,6 +100,10 @@ def case_study_summary(*, labels: np.ndarray, has_face: np.ndarray, views: dict[
         "id_frame_life": {condition: {f"{name.lower()}_flagged": round(float(value), 4)
                                       for name, value in part.set_index("class")["flagged ai"].items()}
                           for condition, part in life.groupby("condition", sort=False)},
+        "caveat_outcomes": {} if caveats is None else {
+            condition: {f"{row['class'].lower()}_{metric.replace(' ', '_')}": round(float(row[metric]), 4)
+                        for _, row in part.iterrows() for metric in CAVEAT_METRICS}
+            for condition, part in caveats.groupby("condition", sort=False)},
         "warning": warning,
         "fusion": fusion_rule,
         "padding": None if padding is None else {label: {key: round(float(value), 4) for key, value in part.drop(columns="label").mean().items()}

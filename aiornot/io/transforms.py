@@ -22,9 +22,14 @@ ID_PHOTO_SIZE = (413, 531)
 
 def jpeg(pixels: np.ndarray, quality: int) -> np.ndarray:
     """Re-encode as JPEG at ``quality`` (4:2:0 chroma, as cameras and web uploads do)."""
+    return np.asarray(Image.open(io.BytesIO(jpeg_bytes(pixels, quality))).convert("RGB"))
+
+
+def jpeg_bytes(pixels: np.ndarray, quality: int) -> bytes:
+    """The JPEG file of ``pixels`` at ``quality``, without metadata: a photo as an office receives it after a re-save."""
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG", quality=int(quality))
-    return np.asarray(Image.open(buffer).convert("RGB"))
+    return buffer.getvalue()
 
 
 def blur(pixels: np.ndarray, sigma: float) -> np.ndarray:

@@ -125,6 +125,14 @@ def _id_photo_lines(study: IdPhotoCaseStudy) -> list[str]:
                   "| condition | real flagged `ai` | AI flagged `ai` |", "|---|---|---|"]
         lines += [f"| {condition} | {percent(shares.get('real_flagged'))} | {percent(shares.get('ai_flagged'))} |"
                   for condition, shares in study.id_frame_life.items()]
+    if study.caveat_outcomes:
+        lines += ["", "What the officer sees (the service on the whole photo's file; the caveat asks for the original when a JPEG "
+                      "of quality ≤ 75 is not called `ai`):", "",
+                  "| file | real called `ai` | real shown the caveat | AI called `ai` | AI shown the caveat | AI with neither |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {condition} | {percent(shares.get('real_called_ai'))} | {percent(shares.get('real_caveat_shown'))} | "
+                  f"{percent(shares.get('ai_called_ai'))} | {percent(shares.get('ai_caveat_shown'))} | {percent(shares.get('ai_neither'))} |"
+                  for condition, shares in study.caveat_outcomes.items()]
     if study.warning:
         lines += ["", f"> ⚠️ {study.warning}"]
     return lines + [""]
