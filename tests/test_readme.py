@@ -112,3 +112,13 @@ def test_the_korean_block_reads_its_sentences_from_the_catalogue():
     source = open(readme.__file__, encoding="utf-8").read()
     unused = [key for key in messages.catalogue() if key.startswith("card.") and f'"{key.removeprefix("card.")}"' not in source]
     assert not unused, unused
+
+
+def test_both_blocks_state_the_fusion_rule_and_the_korean_one_in_korean():
+    fusion = {"weights": {"semantic": 1.0, "forensic": 0.0}, "intercept": 0.0, "fitted_on": 1804, "basis": "out-of-source",
+              "excluded": {"forensic": "out-of-source ROC AUC 0.56 < 0.60"}}
+    config = {**case_study_config(), "fusion": fusion}
+    assert "Fusion rule of the default model: P(AI) = σ(1.00·logit(semantic) + 0.00·logit(forensic) + 0.00)" in readme.readme_block(config, None)
+    korean = readme.readme_block_ko(config)
+    assert "기본 모델의 결합 규칙" in korean and "logit(의미)" in korean and "포렌식: 가중치 0" in korean
+    assert "기본 모델의 결합 규칙" not in readme.readme_block_ko(case_study_config())  # no fusion stored, no line

@@ -158,8 +158,10 @@ def readme_block_ko(config: ModelConfig | dict[str, Any]) -> str:
     if evaluation is None:
         return _ko("summary.not_evaluated")
     lines = [_ko("summary.generated", created=fmt(config.created)), ""]
-    lines += (_headline_lines_ko(evaluation) + _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _backbone_line_ko(evaluation)
-              + _real_portrait_lines_ko(evaluation))
+    lines += _headline_lines_ko(evaluation)
+    if config.fusion:  # says which expert decides, and why another was given weight 0, as the English block does
+        lines.append(_ko("summary.fusion", rule=config.fusion.rule_ko))
+    lines += _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _backbone_line_ko(evaluation) + _real_portrait_lines_ko(evaluation)
     if config.id_photo_case_study:
         study = config.id_photo_case_study
         shares = ", ".join(f"{_view_ko(view)} {percent(share)}" for view, share in study.real_flagged.items())
