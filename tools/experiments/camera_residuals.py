@@ -39,20 +39,15 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from aiornot.contract.paths import ROOT
-from aiornot.evaluation import protocol
-from aiornot.training.out_of_source import fold_training_masks
-from report_sample import report_views
+from report_sample import folds, report_views, save_table, separation
 
 NEIGHBOURHOOD = 5
 WINDOW = 512  # the centred window the filter is fitted on (the whole image when smaller)
-TARGET_FPR = 0.05
 VIEWS = ("raw", "q90")
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -97,29 +92,17 @@ def fit_supervised(features: np.ndarray, labels: np.ndarray):
 def main() -> None:
     frame, pixels, reencoded = report_views()
     views = {"raw": descriptors(pixels, "raw"), "q90": descriptors(reencoded, "q90")}
-    labels, split = frame["label"].to_numpy(), frame["split"].to_numpy()
-    folds = [(g.name, g.rows) for g in protocol.held_out_groups(frame, kinds=("curation pair",))]
-    folds.append(("in-source test split", split == "test"))
+    labels = frame["label"].to_numpy()
     rows = []
-    for name, held in folds:
-        [unseen] = fold_training_masks([held], protocol.source_groups(frame))
-        trained = unseen & (split != "test")
-        train_x, train_y = np.vstack([views[v][trained] for v in VIEWS]), np.tile(labels[trained], len(VIEWS))
+    for fold in folds(frame):
+        train_x, train_y = np.vstack([views[v][fold.trained] for v in VIEWS]), np.tile(labels[fold.trained], len(VIEWS))
         scorers = {"one_class": fit_one_class(train_x[train_y == 0]), "supervised": fit_supervised(train_x, train_y)}
-        truth = labels[held]
         for variant, score in scorers.items():
             for view in VIEWS:
-                scores = score(views[view][held])
-                threshold = np.quantile(scores[truth == 0], 1 - TARGET_FPR)
-                rows.append({"held out": name, "variant": variant, "view": view, "ROC AUC": roc_auc_score(truth, scores),
-                             "TPR @ 5% FPR": float((scores[truth == 1] >= threshold).mean())})
+                rows.append({"held out": fold.name, "variant": variant, "view": view}
+                            | separation(labels[fold.held], score(views[view][fold.held])))
         print(pd.DataFrame(rows[-len(scorers) * len(VIEWS):]).round(3).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows)
-    out = ROOT / "reports/experiments/camera_residuals.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    table["kind"] = np.where(table["held out"].str.startswith("pair"), "pairs (mean)", "in-source test split")
-    print(table.groupby(["kind", "variant", "view"])[["ROC AUC", "TPR @ 5% FPR"]].mean().round(3).to_string())
+    save_table(rows, "camera_residuals", ["ROC AUC", "TPR @ 5% FPR"])
 
 
 if __name__ == "__main__":

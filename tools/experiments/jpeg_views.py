@@ -46,16 +46,14 @@ from sklearn.metrics import roc_auc_score
 
 from aiornot.contract.paths import ROOT
 from aiornot.detector import Detector
-from aiornot.evaluation import protocol, summary
+from aiornot.evaluation import summary
 from aiornot.io import datasets, transforms
 from aiornot.model import encoders
 from aiornot.model.experts import fit_semantic_head
-from aiornot.training.out_of_source import fold_training_masks
-from report_sample import report_views
+from report_sample import TARGET_FPR, folds, report_views, save_table
 
 TRAIN_QUALITIES = {"baseline": (90,), "plus_q70": (90, 70)}
 TEST_QUALITIES = (90, 70, 50)
-TARGET_FPR = 0.05
 
 
 def main() -> None:
@@ -73,14 +71,10 @@ def main() -> None:
 
     qualities = {*TEST_QUALITIES, *(q for trained_at in TRAIN_QUALITIES.values() for q in trained_at)}
     views = {view: features(view) for view in ["raw"] + [f"q{q}" for q in sorted(qualities, reverse=True)]}
-    labels, strata, split = frame["label"].to_numpy(), datasets.content_strata(frame), frame["split"].to_numpy()
-    folds = [(g.name, g.rows) for g in protocol.held_out_groups(frame, kinds=("curation pair",))]
-    folds.append(("in-source test split", split == "test"))
+    labels, strata = frame["label"].to_numpy(), datasets.content_strata(frame)
     rows = []
-    for name, held in folds:
-        # The split is grouped by source, so for the test-split fold this is every train and validation row.
-        [unseen] = fold_training_masks([held], protocol.source_groups(frame))
-        trained = unseen & (split != "test")
+    for fold in folds(frame):
+        trained, held = fold.trained, fold.held
         for variant, qualities in TRAIN_QUALITIES.items():
             train_views = ["raw"] + [f"q{q}" for q in qualities]
             head = fit_semantic_head(np.vstack([views[v][trained] for v in train_views]), np.tile(labels[trained], len(train_views)),
@@ -89,17 +83,11 @@ def main() -> None:
             truth = labels[held]
             threshold = np.quantile(scores[90][truth == 0], 1 - TARGET_FPR)
             for q, s in scores.items():
-                rows.append({"held out": name, "variant": variant, "view": f"q{q}", "ROC AUC": roc_auc_score(truth, s),
+                rows.append({"held out": fold.name, "variant": variant, "view": f"q{q}", "ROC AUC": roc_auc_score(truth, s),
                              "AI flagged": float((s[truth == 1] >= threshold).mean()),
                              "real flagged": float((s[truth == 0] >= threshold).mean())})
         print(pd.DataFrame(rows[-2 * len(TEST_QUALITIES):]).round(3).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows)
-    out = ROOT / "reports/experiments/jpeg_views.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    table["kind"] = np.where(table["held out"].str.startswith("pair"), "pairs (mean)", "in-source test split")
-    print(table.groupby(["kind", "variant", "view"])[["ROC AUC", "AI flagged", "real flagged"]].mean().round(3).to_string())
-
+    save_table(rows, "jpeg_views", ["ROC AUC", "AI flagged", "real flagged"])
 
 if __name__ == "__main__":
     main()

@@ -38,19 +38,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from aiornot.contract.paths import ROOT
 from aiornot.detector import Detector
-from aiornot.evaluation import protocol, summary
+from aiornot.evaluation import summary
 from aiornot.io import datasets
 from aiornot.model import encoders
 from aiornot.model.experts import fit_semantic_head
-from aiornot.training.out_of_source import fold_training_masks
-from report_sample import report_views
+from report_sample import folds, report_views, save_table, separation
 
 CROP = 224
-TARGET_FPR = 0.05
 TEST_VIEWS = ("raw", "q90")
 
 
@@ -75,32 +72,21 @@ def main() -> None:
         "native_crop": {"raw": features(pixels.map(native_centre_crop), "raw crop"),
                         "q90": features(reencoded.map(native_centre_crop), "q90 crop")},
     }
-    labels, strata, split = frame["label"].to_numpy(), datasets.content_strata(frame), frame["split"].to_numpy()
-    folds = [(g.name, g.rows) for g in protocol.held_out_groups(frame, kinds=("curation pair",))]
-    folds.append(("in-source test split", split == "test"))
+    labels, strata = frame["label"].to_numpy(), datasets.content_strata(frame)
     rows = []
-    for name, held in folds:
-        [unseen] = fold_training_masks([held], protocol.source_groups(frame))
-        trained = unseen & (split != "test")
+    for fold in folds(frame):
         logits: dict[str, dict[str, np.ndarray]] = {}
+        trained = fold.trained
         for variant, by_view in views.items():
             head = fit_semantic_head(np.vstack([by_view[v][trained] for v in TEST_VIEWS]), np.tile(labels[trained], len(TEST_VIEWS)),
                                      np.tile(strata[trained], len(TEST_VIEWS)), recipe)
-            logits[variant] = {view: head.logits(by_view[view][held]) for view in TEST_VIEWS}
+            logits[variant] = {view: head.logits(by_view[view][fold.held]) for view in TEST_VIEWS}
         logits["both"] = {view: (logits["resized"][view] + logits["native_crop"][view]) / 2 for view in TEST_VIEWS}
-        truth = labels[held]
         for variant, by_view in logits.items():
             for view, scores in by_view.items():
-                threshold = np.quantile(scores[truth == 0], 1 - TARGET_FPR)
-                rows.append({"held out": name, "variant": variant, "view": view, "ROC AUC": roc_auc_score(truth, scores),
-                             "TPR @ 5% FPR": float((scores[truth == 1] >= threshold).mean())})
+                rows.append({"held out": fold.name, "variant": variant, "view": view} | separation(labels[fold.held], scores))
         print(pd.DataFrame(rows[-len(logits) * len(TEST_VIEWS):]).round(3).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows)
-    out = ROOT / "reports/experiments/native_crop.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
-    table["kind"] = np.where(table["held out"].str.startswith("pair"), "pairs (mean)", "in-source test split")
-    print(table.groupby(["kind", "variant", "view"])[["ROC AUC", "TPR @ 5% FPR"]].mean().round(3).to_string())
+    save_table(rows, "native_crop", ["ROC AUC", "TPR @ 5% FPR"])
 
 
 if __name__ == "__main__":

@@ -1,11 +1,22 @@
-"""What every experiment here reads: the sample with the split `make reports` saved, as lazy views."""
+"""What every experiment here reads and writes: the sample with the split `make reports` saved, as lazy views; the
+cross-curation folds with the rows each may train on; and the result table, saved and summarised."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from aiornot.contract.paths import ROOT
+from aiornot.evaluation import protocol
 from aiornot.io import datasets, lazy, transforms
+from aiornot.training.out_of_source import fold_training_masks
+
+#: The false-positive rate the experiments' TPR is read at (the held-out real images' own quantile).
+TARGET_FPR = 0.05
 
 
 def report_views() -> tuple[pd.DataFrame, lazy.LazyImages, lazy.LazyImages]:
@@ -17,3 +28,36 @@ def report_views() -> tuple[pd.DataFrame, lazy.LazyImages, lazy.LazyImages]:
     frame = labelled.reset_index(drop=True)
     pixels = lazy.images(frame)
     return frame, pixels, pixels.map(transforms.reencode_like_upload)
+
+
+class Fold(NamedTuple):
+    name: str
+    held: np.ndarray  # the rows tested
+    trained: np.ndarray  # the rows a model of this fold may fit on: not held, no shared source group, not the test split
+
+
+def folds(frame: pd.DataFrame) -> Iterator[Fold]:
+    """Each cross-curation pair (notebook 03's protocol), then the in-source test split."""
+    split = frame["split"].to_numpy()
+    held_out = [(g.name, g.rows) for g in protocol.held_out_groups(frame, kinds=("curation pair",))]
+    for name, held in [*held_out, ("in-source test split", split == "test")]:
+        # The split is grouped by source, so for the test-split fold this is every train and validation row.
+        [unseen] = fold_training_masks([held], protocol.source_groups(frame))
+        yield Fold(name, held, unseen & (split != "test"))
+
+
+def separation(truth: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """ROC AUC, and the share of AI images at or above the score that lets ``TARGET_FPR`` of the real ones through."""
+    threshold = np.quantile(scores[truth == 0], 1 - TARGET_FPR)
+    return {"ROC AUC": roc_auc_score(truth, scores), "TPR @ 5% FPR": float((scores[truth == 1] >= threshold).mean())}
+
+
+def save_table(rows: list[dict], name: str, metrics: list[str]) -> pd.DataFrame:
+    """Write ``reports/experiments/<name>.csv`` and print each variant and view's mean over the pairs and the test split."""
+    table = pd.DataFrame(rows)
+    out = ROOT / "reports/experiments" / f"{name}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    kind = np.where(table["held out"].str.startswith("pair"), "pairs (mean)", "in-source test split")
+    print(table.assign(kind=kind).groupby(["kind", "variant", "view"])[metrics].mean().round(3).to_string())
+    return table
