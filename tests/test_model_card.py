@@ -44,7 +44,7 @@ def test_model_card_states_budgets_robustness_generators_and_the_id_photo_study(
     # in the card and the README; the face crop's worse 60 % is information only, not the verdict.
     assert "20% of the 5 held-out real portraits are flagged `ai` on the whole photo view" in card
     assert "face crop's score is shown for information only" in card
-    assert "88% of the AI images are portraits against 3% of the real photos" in card
+    assert "88% of the AI images are portraits against 3.0% of the real photos" in card
     unexplained = {**config, "id_photo_case_study": {**study, "training_portrait_share": {"real": 0.4, "ai": 0.5}}}
     assert "do not show why" in model_card.render(unexplained)
     calm = {**config, "id_photo_case_study": {**study, "real_flagged": {"whole photo": 0.0}}}
@@ -94,7 +94,7 @@ def test_the_card_says_what_the_out_of_source_fit_decided_and_when_no_expert_rea
                                       "predictions": 1804, "folds": 3, "real_flagged_by_curation": {"nba": 0.098, "stock-*": 0.074, "x": 0.0}}}
     card = model_card.render(weak)
     assert "1804 predictions" in card and "semantic 0.570, forensic 0.470" in card
-    assert "No expert reaches ROC AUC 0.60" in card and "semantic decides" in card and "nba 10%" in card
+    assert "No expert reaches ROC AUC 0.60" in card and "semantic decides" in card and "nba 9.8%" in card
     strong = {**weak, "out_of_source": {**weak["out_of_source"], "expert_auc": {"semantic": 0.81, "forensic": 0.47}}}
     assert "No expert reaches" not in model_card.render(strong) and "runs the wrong way" not in card
     reversed_forensic = {**weak, "calibration": {"slope": -0.079, "intercept": -0.18}}
@@ -129,3 +129,9 @@ def test_the_card_says_whether_the_fusion_beats_its_best_expert_on_the_pairs() -
     # An expert never measured is left out, not averaged as 0; equal scores say the other expert added nothing.
     alone = card(pair("a + b", 0.8, 0.8, None))
     assert "forensic expert alone" not in alone and "the other expert adds nothing here" in alone
+
+
+def test_shares_under_ten_percent_keep_one_decimal_where_the_targets_are_read():
+    # 9.8 % must not read as the 10 % limit, nor a mean of 0.5 % as its worst source's 1.4 %.
+    assert [model_card.percent(v) for v in (0.0, 0.005, 0.014, 0.098, 0.1, 0.876, 1.0)] == ["0%", "0.5%", "1.4%", "9.8%", "10%", "88%", "100%"]
+    assert model_card.percent(None) == model_card.NOT_MEASURED and model_card.percent(float("nan")) == "n/a"
