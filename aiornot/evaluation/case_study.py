@@ -23,6 +23,8 @@ from aiornot.io import datasets, transforms
 VIEW_METRICS = ("ROC AUC", "TPR @ 5% FPR")
 #: The shares :func:`caveat_outcomes` measures per condition and class (stored as ``<class>_<metric>``).
 CAVEAT_METRICS = ("called ai", "caveat shown", "neither")
+#: The JPEG quality an office's re-save is replayed at (as notebook 04's "JPEG q70" condition).
+RESAVE_QUALITY = 70
 
 
 def _rounded(values: Any) -> float | None:
@@ -43,10 +45,6 @@ def training_portrait_share(training_split: pd.DataFrame) -> dict[str, float]:
     """The share of portraits among the real and among the AI images of the training split."""
     portrait, labels = datasets.content_strata(training_split), training_split["label"].to_numpy()
     return {name: round(float(portrait[labels == label].mean()), 4) for label, name in ((0, "real"), (1, "ai"))}
-
-
-#: The JPEG quality an office's re-save is replayed at (as notebook 04's "JPEG q70" condition).
-RESAVE_QUALITY = 70
 
 
 def received_files(frame: pd.DataFrame, photos: Sequence[np.ndarray], quality: int = RESAVE_QUALITY) -> dict[str, Iterator[bytes | str]]:
@@ -79,16 +77,16 @@ def caveat_outcomes(results: Mapping[str, Iterable[Result]], labels: np.ndarray)
 
 
 def case_study_summary(*, labels: np.ndarray, has_face: np.ndarray, views: dict[str, np.ndarray], comparison: pd.DataFrame,
-                       life: pd.DataFrame, caveats: pd.DataFrame | None = None, warning: str | None, fusion_rule: str | None, padding: pd.DataFrame | None,
-                       face_audit: pd.DataFrame, training_split: pd.DataFrame, threshold: float) -> dict[str, Any]:
+                       life: pd.DataFrame, caveats: pd.DataFrame | None = None, warning: str | None, fusion_rule: str | None,
+                       padding: pd.DataFrame | None, face_audit: pd.DataFrame, training_split: pd.DataFrame, threshold: float) -> dict[str, Any]:
     """The ``id_photo_case_study`` section from notebook 04's measured tables.
 
     ``views`` maps each view (whole photo, face crop, mean of both) to its scores on the portraits whose
     ``labels`` are given; ``comparison`` holds :func:`metrics.metrics_with_intervals` per view; ``life`` has
-    one row per ID-photo-life condition and class (``real``/``AI``) with its ``flagged ai`` share; ``caveats``
-    (or None) :func:`caveat_outcomes`' table; ``padding``
-    (or None) the forensic scores of edge-padded against cut crops with a ``label`` column; ``face_audit``
-    :func:`faces.detection_audit`'s table; ``threshold`` the stored ``ai`` threshold.
+    one row per ID-photo-life condition and class (``real``/``AI``) with its ``flagged ai`` share; ``caveats`` (or
+    None) :func:`caveat_outcomes`' table; ``padding`` (or None) the forensic scores of edge-padded against cut crops
+    with a ``label`` column; ``face_audit`` :func:`faces.detection_audit`'s table; ``threshold`` the stored ``ai``
+    threshold.
     """
     return {
         "portraits": int(len(labels)), "real": int((labels == 0).sum()), "ai": int((labels == 1).sum()),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from aiornot.detector import CONFIG_NAME
+from aiornot.predict import STRONG_JPEG_QUALITY
 from aiornot.contract.config import (AblationRow, Evaluation, IdPhotoCaseStudy, Interval, ModelConfig, Protocol, ProtocolRow,
                                   ProtocolSummary, TrainingRun, load_config, validate_config)
 
@@ -131,7 +132,7 @@ def _id_photo_lines(study: IdPhotoCaseStudy) -> list[str]:
                   for condition, shares in study.id_frame_life.items()]
     if study.caveat_outcomes:
         lines += ["", "What the officer sees (the service on the whole photo's file; the caveat asks for the original when a JPEG "
-                      "of quality ≤ 75 is not called `ai`):", "",
+                      f"of quality ≤ {STRONG_JPEG_QUALITY} is not called `ai`):", "",
                   "| file | real called `ai` | real shown the caveat | AI called `ai` | AI shown the caveat | AI with neither |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {condition} | {percent(shares.get('real_called_ai'))} | {percent(shares.get('real_caveat_shown'))} | "
