@@ -22,8 +22,8 @@ Mean over the 9 cross-curation pairs, scored on the re-encoded copies (raw copie
 
   variant       ROC AUC         TPR @ 5 % FPR
   resized       0.737 (0.746)   0.434 (0.465)   as shipped
-  native_crop   0.730 (0.698)   0.461 (0.514)
-  both          0.739 (0.717)   0.466 (0.473)   (two CLIP passes: twice the semantic expert's time)
+  native_crop   0.730 (0.698)   0.449 (0.512)
+  both          0.739 (0.717)   0.466 (0.468)   (two CLIP passes: twice the semantic expert's time)
 
 The crop helps six pairs (fake-avatars + stock-* 0.527 → 0.597, comfyui-templates + stock-* 0.799 → 0.828) and hurts
 three, most where the picture is small and up-scaled (dcgan-digiface + nba-headshots 0.217 → 0.091, openpeople +
@@ -43,9 +43,8 @@ from aiornot.contract.paths import ROOT
 from aiornot.detector import Detector
 from aiornot.evaluation import summary
 from aiornot.io import datasets
-from aiornot.model import encoders
 from aiornot.model.experts import fit_semantic_head
-from report_sample import folds, report_views, save_table, separation
+from report_sample import folds, report_views, save_table, semantic_features, separation
 
 CROP = 224
 TEST_VIEWS = ("raw", "q90")
@@ -61,12 +60,7 @@ def native_centre_crop(pixels: np.ndarray, size: int = CROP) -> np.ndarray:
 def main() -> None:
     recipe = summary.shipped_recipe(Detector.load(ROOT / "models/default"))
     frame, pixels, reencoded = report_views()
-    encoder = encoders.OnnxImageEncoder()
-    store = encoders.FeatureStore(ROOT / "data/cache/features" / encoder.id)
-
-    def features(images, description: str) -> np.ndarray:
-        return encoders.embed_with_store(encoder, images, store, kind=recipe.semantic_feature, progress=True, description=description)
-
+    features = semantic_features(recipe)
     views = {
         "resized": {"raw": features(pixels, "raw"), "q90": features(reencoded, "q90")},
         "native_crop": {"raw": features(pixels.map(native_centre_crop), "raw crop"),
