@@ -47,6 +47,33 @@ def test_scan_exit_code_when_nothing_can_be_scored(tmp_path, tiny_model_dir, cap
     assert "no image files" in capsys.readouterr().err
 
 
+def test_scan_says_what_a_folder_held_but_did_not_try(tmp_path, tiny_model_dir, capsys):
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    photo_like(0).save(folder / "p.jpg")
+    photo_like(1).save(folder / "sub" / "q.avif" if "AVIF" in cli_formats() else folder / "sub" / "q.png")
+    (folder / "notes.txt").write_text("applicant list")
+    (folder / "sub" / "IMG_0001.heic").write_bytes(b"\0\0\0\x24ftypheic\0\0\0\0mif1heic" + bytes(200))
+    (folder / ".DS_Store").write_bytes(b"\0" * 64)
+    output = tmp_path / "out.jsonl"
+    assert cli.main(["scan", str(folder), "--output", str(output), "--model", str(tiny_model_dir), "--quiet"]) == 0
+    lines = {Path(line["path"]).name: line for line in map(json.loads, output.read_text().splitlines())}
+    assert set(lines) == {"p.jpg", "q.avif" if "AVIF" in cli_formats() else "q.png", "IMG_0001.heic"}
+    assert lines["IMG_0001.heic"]["error_code"] == "unsupported_format"
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
+    assert summary.startswith("scored 2, failed 1; left out 2 files in the folders:")
+    assert "1 not named as images (notes.txt; --all-files tries them)" in summary and "1 hidden (.DS_Store)" in summary
+    assert cli.main(["scan", str(folder), "--all-files", "--model", str(tiny_model_dir), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "scored 2, failed 2; left out 1 file in the folders: 1 hidden (.DS_Store)" in err
+
+
+def cli_formats() -> tuple[str, ...]:
+    from aiornot.io.decode import ALLOWED_FORMATS
+
+    return ALLOWED_FORMATS
+
+
 def test_scan_writes_one_json_line_to_stdout_with_each_expert_and_the_rule(tmp_path, tiny_model_dir, capsys):
     photo_like(0).save(tmp_path / "p.jpg")
     assert cli.main(["scan", str(tmp_path / "p.jpg"), "--model", str(tiny_model_dir), "--quiet"]) == 0

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aiornot.io.decode import ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image, read_bytes
+from aiornot.io.decode import ALLOWED_FORMATS, ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image, read_bytes
 from conftest import FUZZ_FINDINGS, bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
 
 
@@ -107,6 +107,37 @@ def test_unsupported_format_and_missing_file(tmp_path):
     with pytest.raises(ImageDecodeError) as caught:
         open_image(tmp_path)
     assert caught.value.code == "not_a_file"
+
+
+@pytest.mark.skipif("AVIF" not in ALLOWED_FORMATS, reason="this Pillow build cannot decode AVIF")
+def test_avif_decodes_like_the_other_formats_orientation_and_first_frame_included():
+    photo = photo_like(5, (120, 80))
+    rotated = Image.Exif()
+    rotated[0x0112] = 6  # "rotate 90° clockwise to display"
+    decoded = open_image(encode(photo, "AVIF", exif=rotated, quality=95))
+    assert decoded.format == "AVIF" and decoded.pixels.shape == (120, 80, 3)
+    assert "EXIF orientation 6 applied" in decoded.notes
+    upright = np.asarray(photo.transpose(Image.Transpose.ROTATE_270), dtype=float)
+    assert np.abs(decoded.pixels - upright).mean() < 8  # lossy AVIF, but the photo the right way up
+    animated = io.BytesIO()
+    photo.save(animated, "AVIF", save_all=True, append_images=[photo.rotate(180)], duration=100)
+    assert "first of 2 frames used" in open_image(animated.getvalue()).notes
+
+
+@pytest.mark.parametrize("box_size", [0x18, 0x1C, 0x24])
+def test_an_iphone_heic_photo_is_refused_with_what_to_do(box_size):
+    heic = struct.pack(">I", box_size) + b"ftypheic" + b"\0" * 4 + b"mif1heic" + os.urandom(256)
+    with pytest.raises(ImageDecodeError) as caught:
+        open_image(heic)
+    assert caught.value.code == "unsupported_format"
+    assert "HEIC" in caught.value.message and "Most Compatible" in caught.value.message
+
+
+def test_a_video_named_jpg_is_named_a_video():
+    mp4 = struct.pack(">I", 0x20) + b"ftypisom" + b"\0\0\2\0isomiso2avc1mp41" + os.urandom(64)
+    with pytest.raises(ImageDecodeError, match="video") as caught:
+        open_image(mp4)
+    assert caught.value.code == "not_an_image"
 
 
 def test_oversized_file_is_refused(tmp_path):

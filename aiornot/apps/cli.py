@@ -24,7 +24,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, Union
 
 from aiornot.io.jsonl import OutputError, ResultFile, resume_key, write_results
 
@@ -40,24 +40,36 @@ class PathProblem:
     message: str
 
 
-def iter_image_paths(inputs: Sequence[str], *, all_files: bool = False) -> Iterator[Path | PathProblem]:
+@dataclass(frozen=True)
+class LeftOut:
+    """A file inside a folder that the scan does not try: a hidden file, or one not named as an image."""
+
+    path: str
+    hidden: bool
+
+
+Listed = Union[Path, PathProblem, LeftOut]
+
+
+def iter_image_paths(inputs: Sequence[str], *, all_files: bool = False) -> Iterator[Listed]:
     """Files named directly, and files under folders (recursive, sorted), plus the problems met.
 
     Inside folders only image suffixes are taken unless ``all_files`` is set; a file named
     directly is always taken, so a mislabelled file gets a clear error rather than a silent skip.
     Broken and looping symbolic links with an image suffix are taken too (the reader reports
-    them), and a folder that cannot be read is a :class:`PathProblem`: nothing is skipped silently.
+    them), and a folder that cannot be read is a :class:`PathProblem`. What a folder holds but the
+    scan does not try comes as :class:`LeftOut`, for the summary: nothing is skipped silently.
     """
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            yield from sorted(_walk(path, all_files), key=lambda entry: str(entry.path if isinstance(entry, PathProblem) else entry))
+            yield from sorted(_walk(path, all_files), key=lambda entry: str(entry if isinstance(entry, Path) else entry.path))
         else:
             yield path
 
 
-def _walk(folder: Path, all_files: bool) -> Iterator[Path | PathProblem]:
-    """The image files under ``folder`` (any depth: :func:`aiornot.io.walk.walk_files` keeps no recursion),
+def _walk(folder: Path, all_files: bool) -> Iterator[Listed]:
+    """The files under ``folder`` (any depth: :func:`aiornot.io.walk.walk_files` keeps no recursion),
     following folder links, with unreadable folders and link loops as problems instead of skips."""
     from aiornot.io.reader import IMAGE_SUFFIXES  # here, not at the top: pandas would slow every `aiornot --help`
     from aiornot.io.walk import WalkProblem, walk_files
@@ -67,8 +79,25 @@ def _walk(folder: Path, all_files: bool) -> Iterator[Path | PathProblem]:
             yield PathProblem(entry.path, entry.code, entry.message)
             continue
         name = os.path.basename(entry)
-        if not name.startswith(".") and (all_files or Path(name).suffix.lower() in IMAGE_SUFFIXES):
+        if name.startswith("."):
+            yield LeftOut(str(entry), hidden=True)
+        elif all_files or Path(name).suffix.lower() in IMAGE_SUFFIXES:
             yield Path(entry)
+        else:
+            yield LeftOut(str(entry), hidden=False)
+
+
+def left_out_summary(left_out: Sequence[LeftOut], shown: int = 3) -> str:
+    """One clause for the summary line: how many files the folders held that were not tried, with examples."""
+    if not left_out:
+        return ""
+    parts = []
+    for hidden, kind, hint in ((False, "not named as images", "; --all-files tries them"), (True, "hidden", "")):
+        names = [os.path.basename(entry.path) for entry in left_out if entry.hidden is hidden]
+        if names:
+            examples = ", ".join(names[:shown]) + (" …" if len(names) > shown else "")
+            parts.append(f"{len(names)} {kind} ({examples}{hint})")
+    return f"; left out {len(left_out)} file{'s' if len(left_out) != 1 else ''} in the folders: " + ", ".join(parts)
 
 
 def scan(args: argparse.Namespace) -> int:
@@ -83,11 +112,13 @@ def scan(args: argparse.Namespace) -> int:
     parquet = [path for path in args.paths if is_parquet_dataset(path)]
     if parquet and args.engine == "ray":
         return scan_parquet(args, parquet)
-    listed = list(iter_image_paths(args.paths, all_files=args.all_files))
+    entries = list(iter_image_paths(args.paths, all_files=args.all_files))
+    left_out = [entry for entry in entries if isinstance(entry, LeftOut)]
+    listed = [entry for entry in entries if not isinstance(entry, LeftOut)]
     if not listed:
         hint = "; Parquet datasets are scanned with --engine ray" if parquet else ""
-        print(f"error: no image files found in {', '.join(args.paths)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}){hint}",
-              file=sys.stderr)
+        print(f"error: no image files found in {', '.join(args.paths)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+              f"{hint}{left_out_summary(left_out)}", file=sys.stderr)
         return EXIT_NOTHING_SCORED
     try:  # before the model: a wrong -o must not cost the model's start-up time
         sink = ResultFile(Path(args.output)) if args.output else None
@@ -125,7 +156,8 @@ def scan(args: argparse.Namespace) -> int:
                                                          face_score=args.face_score, progress=not args.quiet, total=len(todo),
                                                          max_batch_pixels=int(args.batch_megapixels * 1e6)), out)
     scored, failed = scored + counts[0], failed + counts[1]
-    print(f"scored {scored}, failed {failed}" + (f", skipped {skipped} already done" if skipped else ""), file=sys.stderr)
+    print(f"scored {scored}, failed {failed}" + (f", skipped {skipped} already done" if skipped else "")
+          + left_out_summary(left_out), file=sys.stderr)
     return EXIT_OK if scored or (skipped and not failed) else EXIT_NOTHING_SCORED
 
 

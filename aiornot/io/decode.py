@@ -28,15 +28,17 @@ from pathlib import Path
 from typing import Any, BinaryIO, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from aiornot.io import colour
 from aiornot.io.headers import StructureError, check_structure
 
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, BinaryIO]
 
-#: Formats the decoder accepts. Pillow is told to try only these (no EPS, no PSD, no ICNS …).
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO")
+#: Formats the decoder accepts. Pillow is told to try only these (no EPS, no PSD, no ICNS …). AVIF, a
+#: common web and generator output, where this Pillow build decodes it (the pinned wheels do).
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO") + (
+    ("AVIF",) if features.check("avif") else ())
 #: Default limits: generous for camera photos (a 48 MP phone photo fits), fatal for bombs.
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -51,10 +53,17 @@ _MAGIC_NAMES: tuple[tuple[bytes, str], ...] = (
     (b"<svg", "an SVG drawing (vector images are not photos)"),
     (b"<!DOCTYPE", "an HTML page"),
     (b"<html", "an HTML page"),
-    (b"\x00\x00\x00\x18ftypheic", "a HEIC photo (convert it to JPEG first)"),
-    (b"\x00\x00\x00\x1cftypavif", "an AVIF image (convert it to JPEG first)"),
     (b"8BPS", "a Photoshop document"),
 )
+
+
+# ISO base media files (HEIC, AVIF, MP4, MOV) name their kind in the brand that follows "ftyp" at byte 4;
+# the box before it has no fixed length, so the brand is read there rather than matched as a prefix.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_VIDEO_BRANDS = frozenset({b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", b"3gp4", b"3gp5", b"3g2a"})
+HEIC_ADVICE = ("HEIC/HEIF photos (what iPhones save by default) are not accepted; convert it to JPEG "
+               "(on an iPhone: Settings › Camera › Formats › Most Compatible)")
 
 
 class ImageDecodeError(ValueError):
@@ -169,6 +178,13 @@ def describe_non_image(data: bytes) -> str:
     logged, and the first bytes of a text file can be a person's data.
     """
     head = data[:32]
+    brand = _iso_brand(head)
+    if brand in _HEIF_BRANDS:
+        return "it looks like a HEIC/HEIF photo"
+    if brand in _AVIF_BRANDS:
+        return "it looks like an AVIF image"
+    if brand in _VIDEO_BRANDS:
+        return "it looks like a video (MP4 or QuickTime), not a photo"
     for magic, name in _MAGIC_NAMES:
         if head.lstrip().startswith(magic) or magic in head[:16]:
             return f"it looks like {name}"
@@ -300,9 +316,9 @@ def open_header(data: bytes) -> Image.Image:
             other = Image.open(io.BytesIO(data)).format
         except Exception:  # noqa: BLE001 - any failure here just means "not an image"
             other = None
-        if other:
-            allowed = ", ".join(ALLOWED_FORMATS)
-            raise ImageDecodeError("unsupported_format", f"{other} images are not accepted; use one of {allowed}") from error
+        unsupported = _unsupported_message(data, other)
+        if unsupported:
+            raise ImageDecodeError("unsupported_format", unsupported) from error
         raise ImageDecodeError("not_an_image", f"not an image: {describe_non_image(data)}") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageDecodeError("corrupt", f"the image header is damaged: {error}") from error
@@ -344,6 +360,23 @@ def _to_rgb_array(image: Image.Image, notes: list[str]) -> np.ndarray:
     if mode != "RGB":
         notes.append(f"{mode} converted to RGB")
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _iso_brand(head: bytes) -> bytes | None:
+    """The major brand of an ISO base media file (``heic``, ``avif``, ``mp42`` …), or None for other data."""
+    return head[8:12] if head[4:8] == b"ftyp" and len(head) >= 12 else None
+
+
+def _unsupported_message(data: bytes, pillow_format: str | None) -> str | None:
+    """What to tell the user when the file is a picture in a format we do not decode, or None when it is not one."""
+    brand = _iso_brand(data[:32])
+    if brand in _HEIF_BRANDS:
+        return f"{HEIC_ADVICE} or to one of {', '.join(ALLOWED_FORMATS)}"
+    if brand in _AVIF_BRANDS and "AVIF" not in ALLOWED_FORMATS:
+        return f"this installation's Pillow cannot decode AVIF; convert it to one of {', '.join(ALLOWED_FORMATS)}"
+    if pillow_format:
+        return f"{pillow_format} images are not accepted; use one of {', '.join(ALLOWED_FORMATS)}"
+    return None
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+#: File names taken as images inside folders. HEIC/HEIF are taken too although the decoder refuses them: a
+#: folder of iPhone photos then gets an error line for each, not a silent skip.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".avif", ".bmp", ".tif", ".tiff", ".gif",
+                  ".heic", ".heif"}
 # Folder names for the two classes, in the conventions users bring (CNNDetection/UnivFD: 0_real/1_fake).
 REAL_DIRS = ("real", "0_real", "camera", "human")
 AI_DIRS = ("ai", "1_fake", "fake", "generated", "synthetic")

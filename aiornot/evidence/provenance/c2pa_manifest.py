@@ -19,7 +19,7 @@ from aiornot.evidence.provenance.signals import (ERROR, FOUND, INVALID, NONE, NO
 from aiornot.evidence.wording import message, with_english_detail
 
 _C2PA_MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-              "TIFF": "image/tiff", "GIF": "image/gif"}
+              "TIFF": "image/tiff", "GIF": "image/gif", "AVIF": "image/avif"}
 
 
 @functools.lru_cache(maxsize=1)
