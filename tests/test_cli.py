@@ -260,6 +260,7 @@ def _folder_of_photos(root: Path) -> Path:
     (["readme", "{tmp}/notes.txt", str(DEFAULT_MODEL)], "README has no <!-- results:start -->"),
     (["readme", "{tmp}/README.md", "{tmp}/missing"], "{tmp}/missing: no such model folder"),
     (["readme", "{tmp}/README.md", str(DEFAULT_MODEL), "{tmp}/notes.txt"], "{tmp}/notes.txt is not valid JSON"),
+    (["describe", "{tmp}/two"], "too few images to split into training and validation: 1 camera and 1 AI images"),
     (["full-run", "{tmp}/missing"], "{tmp}/missing: no such dataset"),
     (["full-run", "{tmp}", "--test", "{tmp}/missing"], "{tmp}/missing: no such test dataset"),
     (["ray-embed", "{tmp}/missing"], "{tmp}/missing: no such dataset"),
@@ -270,6 +271,9 @@ def test_a_users_mistake_is_one_line_and_exit_code_2(arguments, message, tmp_pat
     (tmp_path / "README.md").write_text("<!-- results:start -->\nold\n<!-- results:end -->\n")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "detector.json").write_text("{}")
+    for label, seed in (("real", 0), ("ai", 1)):  # a dataset of two images: loads, but cannot be split
+        (tmp_path / "two" / label).mkdir(parents=True)
+        photo_like(seed).save(tmp_path / "two" / label / "only.png")
     code = cli.main([argument.replace("{tmp}", str(tmp_path)) for argument in arguments])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error:")]

@@ -181,6 +181,27 @@ def test_split_needs_both_classes():
         datasets.split(pd.DataFrame({"label": [1, 1, 1]}))
 
 
+def test_a_split_too_small_or_with_too_few_sources_is_a_clear_error():
+    with pytest.raises(DatasetError, match="too few images to split.*1 camera and 1 AI"):
+        datasets.split(pd.DataFrame({"label": [0, 1]}))
+    one_source_each = pd.DataFrame({"label": [0] * 4 + [1] * 4, "source": ["studio"] * 4 + ["gan"] * 4})
+    with pytest.raises(DatasetError, match="split by 'source' left no camera images for training.*1 'source' group"):
+        datasets.split(one_source_each)
+    image_by_image = datasets.split(one_source_each.drop(columns="source"))
+    assert one_source_each["label"].iloc[image_by_image.validation].tolist() == [0, 1]
+
+
+def test_a_stratum_of_one_image_is_split_by_class_alone():
+    frame = pd.DataFrame({"label": [0] * 5 + [1] * 5, "portrait": [False] * 9 + [True]})
+    parts = datasets.split(frame)
+    assert set(frame["label"].iloc[parts.validation]) == {0, 1} and set(frame["label"].iloc[parts.train]) == {0, 1}
+
+
+def test_subsample_may_keep_one_side_only():
+    frame = pd.DataFrame({"label": [0] * 6 + [1] * 6, "source": [f"g{i}" for i in range(12)]})
+    assert set(datasets.subsample(frame, 4)["label"]) == {0, 1}
+
+
 def test_split_holds_out_every_stratum_of_each_class():
     rng = np.random.default_rng(4)
     frame = pd.DataFrame({"label": [0] * 300 + [1] * 300, "source": [f"g{i // 2}" for i in range(600)],

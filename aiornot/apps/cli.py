@@ -280,9 +280,9 @@ def describe(args: argparse.Namespace) -> int:
 
     try:
         frame = load(args.path)
+        train, validation = split(frame).frames(frame)
     except DatasetError as error:
         raise UsageError(str(error)) from None
-    train, validation = split(frame).frames(frame)
     print(class_balance({"all": frame, "train": train, "validation": validation}).to_string())
     return EXIT_OK
 

@@ -186,6 +186,7 @@ def split(
     group_column: str | None = "source",
     strata_column: str | None = "portrait",
     exact: bool = False,
+    require_both_sides: bool = True,
 ) -> Split:
     """The one train/validation split: deterministic, stratified, grouped by source when known.
 
@@ -208,7 +209,9 @@ def split(
         by subset sum, so one large group cannot push the sizes off; where no set of whole groups
         adds up, the closest smaller total.
 
-    Raises :class:`DatasetError` for missing or unlabelled rows and for a single class.
+    Raises :class:`DatasetError` for missing or unlabelled rows, for a single class, and (unless
+    ``require_both_sides`` is off, as for :func:`subsample`, which keeps one side only) when a class
+    would end up wholly on one side: too few images, or too few source groups, to split.
     """
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
@@ -217,10 +220,30 @@ def split(
         groups = frame[group_column].astype(str).to_numpy()
         validation = _grouped_validation_rows(groups, cells, validation_fraction, seed, exact=exact)
     else:
+        groups = None
         validation = _stratified_validation_rows(cells, validation_fraction, seed)
     is_validation = np.zeros(len(frame), dtype=bool)
     is_validation[validation] = True
+    if require_both_sides:
+        _require_both_sides(cells // 2, is_validation, groups, group_column)
     return Split(train=np.flatnonzero(~is_validation), validation=np.flatnonzero(is_validation))
+
+
+def _require_both_sides(labels: np.ndarray, is_validation: np.ndarray, groups: np.ndarray | None,
+                        group_column: str | None) -> None:
+    """A :class:`DatasetError` when a class ends up wholly on one side (nothing to train on, or nothing to check)."""
+    for label, kind in ((0, "camera"), (1, "AI")):
+        of_class = labels == label
+        for side, on_side in (("training", ~is_validation), ("validation", is_validation)):
+            if (of_class & on_side).any():
+                continue
+            if groups is None:
+                raise DatasetError(f"the split left no {kind} images for {side}; add images of that class")
+            count = len(np.unique(groups[of_class]))
+            raise DatasetError(
+                f"the split by '{group_column}' left no {kind} images for {side}: they come from {count} "
+                f"'{group_column}' group{'s' if count != 1 else ''}, and a group never straddles the two sides; "
+                f"add {kind} images from more sources, or leave '{group_column}' empty to split image by image")
 
 
 def _labels_to_split(frame: pd.DataFrame) -> np.ndarray:
@@ -250,8 +273,24 @@ def _stratified_validation_rows(cells: np.ndarray, fraction: float, seed: int) -
     rows = np.arange(len(cells))
     # An integer count, so float rounding cannot turn 5,586 into 5,587.
     count = int(round(fraction * len(cells)))
+    cells = _splittable_cells(cells, count)
     _, validation = train_test_split(rows, test_size=count, stratify=cells, random_state=seed)
     return np.sort(validation)
+
+
+def _splittable_cells(cells: np.ndarray, validation_count: int) -> np.ndarray:
+    """``cells`` if a stratified split can honour them, else the classes alone (a stratum of one row cannot be
+    spread over two sides); a :class:`DatasetError` that says why when even the classes cannot be split."""
+    present = np.bincount(cells)[np.unique(cells)]
+    usable = cells if present.min() >= 2 else cells // 2  # cells are label × 2 + stratum
+    per_class = np.bincount(cells // 2, minlength=2)
+    kinds = len(np.unique(usable))
+    if per_class.min() < 2 or not kinds <= validation_count <= len(cells) - kinds:
+        raise DatasetError(
+            f"too few images to split into training and validation: {per_class[0]} camera and {per_class[1]} AI "
+            f"images; each class needs at least 2, and a validation share of {validation_count} rows needs at least "
+            f"{kinds} (one per class) and must leave as many for training; add images or change validation_fraction")
+    return usable
 
 
 def _grouped_validation_rows(groups: np.ndarray, cells: np.ndarray, fraction: float, seed: int, *, exact: bool) -> np.ndarray:
@@ -335,7 +374,7 @@ def subsample(frame: pd.DataFrame, max_images: int | None, *, seed: int = 42) ->
     if not max_images or len(frame) <= max_images:
         return frame.reset_index(drop=True)
     fraction = max_images / len(frame)
-    parts = split(frame, validation_fraction=fraction, seed=seed)
+    parts = split(frame, validation_fraction=fraction, seed=seed, require_both_sides=False)
     return frame.iloc[parts.validation].reset_index(drop=True)
 
 
