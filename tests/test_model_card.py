@@ -135,3 +135,14 @@ def test_shares_under_ten_percent_keep_one_decimal_where_the_targets_are_read():
     # 9.8 % must not read as the 10 % limit, nor a mean of 0.5 % as its worst source's 1.4 %.
     assert [model_card.percent(v) for v in (0.0, 0.005, 0.014, 0.098, 0.1, 0.876, 1.0)] == ["0%", "0.5%", "1.4%", "9.8%", "10%", "88%", "100%"]
     assert model_card.percent(None) == model_card.NOT_MEASURED and model_card.percent(float("nan")) == "n/a"
+
+
+def test_a_model_trained_on_data_without_sources_or_folds_says_what_was_not_measured() -> None:
+    config = validate_config({"name": "yours", "training_data": {"images": 80, "train": 50, "validation": 8, "test": 22,
+                                                                 "grouped_by": None},
+                              "evaluation": {"protocol": {"rows": []}}})
+    card = model_card.render(config)
+    assert "Split image by image" in card and "the in-sample figures below are optimistic" in card
+    assert "**Not measured:** the dataset names no AI generator" in card and "| held out |" not in card
+    grouped = model_card.render(validate_config({"name": "m", "training_data": {"images": 80}}))
+    assert "Split grouped by `source`" in grouped  # a detector.json from before the field: the split was grouped

@@ -112,3 +112,17 @@ def test_backbone_comparison_encodes_each_image_once_and_refits_the_head_per_fol
     summary = protocol.backbone_summary(table, modern_family_generators=["flux", "sdxl"])
     assert list(summary.columns) == ["fake (embeds)"]
     assert summary.loc["modern generators: mean AUC", "fake (embeds)"] > 0.9
+
+
+def test_a_dataset_that_names_nothing_to_hold_out_gives_an_empty_protocol_not_a_crash():
+    frame = pd.DataFrame({"label": [0] * 10 + [1] * 10})  # a plain real/ and ai/ folder: no generator, no package
+    assert protocol.held_out_groups(frame) == []
+    images = [np.zeros((16, 16, 3), np.uint8)] * len(frame)
+    table = protocol.run(frame, images, images, [], recipe=None, progress=False)
+    assert table.empty and {"held out", "view", "ROC AUC", "flagged ai"} <= set(table.columns)
+    summary = protocol.headline(table)
+    assert summary["folds"] == 0 and summary["cross_curation_mean_auc"] is None and summary["unseen_real_flagged"] == {}
+    encoder = FakeEncoder()
+    backbones = protocol.compare_backbones(frame, images, images, [], None, [protocol.Backbone("fake", encoder)], progress=False)
+    assert backbones.empty and encoder.seen == 0  # no fold: nothing encoded
+    assert protocol.backbone_summary(backbones).empty

@@ -80,7 +80,7 @@ def test_every_training_field_is_recorded_from_the_training_results() -> None:
     # Out of source: the train and validation real photos (3 + 2), each also re-encoded; fewer than 4 / 5 % of them.
     assert entries["threshold_basis"] == {"validation_real_views": 10, "target_fpr": 0.05, "too_few": True, "basis": "out-of-source"}
     assert entries["training_data"] == {"dataset": "data/sample", "images": 14, "skipped": 2, "train": 8, "validation": 3, "test": 3,
-                                        "generators": ["dcgan", "flux", "gpt-image", "sdxl"]}
+                                        "generators": ["dcgan", "flux", "gpt-image", "sdxl"], "grouped_by": None}
     assert entries["training"] == {"seconds": 113.6, "images_per_second": 190.1, "best_epoch": 7, "epochs_run": 15}
     assert entries["baseline_training"] == {"model": "seed_cnn", "seconds": 1254.1, "epochs_run": 5, "best_epoch": 2,
                                             "images_per_second": 3.05}

@@ -101,6 +101,8 @@ class TrainingData(_Section):
     validation: int | None = None
     test: int | None = None
     generators: list[str] = []
+    #: The column the split kept whole groups of (None: image by image, the data naming no source for every row).
+    grouped_by: str | None = "source"
 
 
 class TrainingRun(_Section):

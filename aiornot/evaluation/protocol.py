@@ -48,6 +48,13 @@ class HeldOut:
         return int(self.rows.sum())
 
 
+#: What notebook 03 says when the data name nothing to hold out (a plain real/ and ai/ folder, say).
+NO_FOLDS = ("**No leave-out fold:** the dataset names no AI generator, generator family or source package with enough "
+            "images to hold out (manifest columns `generator`, `family`, `collection`; a subfolder of `ai/` names a "
+            "generator). Without them the only figures below are the in-sample split's, which say nothing about "
+            "generators or sources the detector never saw.")
+
+
 def held_out_groups(frame: pd.DataFrame, *, min_images: int = 8, min_real_images: int = 20, package_column: str = "collection",
                     merge_prefixes: Sequence[str] = MERGED_PREFIXES,
                     kinds: Sequence[str] = ("family", "generator", "package", "curation pair")) -> list[HeldOut]:
@@ -174,6 +181,16 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
     return results
 
 
+#: The columns every fold row has (:func:`_fold_row`; each expert adds its ``NAME AUC``), so a run without a
+#: fold (a dataset that names no generator or package to hold out) is an empty table the summaries can read.
+FOLD_COLUMNS = ("held out", "kind", "class", "view", "AI images", "real images", "ROC AUC", "AUC low", "AUC high",
+                "TPR @ 5% FPR", "flagged ai", "flagged low", "flagged high", "real portraits flagged", "threshold")
+
+
+def _fold_table(rows: list[dict[str, Any]], *leading: str) -> pd.DataFrame:
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[*leading, *FOLD_COLUMNS])
+
+
 def _fold_row(held: HeldOut, view: str, labels: np.ndarray, scores: np.ndarray, experts: dict[str, np.ndarray],
               portraits: np.ndarray, groups: np.ndarray | None, threshold: float, rounds: int, seed: int) -> dict[str, Any]:
     def flagged(y: np.ndarray, s: np.ndarray, label: int) -> float:
@@ -206,7 +223,7 @@ def run(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Sequence[n
     rows: list[dict[str, Any]] = []
     for held in tqdm(groups, desc="leave-out folds", unit="fold", disable=not progress):
         rows.extend(run_fold(frame, pixels, reencoded, held, recipe, store=store, encoder=encoder, rounds=rounds, seed=seed))
-    return pd.DataFrame(rows)
+    return _fold_table(rows)
 
 
 @dataclass(frozen=True)
@@ -276,13 +293,13 @@ def compare_backbones(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencod
     from aiornot.model.encoders import embed_with_store
 
     rows: list[dict[str, Any]] = []
-    for backbone in backbones:
+    for backbone in backbones if groups else ():  # no fold: nothing to encode for
         features = {view: embed_with_store(backbone.encoder, images, backbone.store, kind=backbone.feature, progress=progress,
                                            description=f"{backbone.name} features ({view})")
                     for view, images in (("raw", pixels), ("re-encoded", reencoded))}
         for held in tqdm(groups, desc=f"{backbone.name} folds", unit="fold", disable=not progress):
             rows.extend(run_semantic_fold(frame, features, held, recipe, backbone, rounds=rounds, seed=seed))
-    return pd.DataFrame(rows)
+    return _fold_table(rows, "backbone", "feature")
 
 
 def backbone_summary(table: pd.DataFrame, *, modern_family_generators: Sequence[str] = ()) -> pd.DataFrame:

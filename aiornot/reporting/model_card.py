@@ -368,6 +368,10 @@ def _protocol_lines(evaluation: Evaluation) -> list[str]:
     protocol = evaluation.protocol
     if not protocol:
         return []
+    if not protocol.rows:
+        return ["## Headline: the leave-out protocol (notebook 03)", "",
+                "**Not measured:** the dataset names no AI generator, generator family or source package with enough images "
+                "to hold out, so nothing below says how the detector meets a generator or a source it never saw.", ""]
     budget = protocol.fold_budget
     epochs, steps = (budget.epochs, budget.steps_per_epoch) if budget else (NOT_MEASURED, NOT_MEASURED)
     lines = ["## Headline: the leave-out protocol (notebook 03)", "",
@@ -524,10 +528,17 @@ def _data_lines(config: ModelConfig) -> list[str]:
     return ["## Data and split",
             f"- Dataset: {fmt(training.dataset)} ({fmt(training.images)} readable images; "
             f"{training.skipped} unreadable, reported and skipped).",
-            f"- Split grouped by `source` (no photo, person or generator batch on two sides): "
+            f"- {_split_kind(training.grouped_by)}: "
             f"train {fmt(training.train)}, validation {fmt(training.validation)} "
             f"(early stopping, calibration, thresholds), test {fmt(training.test)} (reported below).",
             f"- Generators in training: {', '.join(training.generators) or NOT_MEASURED}.", ""]
+
+
+def _split_kind(grouped_by: str | None) -> str:
+    if grouped_by:
+        return f"Split grouped by `{grouped_by}` (no photo, person or generator batch on two sides)"
+    return ("Split image by image (the data do not name every image's `source`, so one photo, person or generator batch "
+            "may sit on both sides: the in-sample figures below are optimistic)")
 
 
 def _threshold_lines(config: ModelConfig) -> list[str]:

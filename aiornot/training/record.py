@@ -94,10 +94,13 @@ def threshold_basis(detector: Detector, recipe: DetectorRecipe, split: pd.DataFr
 
 
 def training_data(split: pd.DataFrame, dataset: str, skipped: int = 0) -> dict[str, Any]:
-    """The dataset, its images per part of the split, and the generators of its AI images."""
+    """The dataset, its images per part of the split, the generators of its AI images, and whether the split was
+    grouped by source (as :func:`aiornot.io.datasets.split` groups: only when every row names its source)."""
+    grouped = "source" in split and bool(split["source"].notna().all())
+    generators = split.loc[split["label"] == 1, "generator"] if "generator" in split else pd.Series(dtype=object)
     return {"dataset": str(dataset), "images": int(len(split)), "skipped": int(skipped),
             **{name: int((split["split"] == name).sum()) for name in SPLITS},
-            "generators": sorted(split.loc[split["label"] == 1, "generator"].dropna().astype(str).unique())}
+            "generators": sorted(generators.dropna().astype(str).unique()), "grouped_by": "source" if grouped else None}
 
 
 def ablation_rows(table: pd.DataFrame) -> list[dict[str, Any]]:
