@@ -222,6 +222,18 @@ def test_missing_and_invalid_fields_are_422(client, jpeg):
     assert_error(detect(client, jpeg, external_id="x" * 201), 422, "invalid_field")
 
 
+def test_a_misspelt_option_is_refused_with_the_near_field_not_ignored(client, jpeg):
+    error = assert_error(detect(client, jpeg, idphoto="true"), 422, "unknown_field")
+    assert "did you mean 'id_photo'?" in error["message"] and "'id_photo' 항목을 보내려던" in error["message_ko"]
+    error = assert_error(detect(client, jpeg, colour="red"), 422, "unknown_field")
+    assert "send only image, id_photo, face_score, heatmap, external_id" in error["message"]
+    batch = client.post("/v1/detect/batch", files=[("images", ("a.jpg", jpeg, "image/jpeg"))], data={"heatmap": "true"})
+    assert "heatmap" in assert_error(batch, 422, "unknown_field")["message"]
+    shown = assert_error(detect(client, jpeg, **{"x\u202e" + "y" * 200: "1"}), 422, "unknown_field")["message"]
+    assert "\u202e" not in shown and "y" * 64 not in shown  # the client's field name: shown safely and cut short
+    assert detect(client, jpeg, id_photo="true", face_score="true", heatmap="false", external_id="A-1").status_code == 200
+
+
 def test_a_request_that_is_not_multipart_is_415(client, jpeg):
     assert_error(client.post("/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"}), 415, "not_multipart")
     assert_error(client.post("/v1/detect", json={"image": "abc"}), 415, "not_multipart")

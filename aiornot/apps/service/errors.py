@@ -8,8 +8,9 @@ turns every exception an app can meet into that JSON shape.
 
 from __future__ import annotations
 
+import difflib
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,9 +20,12 @@ from starlette.requests import ClientDisconnect
 
 from aiornot.contract.messages import message
 from aiornot.io.decode import ALLOWED_FORMATS
+from aiornot.apps.service.responses import display_name
 from aiornot.apps.service.settings import MB
 
 logger = logging.getLogger(__name__)
+#: Longest unknown form-field name quoted back in an error (characters).
+MAX_FIELD_NAME_SHOWN = 64
 
 
 class ApiError(Exception):
@@ -59,6 +63,16 @@ def decode_error(code: str, detail: str) -> ApiError:
 
 def too_large(what: str, limit: int) -> ApiError:
     return ApiError.of(413, "file_too_large" if what == "file" else "request_too_large", megabytes=f"{limit / MB:g}")
+
+
+def unknown_field(name: str, known: Sequence[str]) -> ApiError:
+    """A form field the endpoint does not read: a misspelt ``id_photo`` must not silently turn a check off."""
+    near = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    listed = ", ".join(known)
+    name = display_name(name[:MAX_FIELD_NAME_SHOWN]) or ""  # the client's words: shown safely, and not at any length
+    words = (message("service.error.unknown_field_near", name=name, near=near[0], known=listed) if near
+             else message("service.error.unknown_field", name=name, known=listed))
+    return ApiError(422, "unknown_field", words.en, words.ko)
 
 
 def missing_field(name: str) -> ApiError:

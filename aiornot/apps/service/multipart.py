@@ -21,7 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from aiornot.contract.messages import message
-from aiornot.apps.service.errors import ApiError, ClientGone, invalid_field, too_large, too_slow
+from aiornot.apps.service.errors import ApiError, ClientGone, invalid_field, too_large, too_slow, unknown_field
 from aiornot.apps.service.limits import Holding
 from aiornot.apps.service.settings import Settings
 
@@ -70,6 +70,12 @@ class Form:
             return part.data.decode("utf-8")
         except UnicodeDecodeError:
             raise invalid_field(name, "utf8") from None
+
+    def require_known(self, known: tuple[str, ...]) -> None:
+        """Refuse (422 ``unknown_field``) a field the endpoint does not read, with the near name if one is close."""
+        for part in self.parts:
+            if part.name not in known:
+                raise unknown_field(part.name, known)
 
     def flag(self, name: str) -> bool:
         """A boolean form field: true/false, 1/0, on/off, yes/no; absent means false."""

@@ -117,6 +117,11 @@ def _detector(request: Request) -> Any:
     return state.detector
 
 
+#: The form fields each endpoint reads; any other is refused, so a misspelt option cannot be ignored in silence.
+DETECT_FIELDS = ("image", "id_photo", "face_score", "heatmap", "external_id")
+BATCH_FIELDS = ("images", "id_photo", "face_score", "external_id")
+
+
 def register_routes(app: FastAPI, settings: Settings) -> None:
     # The key check (and its OpenAPI security scheme) exists only when a key is configured, so the
     # schema never claims a key is needed when it is not.
@@ -136,6 +141,7 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
                                    max_file_bytes=settings.max_upload_bytes, max_files=1, holding=holding,
                                    max_parts=settings.max_parts, pace=BodyPace.from_settings(settings))
             image = _single_image(form, settings)
+            form.require_known(DETECT_FIELDS)
             (id_photo, face_score), heatmap, external_id = _id_photo_options(form), form.flag("heatmap"), _external_id(form)
             del form  # only the image bytes are needed from here on
             [header] = await read_headers([image])
@@ -159,6 +165,7 @@ def register_routes(app: FastAPI, settings: Settings) -> None:
             files = form.files("images")
             if not files:
                 raise missing_field("images")
+            form.require_known(BATCH_FIELDS)
             rate_limit(request, cost=batch_cost(len(files), request.app.state.limiter.burst))
             (id_photo, face_score), external_id = _id_photo_options(form), _external_id(form)
             headers = await read_headers([b"" if part.overflow else bytes(part.data) for part in files])
