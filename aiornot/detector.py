@@ -318,7 +318,8 @@ class Detector:
     ) -> Result:
         """Score one image: :meth:`predict_many` of one. Never raises for a bad image (the Result carries ``error``).
 
-        ``source``: a path, bytes or a file object; a header already parsed by
+        ``source``: a path, bytes or a file object; pixels in memory (a numpy array or a Pillow image:
+        :func:`aiornot.io.decode.from_pixels`, scored as their file would be, without provenance); a header already parsed by
         :func:`aiornot.io.decode.read_header` (it is not parsed again); or an image already decoded
         by :func:`aiornot.io.decode.open_image` — then pass its file's bytes as ``data`` too, for the
         provenance signals and the md5. ``path``: the Result's ``path`` (default: a path as given).

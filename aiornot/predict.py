@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 import numpy as np
+from PIL import Image
 
 from aiornot.evidence import provenance
-from aiornot.io.decode import DecodedImage, ImageDecodeError, ImageHeader, ImageSource, open_image, read_bytes
+from aiornot.io.decode import DecodedImage, ImageDecodeError, ImageHeader, ImageSource, from_pixels, open_image, read_bytes
 from aiornot.evidence.provenance import ProvenanceReport
 from aiornot.contract.messages import message
 from aiornot.contract.result import CaveatRecord, Result
@@ -97,7 +98,7 @@ class ImageInput:
 
 #: What ``predict``/``predict_many`` accept: a path, bytes or a file object; a header already parsed
 #: (:func:`aiornot.io.decode.read_header`); pixels already decoded; or an :class:`ImageInput`.
-Source = Union[ImageSource, ImageHeader, DecodedImage, ImageInput]
+Source = Union[ImageSource, ImageHeader, DecodedImage, ImageInput, np.ndarray, Image.Image]
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def default_label(source: Source) -> str | None:
         return source.label
     if isinstance(source, (str, Path)):
         return str(source)
-    if isinstance(source, (ImageHeader, DecodedImage)):
+    if isinstance(source, (ImageHeader, DecodedImage, np.ndarray, Image.Image)):
         return None
     return "<bytes>"
 
@@ -139,6 +140,11 @@ def read_input(source: Source, label: str | None = None, *, data: bytes | None =
         return source if label is None else replace(source, label=label)
     if isinstance(source, DecodedImage):
         return ImageInput(label, data, source)
+    if isinstance(source, (np.ndarray, Image.Image)):  # pixels in memory (a notebook's array): no file, no provenance
+        try:
+            return ImageInput(label, None, from_pixels(source))
+        except ImageDecodeError as error:
+            return ImageInput(label, None, error)
     started = time.perf_counter()
     try:
         if isinstance(source, ImageHeader):

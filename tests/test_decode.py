@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aiornot.io.decode import ALLOWED_FORMATS, ImageDecodeError, describe_non_image, estimate_jpeg_quality, open_image, read_bytes
+from aiornot.io.decode import ALLOWED_FORMATS, ImageDecodeError, describe_non_image, from_pixels, estimate_jpeg_quality, open_image, read_bytes
 from conftest import FUZZ_FINDINGS, bad_and_odd_files, encode, marker_flood_jpeg, photo_like, png_declaring, text_chunk_flood_png
 
 
@@ -138,6 +138,34 @@ def test_a_video_named_jpg_is_named_a_video():
     with pytest.raises(ImageDecodeError, match="video") as caught:
         open_image(mp4)
     assert caught.value.code == "not_an_image"
+
+
+@pytest.mark.parametrize(("make", "code", "words"), [
+    (lambda rgb: rgb.transpose(2, 0, 1), "invalid_pixels", "channels-first"),
+    (lambda rgb: rgb.astype(float), "invalid_pixels", "0–1"),
+    (lambda rgb: np.where(rgb > 0, np.nan, 0.5), "invalid_pixels", "NaN"),
+    (lambda rgb: rgb > 0, "invalid_pixels", "not bool"),
+    (lambda rgb: rgb[:8, :8], "too_small", "at least 16 px"),
+    (lambda rgb: rgb[:, :, :2], "invalid_pixels", "H×W×3"),
+])
+def test_pixels_in_memory_that_are_not_a_picture_say_what_to_change(make, code, words):
+    rgb = np.asarray(photo_like(1, (40, 30)))
+    with pytest.raises(ImageDecodeError, match=words) as caught:
+        from_pixels(make(rgb))
+    assert caught.value.code == code
+
+
+def test_pixels_in_memory_become_the_decoders_rgb():
+    rgb = np.asarray(photo_like(1, (40, 30)))
+    for same in (rgb, rgb / 255.0, (rgb.astype(np.uint16) * 257), Image.fromarray(rgb)):
+        decoded = from_pixels(same)
+        assert decoded.pixels.dtype == np.uint8 and np.array_equal(decoded.pixels, rgb) and decoded.format == "PIXELS"
+    grey = from_pixels(rgb[:, :, 0])
+    assert np.array_equal(grey.pixels, np.repeat(rgb[:, :, :1], 3, axis=2))
+    clear = np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)])  # fully transparent: white, as a decoded PNG's would be
+    assert (from_pixels(clear).pixels == 255).all() and "transparency flattened onto white" in from_pixels(clear).notes
+    with pytest.raises(ImageDecodeError, match="over the limit"):
+        from_pixels(rgb, max_pixels=100)
 
 
 def test_oversized_file_is_refused(tmp_path):

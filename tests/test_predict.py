@@ -142,6 +142,22 @@ def test_labels_name_the_results_and_failures_keep_their_place(detector, landsca
         list(detector.predict_many([landscape, landscape], labels=["a"]))
 
 
+def test_pixels_in_memory_score_as_their_file_does(detector, landscape):
+    from PIL import Image
+
+    from_file = detector.predict(landscape)
+    pixels = open_image(landscape).pixels
+    for same in (pixels, pixels / 255.0, Image.fromarray(pixels), np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])):
+        in_memory = detector.predict(same)
+        assert in_memory.score == from_file.score and in_memory.verdict == from_file.verdict and in_memory.path is None
+        assert in_memory.signals == []  # no file, so no provenance to read
+    results = list(detector.predict_many([pixels, pixels.transpose(2, 0, 1), pixels * 1.0], labels=["a", "chw", "0-255"]))
+    assert results[0].ok and [r.error_code for r in results[1:]] == ["invalid_pixels", "invalid_pixels"]
+    assert "channels-first" in results[1].error and "astype(np.uint8)" in results[2].error
+    with pytest.raises(TypeError, match="a numpy array or a Pillow image"):
+        detector.predict([[1, 2, 3]])
+
+
 def test_build_result_states_the_evidence_it_was_given(detector, landscape):
     """The Result says what its evidence says: provenance decides the rule, pixels alone say so."""
     item = predict.read_input(landscape, "x.jpg")

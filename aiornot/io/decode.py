@@ -116,8 +116,11 @@ def read_bytes(source: ImageSource, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes
         data = bytes(source)
     elif isinstance(source, (str, Path)):
         data = _read_regular_file(Path(source), max_bytes)
-    else:
+    elif callable(getattr(source, "read", None)):
         data = source.read(max_bytes + 1)
+    else:
+        raise TypeError(f"expected a path, the file's bytes or a binary file object, got {type(source).__name__} "
+                        "(Detector.predict also takes pixels in memory: a numpy array or a Pillow image)")
     if not data:
         raise ImageDecodeError("empty", "the file is empty (0 bytes)")
     if len(data) > max_bytes:
@@ -241,7 +244,7 @@ def open_image(
     """
     header = header or read_header(source, max_bytes=max_bytes)
     data, image = header.data, header.image
-    _check_declared_size(image, max_pixels)
+    _check_declared_size(image.size, max_pixels)
     notes: list[str] = []
     # No warnings.catch_warnings() here: it is not thread-safe (the service decodes in threads),
     # and bombs are already refused by the declared-size check above, before any decoding.
@@ -278,6 +281,54 @@ def open_image(
         info=dict(image.info),
         exif=exif,
     )
+
+
+def from_pixels(pixels: np.ndarray | Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Pixels already in memory, checked and converted as a decoded file's are, without a container (so no provenance).
+
+    A Pillow image in any mode goes through the decoder's own conversion (grey, 16-bit, alpha, palette → RGB).
+    A numpy array is H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA, flattened on white), of ``uint8``, ``uint16``
+    (reduced to 8 bits) or floats in 0–1. Anything else, a NaN or a side under 16 px is an
+    :class:`ImageDecodeError` (``invalid_pixels``, ``too_small``, ``too_many_pixels``) that says what to change.
+    """
+    notes: list[str] = []
+    if isinstance(pixels, Image.Image):
+        _check_declared_size(pixels.size, max_pixels)
+        return DecodedImage(pixels=_to_rgb_array(pixels, notes), format="PIXELS", original_mode=str(pixels.mode), notes=tuple(notes))
+    array = np.asarray(pixels)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    mode = "L" if array.ndim == 2 else {3: "RGB", 4: "RGBA"}.get(array.shape[2]) if array.ndim == 3 else None
+    if mode is None:
+        hint = " (it looks channels-first: transpose it to H×W×C)" if array.ndim == 3 and array.shape[0] in (1, 3, 4) else ""
+        raise ImageDecodeError("invalid_pixels", f"pixels must be H×W, H×W×3 or H×W×4, got shape {array.shape}{hint}")
+    height, width = array.shape[:2]
+    _check_declared_size((width, height), max_pixels)
+    return DecodedImage(pixels=_rgb_from_array(_as_uint8(array, notes), mode, notes), format="PIXELS", original_mode=mode,
+                        notes=tuple(notes))
+
+
+def _as_uint8(array: np.ndarray, notes: list[str]) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        notes.append("16-bit reduced to 8-bit")
+        return (array >> 8).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageDecodeError("invalid_pixels", "the pixels hold NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 1:
+            raise ImageDecodeError("invalid_pixels", f"float pixels must lie in 0–1, these run from {low:g} to {high:g}; "
+                                   "for 0–255 values pass them as uint8 (array.astype(np.uint8))")
+        return np.round(array * 255.0).astype(np.uint8)
+    raise ImageDecodeError("invalid_pixels", f"pixels must be uint8, uint16 or float in 0–1, not {array.dtype}")
+
+
+def _rgb_from_array(array: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
+    if mode == "RGB":
+        return np.ascontiguousarray(array)
+    return _to_rgb_array(Image.fromarray(np.ascontiguousarray(array)), notes)  # uint8 H×W → L, H×W×4 → RGBA
 
 
 def estimate_jpeg_quality(image: Image.Image) -> int | None:
@@ -324,8 +375,8 @@ def open_header(data: bytes) -> Image.Image:
         raise ImageDecodeError("corrupt", f"the image header is damaged: {error}") from error
 
 
-def _check_declared_size(image: Image.Image, max_pixels: int) -> None:
-    width, height = image.size
+def _check_declared_size(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
     if width * height > max_pixels:
         raise ImageDecodeError(
             "too_many_pixels",
