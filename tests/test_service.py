@@ -234,6 +234,12 @@ def test_a_misspelt_option_is_refused_with_the_near_field_not_ignored(client, jp
     assert detect(client, jpeg, id_photo="true", face_score="true", heatmap="false", external_id="A-1").status_code == 200
 
 
+def test_an_iphone_heic_photo_is_415_with_the_setting_to_change_in_both_languages(client):
+    heic = b"\0\0\0\x24ftypheic\0\0\0\0mif1heic" + bytes(300)
+    error = assert_error(detect(client, heic, name="IMG_0001.HEIC"), 415, "unsupported_format")
+    assert "Most Compatible" in error["message"] and "높은 호환성" in error["message_ko"]
+
+
 def test_a_request_that_is_not_multipart_is_415(client, jpeg):
     assert_error(client.post("/v1/detect", content=jpeg, headers={"content-type": "image/jpeg"}), 415, "not_multipart")
     assert_error(client.post("/v1/detect", json={"image": "abc"}), 415, "not_multipart")

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from aiornot.contract.messages import message
-from aiornot.io.decode import ALLOWED_FORMATS
+from aiornot.io.decode import ALLOWED_FORMATS, HEIC_ADVICE
 from aiornot.apps.service.responses import display_name
 from aiornot.apps.service.settings import MB
 
@@ -57,7 +57,10 @@ _DECODE_STATUS: dict[str, int] = {
 
 def decode_error(code: str, detail: str) -> ApiError:
     """The API error for a decoder failure (``Result.error_code`` / ``ImageDecodeError.code``) and its message."""
-    korean = message(f"service.error.decode.{code if code in _DECODE_STATUS else 'other'}", formats=FORMATS_TEXT).ko
+    entry = code if code in _DECODE_STATUS else "other"
+    if code == "unsupported_format" and detail.startswith(HEIC_ADVICE):
+        entry = "unsupported_heic"  # the iPhone's own setting, in Korean too
+    korean = message(f"service.error.decode.{entry}", formats=FORMATS_TEXT).ko
     return ApiError(_DECODE_STATUS.get(code, 422), code, detail, korean)
 
 
