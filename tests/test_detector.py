@@ -79,7 +79,6 @@ def test_save_drops_optimizer_state_and_records_the_size(tmp_path):
     import keras
 
     from aiornot.model import networks
-    from aiornot.evaluation import metrics
 
     model = networks.forensic_detector(widths=(8, 16))
     model.compile(optimizer=keras.optimizers.Adam(), loss=keras.losses.BinaryCrossentropy(from_logits=True))
@@ -196,7 +195,6 @@ def test_experts_of_non_zero_weight_still_run_and_explain_runs_the_forensic_cnn(
 
 def test_scan_cuts_batches_by_decoded_pixels(tiny_model_dir, tmp_path, monkeypatch):
     from aiornot import predict
-    from aiornot.evaluation import metrics
 
     for n in range(7):
         photo_like(n, (200, 200)).save(tmp_path / f"{n}.png")  # 40,000 pixels each

@@ -32,6 +32,7 @@ from aiornot.io.datasets import DatasetError
 from aiornot.io.decode import ImageDecodeError, open_image
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
     import ray.data
 

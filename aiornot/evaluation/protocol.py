@@ -154,7 +154,6 @@ def run_fold(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencoded: Seque
     """Refit the detector without ``held`` and measure it on ``held``: one row per view (raw, re-encoded)."""
     from aiornot.io import datasets
     from aiornot.training import train
-    from aiornot.evaluation import metrics
     from aiornot.training.out_of_source import curations
 
     rows = fold_rows(frame, held)
@@ -248,7 +247,6 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     and validation views (as :func:`aiornot.training.out_of_source.decide` does for the whole detector).
     """
     from aiornot.io import datasets
-    from aiornot.evaluation import metrics
     from aiornot.model.experts import fit_semantic_head
     from aiornot.training.out_of_source import (choose_thresholds, curation_folds, curations, fold_training_masks,
                                                 monotone_calibration, semantic_logits)

@@ -14,7 +14,7 @@ Variants:
   stack2      : two heads, logits stacked by a logistic regression fitted on cross-fitted (leave-curation-out) logits
 Also: share of held-out real flagged at a threshold giving 5% FPR on cross-fitted real logits (out of source).
 """
-import sys, time, json
+import time
 import numpy as np, pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
@@ -16,6 +16,9 @@ from PIL import Image
 
 from aiornot.io import transforms
 from aiornot.evidence.faces.face import Face, as_grey
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Faces are searched on a copy whose longer side is at most this many pixels; boxes are mapped
 #: back. Haar cost grows with the pixel count, and 800 px keeps faces of a portrait or a small

@@ -67,7 +67,7 @@ def check_generator(meta: Metadata) -> Signal:
     return make_signal("generator_metadata", NOT_FOUND, NONE, message("provenance.generator.not_found"))
 
 
-def _generator_findings(meta: _Metadata) -> Iterator[dict]:
+def _generator_findings(meta: Metadata) -> Iterator[dict]:
     for key, value in meta.text.items():
         generator = _text_chunk_generator(key, value) or named_generator(value)
         if generator:
