@@ -73,7 +73,7 @@ def test_row_schema_covers_the_result_fields() -> None:
 
 
 def test_empty_path_list_does_not_start_ray(tmp_path: Path) -> None:
-    assert batch.scan_with_ray([], output=tmp_path / "out.jsonl") == (0, 0)
+    assert batch.scan_with_ray([], output=tmp_path / "out.jsonl") == jsonl.ScanCounts()
     assert not (tmp_path / "out.jsonl").exists()
 
 

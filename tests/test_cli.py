@@ -13,11 +13,13 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from aiornot.apps import cli
+from aiornot.io import jsonl
 from conftest import bad_and_odd_files, photo_like, scan, write_shard
 
 
@@ -35,7 +37,9 @@ def test_scan_folder_of_odd_files_scores_every_real_image(odd_folder, tiny_model
             assert "error" not in line and 0 <= line["score"] <= 1 and line["verdict"] and line["model"] == "tiny-test", name
         else:
             assert line["error"] and "score" not in line, name
-    assert "scored 6, failed 4" in capsys.readouterr().err
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
+    verdicts = Counter(line["verdict"] for line in lines if "verdict" in line)
+    assert summary == "scored 6, failed 4; verdicts: " + ", ".join(f"{name} {verdicts[name]}" for name in sorted(verdicts))
 
 
 def test_scan_exit_code_when_nothing_can_be_scored(tmp_path, tiny_model_dir, capsys):
@@ -61,11 +65,12 @@ def test_scan_says_what_a_folder_held_but_did_not_try(tmp_path, tiny_model_dir, 
     assert set(lines) == {"p.jpg", "q.avif" if "AVIF" in cli_formats() else "q.png", "IMG_0001.heic"}
     assert lines["IMG_0001.heic"]["error_code"] == "unsupported_format"
     summary = capsys.readouterr().err.strip().splitlines()[-1]
-    assert summary.startswith("scored 2, failed 1; left out 2 files in the folders:")
+    assert summary.startswith("scored 2, failed 1; verdicts: ") and "; left out 2 files in the folders:" in summary
     assert "1 not named as images (notes.txt; --all-files tries them)" in summary and "1 hidden (.DS_Store)" in summary
     assert cli.main(["scan", str(folder), "--all-files", "--model", str(tiny_model_dir), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "scored 2, failed 2; left out 1 file in the folders: 1 hidden (.DS_Store)" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("scored 2, failed 2; verdicts: ") and last.endswith("; left out 1 file in the folders: 1 hidden (.DS_Store)")
 
 
 def cli_formats() -> tuple[str, ...]:
@@ -126,13 +131,13 @@ def test_scan_face_score_reaches_the_ray_engine(tmp_path, tiny_model_dir, capsys
     from aiornot.apps import batch
 
     asked: list[dict] = []
-    monkeypatch.setattr(batch, "scan_with_ray", lambda paths, **options: asked.append(options) or (len(paths), 0))
+    monkeypatch.setattr(batch, "scan_with_ray", lambda paths, **options: asked.append(options) or jsonl.ScanCounts(scored=len(paths)))
     photo_like(0).save(tmp_path / "a.jpg")
     assert scan(str(tmp_path / "a.jpg"), "--engine", "ray", "--id-photo", "--face-score", "--model", str(tiny_model_dir)) == 0
     assert scan(str(tmp_path / "a.jpg"), "--engine", "ray", "--id-photo", "--model", str(tiny_model_dir)) == 0
     assert [(o["id_photo"], o["face_score"]) for o in asked] == [(True, True), (True, False)]
     asked.clear()
-    monkeypatch.setattr(batch, "scan_parquet_with_ray", lambda data, **options: asked.append(options) or (1, 0, 0))
+    monkeypatch.setattr(batch, "scan_parquet_with_ray", lambda data, **options: asked.append(options) or jsonl.ScanCounts(scored=1))
     shard = write_shard(tmp_path / "train.parquet", ["a.jpg"], [(tmp_path / "a.jpg").read_bytes()])
     assert scan(str(shard), "--engine", "ray", "--id-photo", "--face-score", "--model", str(tiny_model_dir)) == 0
     assert [(o["id_photo"], o["face_score"]) for o in asked] == [(True, True)]

@@ -121,3 +121,14 @@ def test_one_folder_under_two_spellings_resumes_as_one(tiny_model_dir, tmp_path,
     assert len(output.read_text().splitlines()) == 3
 
 
+
+
+def test_scan_counts_add_up_the_lines_and_their_verdicts():
+    first, second = jsonl.ScanCounts(), jsonl.ScanCounts(skipped=2)
+    for record in ({"verdict": "ai"}, {"verdict": "real"}, {"error": "not an image", "error_code": "not_an_image"}):
+        first.add(record)
+    second.add({"verdict": "real"})
+    total = first + second
+    assert (total.scored, total.failed, total.skipped) == (3, 1, 2)
+    assert total.summary() == "scored 3, failed 1, skipped 2 already done; verdicts: ai 1, real 2"
+    assert jsonl.ScanCounts(failed=2).summary() == "scored 0, failed 2"  # no verdict to count

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterator, Sequence, TextIO
 
-from aiornot.io.jsonl import json_line, open_jsonl_output
+from aiornot.io.jsonl import ScanCounts, json_line, open_jsonl_output
 from aiornot.detector import Detector, ModelNotFoundError, model_directory
 from aiornot.predict import PredictOptions
 from aiornot.io.result_rows import ROW_FIELDS, result_to_row, row_schema, row_to_record  # noqa: F401 (ROW_FIELDS: also read as batch.ROW_FIELDS)
@@ -231,7 +231,7 @@ def scan_with_ray(
     num_workers: int | None = None,
     address: str | None = None,
     progress: bool = True,
-) -> tuple[int, int]:
+) -> ScanCounts:
     """Score ``paths`` on Ray Data and append JSON lines to ``sink``, else ``output`` (stdout if None).
 
     ``aiornot scan`` passes the ``sink`` it opened (and locked) before anything else started.
@@ -239,13 +239,13 @@ def scan_with_ray(
     Lines are the same as ``aiornot scan`` writes locally (order may differ). ``address``: None
     uses a running Ray (``ray.init`` already called), else ``RAY_ADDRESS``, else starts a private
     local instance; ``"auto"``, ``host:port`` or ``ray://host:port`` connect to a cluster. Whatever
-    this function starts or connects to, it shuts down. Returns (scored, failed).
+    this function starts or connects to, it shuts down. Returns the :class:`~aiornot.io.jsonl.ScanCounts`.
     Raises :class:`BatchError` or :class:`ModelNotFoundError` with a clear message, and
     :class:`ValueError` for ``face_score`` without ``id_photo`` (before Ray starts).
     """
     check_options(id_photo=id_photo, face_score=face_score)
     if not paths:  # nothing to do (e.g. a resumed scan that is complete): do not start Ray for it
-        return 0, 0
+        return ScanCounts()
     model_path = model_directory(model_dir)
     return _score_on_ray(lambda workers: paths_dataset(paths, num_workers=workers, batch_size=batch_size), total=len(paths),
                          output=output, sink=sink, model_path=model_path, id_photo=id_photo, face_score=face_score,
@@ -254,7 +254,7 @@ def scan_with_ray(
 
 def _score_on_ray(make_input: Callable[[int], "ray.data.Dataset"], *, total: int, output: Path | None, sink: TextIO | None,
                   model_path: Path, id_photo: bool, face_score: bool, batch_size: int, num_workers: int | None,
-                  address: str | None, progress: bool, source: str = "path") -> tuple[int, int]:
+                  address: str | None, progress: bool, source: str = "path") -> ScanCounts:
     """Start (or join) Ray, score the dataset ``make_input(workers)`` builds, and stream its JSON lines out."""
     _require_ray()
     with ray_session(address, num_cpus=num_workers), _quiet_ray_data():
@@ -338,12 +338,12 @@ def scan_parquet_with_ray(
     num_workers: int | None = None,
     address: str | None = None,
     progress: bool = True,
-) -> tuple[int, int, int]:
+) -> ScanCounts:
     """Score the images inside Parquet shards (Hugging Face layout) on Ray Data, as JSON lines.
 
     Like :func:`scan_with_ray`, with each line's ``path`` being the row's ``id``; rows whose id is
     in ``done`` (the ``path`` values of an earlier output) are skipped, so a re-run resumes.
-    Returns (scored, failed, skipped). Raises :class:`BatchError`,
+    Returns the :class:`~aiornot.io.jsonl.ScanCounts` (``skipped``: the rows already done). Raises :class:`BatchError`,
     :class:`~aiornot.io.datasets.DatasetError` or :class:`ModelNotFoundError` with a clear message, and
     :class:`ValueError` for ``face_score`` without ``id_photo``.
     """
@@ -351,33 +351,34 @@ def scan_parquet_with_ray(
     model_path = model_directory(model_dir)
     plan = plan_parquet(data, done=done)  # before Ray starts: a wrong column costs no start-up time
     if not plan.todo:
-        return 0, 0, plan.skipped
-    scored, failed = _score_on_ray(lambda workers: parquet_dataset(plan, done=done), total=plan.todo, output=output, sink=sink,
+        return ScanCounts(skipped=plan.skipped)
+    counts = _score_on_ray(lambda workers: parquet_dataset(plan, done=done), total=plan.todo, output=output, sink=sink,
                                    model_path=model_path, id_photo=id_photo, face_score=face_score, batch_size=batch_size,
                                    num_workers=num_workers, address=address, progress=progress, source="image")
-    return scored, failed, plan.skipped
+    counts.skipped = plan.skipped
+    return counts
 
 
-def _run(dataset: "ray.data.Dataset", sink: TextIO, *, total: int, progress: bool, workers: int) -> tuple[int, int]:
+def _run(dataset: "ray.data.Dataset", sink: TextIO, *, total: int, progress: bool, workers: int) -> ScanCounts:
     """Stream the rows into JSON lines as they arrive (the driver never holds the whole result)."""
     import ray.exceptions
     from tqdm import tqdm
 
-    scored = failed = 0
+    counts = ScanCounts()
     with tqdm(total=total, desc=f"scoring (ray, {workers} workers)", unit="img", disable=not progress, file=sys.stderr) as bar:
         try:
             for table in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
                 records = [row_to_record(row) for row in table.to_pylist()]
                 sink.write("".join(json_line(r) for r in records))
                 sink.flush()  # a crash now loses at most the batch in flight; a re-run resumes
-                failed += sum("error" in r for r in records)
-                scored += sum("error" not in r for r in records)
+                for record in records:
+                    counts.add(record)
                 bar.update(len(records))
         except ray.exceptions.RayError as error:
-            raise BatchError(f"the Ray job failed after {scored + failed} images ({_root_cause(error)}); "
+            raise BatchError(f"the Ray job failed after {counts.scored + counts.failed} images ({_root_cause(error)}); "
                              "the full traceback is in the workers' logs under the Ray session folder "
                              "(/tmp/ray/session_latest/logs on a local instance); a re-run resumes") from error
-    return scored, failed
+    return counts
 
 
 # ------------------------------------------------------------------------- Ray housekeeping

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence, Union
 
-from aiornot.io.jsonl import OutputError, ResultFile, resume_key, write_results
+from aiornot.io.jsonl import OutputError, ResultFile, ScanCounts, resume_key, write_results
 
 EXIT_OK, EXIT_NOTHING_SCORED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -140,7 +140,7 @@ def scan(args: argparse.Namespace) -> int:
         out = sink.handle if sink else sys.stdout
         model_name = detector.name if args.engine == "local" else None
         failures = [Result.failure(p.path, ImageDecodeError(p.code, p.message), model_name) for p in problems]
-        scored, failed = write_results(failures, out)
+        problem_counts = write_results(failures, out)
         if args.engine == "ray":
             from aiornot.apps import batch
 
@@ -155,10 +155,15 @@ def scan(args: argparse.Namespace) -> int:
             counts = write_results(detector.predict_many(todo, batch_size=args.batch_size, id_photo=args.id_photo,
                                                          face_score=args.face_score, progress=not args.quiet, total=len(todo),
                                                          max_batch_pixels=int(args.batch_megapixels * 1e6)), out)
-    scored, failed = scored + counts[0], failed + counts[1]
-    print(f"scored {scored}, failed {failed}" + (f", skipped {skipped} already done" if skipped else "")
-          + left_out_summary(left_out), file=sys.stderr)
-    return EXIT_OK if scored or (skipped and not failed) else EXIT_NOTHING_SCORED
+    total = problem_counts + counts
+    total.skipped = skipped
+    print(total.summary() + left_out_summary(left_out), file=sys.stderr)
+    return _exit_code(total)
+
+
+def _exit_code(counts: ScanCounts) -> int:
+    """0 when something was scored, or everything asked for was already done; 1 when nothing could be scored."""
+    return EXIT_OK if counts.scored or (counts.skipped and not counts.failed) else EXIT_NOTHING_SCORED
 
 
 def _check_face_score(args: argparse.Namespace) -> None:
@@ -186,15 +191,15 @@ def scan_parquet(args: argparse.Namespace, parquet: list[str]) -> int:
         return EXIT_USAGE
     with contextlib.closing(sink) if sink else contextlib.nullcontext():
         try:
-            scored, failed, skipped = batch.scan_parquet_with_ray(
+            counts = batch.scan_parquet_with_ray(
                 parquet[0], output=None, sink=sink.handle if sink else sys.stdout, done=sink.keys if sink else (),
                 model_dir=args.model, id_photo=args.id_photo, face_score=args.face_score, batch_size=args.batch_size,
                 num_workers=args.workers, address=args.ray_address, progress=not args.quiet)
         except (batch.BatchError, DatasetError, ModelNotFoundError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_USAGE
-    print(f"scored {scored}, failed {failed}" + (f", skipped {skipped} already done" if skipped else ""), file=sys.stderr)
-    return EXIT_OK if scored or (skipped and not failed) else EXIT_NOTHING_SCORED
+    print(counts.summary(), file=sys.stderr)
+    return _exit_code(counts)
 
 
 @dataclass

@@ -19,6 +19,8 @@ import errno
 import json
 import os
 import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterable, Iterator, TextIO
 
@@ -148,17 +150,44 @@ def json_line(record: dict) -> str:
     return line + "\n"
 
 
-def write_results(results: Iterable, sink: TextIO) -> tuple[int, int]:
-    """Write results as JSON lines (flushed each line, so an interrupted scan resumes cleanly)."""
-    scored = failed = 0
-    for result in results:
-        sink.write(json_line(result.to_dict()))
-        sink.flush()
-        if result.ok:
-            scored += 1
+@dataclass
+class ScanCounts:
+    """What a scan wrote: the images scored (and their verdicts), the ones that failed, the ones already done."""
+
+    scored: int = 0
+    failed: int = 0
+    skipped: int = 0
+    verdicts: Counter = field(default_factory=Counter)
+
+    def add(self, record: dict) -> None:
+        """Count one written line (a Result's dict: ``error`` when it failed, else its ``verdict``)."""
+        if "error" in record:
+            self.failed += 1
         else:
-            failed += 1
-    return scored, failed
+            self.scored += 1
+            self.verdicts[str(record.get("verdict"))] += 1
+
+    def __add__(self, other: "ScanCounts") -> "ScanCounts":
+        return ScanCounts(self.scored + other.scored, self.failed + other.failed, self.skipped + other.skipped,
+                          self.verdicts + other.verdicts)
+
+    def summary(self) -> str:
+        """The scan's last line, e.g. ``scored 12, failed 1, skipped 3 already done; verdicts: ai 2, inconclusive 1, real 9``."""
+        line = f"scored {self.scored}, failed {self.failed}" + (f", skipped {self.skipped} already done" if self.skipped else "")
+        if self.scored:
+            line += "; verdicts: " + ", ".join(f"{name} {self.verdicts[name]}" for name in sorted(self.verdicts))
+        return line
+
+
+def write_results(results: Iterable, sink: TextIO) -> ScanCounts:
+    """Write results as JSON lines (flushed each line, so an interrupted scan resumes cleanly)."""
+    counts = ScanCounts()
+    for result in results:
+        record = result.to_dict()
+        sink.write(json_line(record))
+        sink.flush()
+        counts.add(record)
+    return counts
 
 
 @contextlib.contextmanager
