@@ -72,6 +72,23 @@ def test_csv_manifest_with_relative_paths(tmp_path):
     assert frame.loc[1, "generator"] == "flux" and frame.loc[0, "path"] == str(tmp_path / "img" / "a.jpg")
 
 
+@pytest.mark.parametrize(("encoding", "separator"), [("utf-8-sig", ","), ("cp949", ","), ("utf-8", ";"), ("cp949", "\t")])
+def test_a_manifest_saved_by_excel_reads_with_its_korean_file_names(tmp_path, encoding, separator):
+    for name, seed in (("증명사진_홍길동.jpg", 0), ("생성_01.png", 1)):
+        photo_like(seed).save(tmp_path / name)
+    rows = f"path{separator}label\n증명사진_홍길동.jpg{separator}0\n생성_01.png{separator}1\n"
+    (tmp_path / "manifest.csv").write_bytes(rows.encode(encoding))
+    frame = datasets.load(tmp_path / "manifest.csv")
+    assert frame["label"].tolist() == [0, 1] and frame.loc[0, "path"] == str(tmp_path / "증명사진_홍길동.jpg")
+    assert len(datasets.check_images(frame, progress=False)[0]) == 2
+
+
+def test_a_manifest_in_neither_utf8_nor_cp949_says_how_to_save_it(tmp_path):
+    (tmp_path / "manifest.csv").write_bytes(b"path,label\n\xff\xfe\x00bad,1\n")
+    with pytest.raises(DatasetError, match="not readable as UTF-8 or CP949 text.*CSV UTF-8"):
+        datasets.load(tmp_path / "manifest.csv")
+
+
 def test_empty_folder_and_missing_class_are_clear(tmp_path):
     with pytest.raises(DatasetError, match="no dataset found"):
         datasets.load(tmp_path)

@@ -174,11 +174,33 @@ def file_rows(root: Path) -> pd.DataFrame:
     )
 
 
+#: Text encodings a manifest is read in, in turn: UTF-8 (with or without the BOM Excel writes for "CSV UTF-8"),
+#: then CP949, what Excel's plain "CSV" writes on Korean Windows (Korean file names in it are common).
+MANIFEST_ENCODINGS = ("utf-8-sig", "cp949")
+#: Separators tried when the file is not comma-separated (Excel writes ';' where ',' is the decimal mark).
+OTHER_SEPARATORS = (";", "\t")
+
+
+def read_manifest(manifest: Path) -> pd.DataFrame:
+    """A CSV manifest as a table, whatever Excel saved it as: UTF-8 or CP949, and comma, semicolon or tab separated."""
+    failures = []
+    for encoding in MANIFEST_ENCODINGS:
+        try:
+            table = pd.read_csv(manifest, encoding=encoding)
+            if len(table.columns) == 1:  # one column: perhaps another separator
+                separator = next((sep for sep in OTHER_SEPARATORS if sep in str(table.columns[0])), None)
+                table = pd.read_csv(manifest, encoding=encoding, sep=separator) if separator else table
+            return table
+        except UnicodeDecodeError as error:
+            failures.append(f"{encoding}: {error.reason} at byte {error.start}")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+            raise DatasetError(f"{manifest}: not a readable CSV ({error})") from error
+    raise DatasetError(f"{manifest}: not readable as UTF-8 or CP949 text ({'; '.join(failures)}); "
+                       "save it from Excel as 'CSV UTF-8'")
+
+
 def _csv_rows(manifest: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(manifest)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{manifest}: not a readable CSV ({error})") from error
+    table = read_manifest(manifest)
     if "label" not in table.columns:
         raise DatasetError(f"{manifest}: no 'label' column; columns are {list(table.columns)} (expected path,label[,source,generator])")
     if "path" not in table.columns:
