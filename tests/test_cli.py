@@ -202,7 +202,7 @@ def test_ctrl_c_in_scan_is_one_line(tiny_model_dir, tmp_path, capsys, monkeypatc
 # ------------------------------------------------------------------------------ one CLI (issue 19)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "models" / "default"
-TOOLS = ("describe", "model-card", "readme", "build-sample", "build-encoders", "full-run", "ray-embed")
+TOOLS = ("export", "describe", "model-card", "readme", "build-sample", "build-encoders", "full-run", "ray-embed")
 
 
 def subcommands() -> list[str]:
@@ -266,6 +266,10 @@ def _folder_of_photos(root: Path) -> Path:
     (["readme", "{tmp}/README.md", "{tmp}/missing"], "{tmp}/missing: no such model folder"),
     (["readme", "{tmp}/README.md", str(DEFAULT_MODEL), "{tmp}/notes.txt"], "{tmp}/notes.txt is not valid JSON"),
     (["describe", "{tmp}/two"], "too few images to split into training and validation: 1 camera and 1 AI images"),
+    (["export", "{tmp}/missing.jsonl"], "no results file at {tmp}/missing.jsonl"),
+    (["export", "{tmp}/notes.txt", "-o", "{tmp}/README.md"], "{tmp}/README.md already exists; pass --force"),
+    (["export", "{tmp}/notes.txt", "-o", "{tmp}/notes.txt"], "is the results file itself"),
+    (["export", "{tmp}/notes.txt", "-o", "{tmp}/notes.csv"], "{tmp}/notes.txt holds no scan lines"),
     (["full-run", "{tmp}/missing"], "{tmp}/missing: no such dataset"),
     (["full-run", "{tmp}", "--test", "{tmp}/missing"], "{tmp}/missing: no such test dataset"),
     (["ray-embed", "{tmp}/missing"], "{tmp}/missing: no such dataset"),

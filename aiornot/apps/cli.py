@@ -279,6 +279,34 @@ def _existing(path: str, what: str, *, folder: bool = False) -> Path:
     return Path(path)
 
 
+def export(args: argparse.Namespace) -> int:
+    """``aiornot export RESULTS.jsonl [-o RESULTS.csv]``: the scan's lines as a spreadsheet (UTF-8 with BOM, for Excel)."""
+    from aiornot.io.export import ExportError, export_csv
+
+    results = Path(args.results)
+    target = Path(args.output) if args.output else results.with_suffix(".csv")
+    if target.resolve() == results.resolve():
+        raise UsageError(f"{target} is the results file itself; give another name with -o")
+    if target.exists() and not args.force:
+        raise UsageError(f"{target} already exists; pass --force to replace it, or another name with -o")
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8-sig", newline="") as sink:
+            counts = export_csv(results, sink)
+        partial.replace(target)  # an interrupted export never leaves a half table under the real name
+    except ExportError as error:
+        partial.unlink(missing_ok=True)
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
+    unreadable = counts.unreadable
+    note = (f"; {len(unreadable)} line{'s' if len(unreadable) != 1 else ''} not readable as a scan line, left out "
+            f"(line {', '.join(map(str, unreadable[:5]))}{' …' if len(unreadable) > 5 else ''})") if unreadable else ""
+    print(f"wrote {counts.rows} rows to {target}{note}", file=sys.stderr)
+    return EXIT_OK
+
+
 def describe(args: argparse.Namespace) -> int:
     """``aiornot describe DATA``: the dataset's size, classes and the notebooks' train/validation split."""
     from aiornot.io.datasets import DatasetError, class_balance, load, split
@@ -422,6 +450,13 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
     scan_parser.add_argument("--all-files", action="store_true", help="inside folders, try every file, not only image suffixes")
     scan_parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     scan_parser.set_defaults(handler=scan)
+    export_parser = commands.add_parser("export", help="a scan's JSON lines as a spreadsheet (CSV for Excel, Korean beside English)",
+                                        description="Write the lines of `aiornot scan -o RESULTS.jsonl` as a CSV table that Excel "
+                                                    "opens with Hangul intact: one row per image.")
+    export_parser.add_argument("results", help="the JSON lines file `aiornot scan -o` wrote")
+    export_parser.add_argument("--output", "-o", help="the CSV file (default: the results file's name with .csv)")
+    export_parser.add_argument("--force", action="store_true", help="replace the CSV file if it exists")
+    export_parser.set_defaults(handler=export)
 
 
 def _tool_parsers(commands: argparse._SubParsersAction) -> None:
