@@ -256,3 +256,48 @@ def test_the_fold_aucs_read_the_folds_the_cross_fitting_used():
     scores = out_of_source.OutOfSourceScores({"semantic": logits}, labels, names, 2, view_folds=[first, ~first])
     assert [mask.sum() for mask in scores.fold_masks()] == [first.sum(), (~first).sum()]
     assert scores.fold_aucs("semantic") == [1.0, 1.0]
+
+
+def test_low_resolution_views_train_every_semantic_head_and_are_never_scored(monkeypatch):
+    """lowres_views (issue 17): the shipped head and each cross-fitted head train on the low-resolution copies too;
+    only the scored views (raw here) are held out, calibrated on and counted in the thresholds."""
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 12)
+    images = [np.clip(rng.normal(60 + 120 * label, 20, (300, 260, 3)), 0, 255).astype(np.uint8) for label in labels]
+    names = np.array([f"{'ai' if label else 'real'}-{i % 3}" for i, label in enumerate(labels)], dtype=object)
+    seen = {}
+    original = out_of_source.semantic_logits
+
+    def capture(features, view_labels, strata, view_folds, recipe, view_training=None):
+        seen.update(rows=len(view_labels), folds=view_folds, training=view_training)
+        return original(features, view_labels, strata, view_folds, recipe, view_training)
+
+    monkeypatch.setattr(out_of_source, "semantic_logits", capture)
+
+    class MeanColourAndSize:
+        id = "mean-colour-size"
+
+        def embed(self, batch):
+            return {"embeds": np.stack([[*(p.reshape(-1, 3).mean(axis=0) / 255), p.shape[0] / 400] for p in batch]).astype(np.float32)}
+
+    recipe = train.DetectorRecipe(forensic=train.TrainConfig(epochs=1, batch_size=4, crop_size=32, steps_per_epoch=1),
+                                  reencoded_views=False, lowres_views=True, max_tiles=4, fusion_experts=("semantic",), source_folds=3)
+    detector, _ = train.fit_detector(images[:16], labels[:16], None, images[16:], labels[16:], recipe,
+                                     encoder=MeanColourAndSize(), verbose=False, train_curations=names[:16], val_curations=names[16:])
+    assert seen["rows"] == 2 * len(images)  # every pool image, then its low-resolution copy
+    low = np.arange(seen["rows"]) >= len(images)
+    assert not any(held[low].any() for held in seen["folds"])  # a low-resolution view is never scored
+    assert all(trained[low].any() for trained in seen["training"])  # ... but trains each cross-fitted head
+    assert detector.config["out_of_source"]["predictions"] == len(images)  # calibration and thresholds: the scored views only
+    expected = train.fit_semantic(images[:16], labels[:16], None, recipe, encoder=MeanColourAndSize(), progress=False).head
+    np.testing.assert_allclose(detector.semantic.head.coef, expected.coef)  # the shipped head saw the copies too
+
+
+def test_semantic_training_views_add_the_low_resolution_copies_when_the_recipe_says_so():
+    images = [np.full((300, 200, 3), 40 * i, np.uint8) for i in range(3)]
+    labels, strata = np.array([0, 1, 0]), np.array([1, 1, 0])
+    views, view_labels, view_strata = train.semantic_training_views(images, labels, strata, recipe=train.DetectorRecipe(lowres_views=True))
+    assert len(views) == 9 and list(view_labels) == [0, 1, 0] * 3 and list(view_strata) == [1, 1, 0] * 3
+    assert views[6].shape == (384, 384, 3)  # re-encoded as an upload is, after the 128 px short side
+    plain = train.semantic_training_views(images, labels, recipe=train.DetectorRecipe(lowres_views=False))
+    assert len(plain[0]) == 6 and list(plain[1]) == [0, 1, 0] * 2

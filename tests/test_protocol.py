@@ -126,3 +126,19 @@ def test_a_dataset_that_names_nothing_to_hold_out_gives_an_empty_protocol_not_a_
     backbones = protocol.compare_backbones(frame, images, images, [], None, [protocol.Backbone("fake", encoder)], progress=False)
     assert backbones.empty and encoder.seen == 0  # no fold: nothing encoded
     assert protocol.backbone_summary(backbones).empty
+
+
+def test_the_backbone_comparison_trains_on_the_low_resolution_views_when_the_recipe_does():
+    frame = protocol_frame()
+    rng = np.random.default_rng(3)
+    images = [np.clip(rng.normal(60 + 120 * label, 20, (16, 16, 3)), 0, 255).astype(np.uint8) for label in frame["label"]]
+    reencoded = [np.ascontiguousarray(p[::-1]) for p in images]
+    groups = protocol.held_out_groups(frame, min_images=8, min_real_images=8, kinds=("generator",))
+    from aiornot.training.train import DetectorRecipe
+
+    encoder = FakeEncoder()
+    table = protocol.compare_backbones(frame, images, reencoded, groups, DetectorRecipe(lowres_views=True),
+                                       [protocol.Backbone("fake", encoder)], rounds=20, progress=False)
+    assert encoder.seen == 3 * len(frame)  # raw, re-encoded and low-resolution, each once
+    assert len(table) == 2 * len(groups) and set(table["view"]) == {"raw", "re-encoded"}  # only the scored views are reported
+    assert (table["ROC AUC"] > 0.9).all()

@@ -159,7 +159,7 @@ def semantic_expert(table, rows, args, encoder, recipe):
     from aiornot.io import stream
     from aiornot.model import encoders
     from aiornot.model.experts import SemanticExpert, fit_semantic_head
-    from aiornot.training.train import with_reencoded
+    from aiornot.training.train import semantic_training_views
 
     store = encoders.FeatureStore(Path(args.store) if args.store else encoders.FEATURE_STORE_DIR / encoder.id)
     features, labels, skipped = [], [], 0
@@ -167,7 +167,7 @@ def semantic_expert(table, rows, args, encoder, recipe):
                                        description="semantic features"):
         skipped += len(batch.skipped)
         if batch.images:
-            views, view_labels = with_reencoded(batch.images, batch.labels, enabled=recipe.reencoded_views)
+            views, view_labels = semantic_training_views(batch.images, batch.labels, recipe=recipe)
             features.append(encoders.embed_with_store(encoder, views, store, kind=recipe.semantic_feature, progress=False))
             labels.append(view_labels)
     if not features:

@@ -253,7 +253,9 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
 
     rows = fold_rows(frame, held)
     labels, strata, names = frame["label"].to_numpy(), datasets.content_strata(frame), curations(frame)
-    views = ("raw", "re-encoded") if recipe.reencoded_views else ("raw",)
+    scored_views = ("raw", "re-encoded") if recipe.reencoded_views else ("raw",)
+    # The low-resolution views train every head, as they train the shipped one, and are never scored.
+    views = (*scored_views, "lowres") if recipe.lowres_views else scored_views
 
     def stacked(mask: np.ndarray) -> tuple[np.ndarray, ...]:
         return (np.concatenate([features[view][mask] for view in views]), np.tile(labels[mask], len(views)),
@@ -264,13 +266,14 @@ def run_semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held
     # Calibration and the `ai` threshold out of source, as the shipped detector's (aiornot.training.out_of_source).
     pool = rows["train"] | rows["validation"]
     pool_x, pool_y, pool_strata, pool_names = stacked(pool)
+    scored = np.concatenate([np.full(int(pool.sum()), view in scored_views) for view in views])
     folds = curation_folds(names[pool], labels[pool], recipe.source_folds)
     sources = source_groups(frame)
-    view_folds = [np.tile(mask, len(views)) for mask in folds]
+    view_folds = [np.tile(mask, len(views)) & scored for mask in folds]
     view_training = [np.tile(mask, len(views)) for mask in fold_training_masks(folds, sources[pool] if sources is not None else None)]
-    held_logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe, view_training)
-    calibration = monotone_calibration(held_logits, pool_y)
-    threshold = choose_thresholds(calibration(held_logits), pool_y, pool_names, recipe).ai
+    held_logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe, view_training)[scored]
+    calibration = monotone_calibration(held_logits, pool_y[scored])
+    threshold = choose_thresholds(calibration(held_logits), pool_y[scored], pool_names[scored], recipe).ai
     test = rows["test"]
     groups = sources[test] if sources is not None else None
     results = []
@@ -286,15 +289,21 @@ def compare_backbones(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencod
                       progress: bool = True) -> pd.DataFrame:
     """Every backbone through every fold (semantic expert alone): the protocol's backbone table.
 
-    Each backbone encodes every image once, raw and re-encoded (cached in its feature store).
+    Each backbone encodes every image once, raw and re-encoded, and at low resolution when the recipe trains on that
+    view (cached in its feature store).
     """
+    from aiornot.io.lazy import mapped as lazy_mapped
+    from aiornot.io.transforms import low_resolution_like_upload
     from aiornot.model.encoders import embed_with_store
 
     rows: list[dict[str, Any]] = []
     for backbone in backbones if groups else ():  # no fold: nothing to encode for
+        views = [("raw", pixels), ("re-encoded", reencoded)]
+        if recipe.lowres_views:  # training material of every head (see run_semantic_fold)
+            views.append(("lowres", lazy_mapped(pixels, low_resolution_like_upload)))
         features = {view: embed_with_store(backbone.encoder, images, backbone.store, kind=backbone.feature, progress=progress,
                                            description=f"{backbone.name} features ({view})")
-                    for view, images in (("raw", pixels), ("re-encoded", reencoded))}
+                    for view, images in views}
         for held in tqdm(groups, desc=f"{backbone.name} folds", unit="fold", disable=not progress):
             rows.extend(run_semantic_fold(frame, features, held, recipe, backbone, rounds=rounds, seed=seed))
     return _fold_table(rows, "backbone", "feature")

@@ -141,6 +141,23 @@ def reencode_like_upload(pixels: np.ndarray, size: int = 384, quality: int = 90)
     return jpeg(resize(centre_square(pixels), (size, size), Image.Resampling.LANCZOS), quality)
 
 
+#: The short side of the semantic head's low-resolution training view (issue 17, tools/experiments/lowres_view.py).
+LOW_RES_SIDE = 128
+
+
+def low_resolution_like_upload(pixels: np.ndarray, side: int = LOW_RES_SIDE) -> np.ndarray:
+    """The picture brought down to a short side of ``side`` px (never enlarged), then re-encoded as an upload is.
+
+    A training view only: in the sample nearly every small, soft picture is a real one (avatars, headshots), so
+    without it "small and soft" can stand in for "real"; with it both classes show that look.
+    """
+    height, width = pixels.shape[:2]
+    scale = side / min(height, width)
+    if scale < 1:
+        pixels = resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))))
+    return reencode_like_upload(pixels)
+
+
 def random_crop(pixels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """One random ``size``² crop at native resolution (reflect-padded if the image is smaller)."""
     pixels = pad_to(pixels, size)

@@ -268,7 +268,9 @@ class DetectorRecipe:
     The forensic CNN is trained as :class:`TrainConfig` says. The semantic head is fitted on frozen
     encoder features of the training images; with ``reencoded_views`` it also sees each image's
     re-encoded copy (centre square, 384 px, JPEG q90), so recompression is learnt rather than
-    feared. With ``balance_portraits`` each (class, portrait) cell weighs the same, so "a face"
+    feared. With ``lowres_views`` it also trains on each image brought down to a 128 px short side and
+    re-encoded (:func:`~aiornot.io.transforms.low_resolution_like_upload`), a training view only, never scored,
+    calibrated on or counted in a threshold. With ``balance_portraits`` each (class, portrait) cell weighs the same, so "a face"
     cannot stand in for "AI". Calibration, fusion and thresholds are fitted out of source: on
     cross-fitted predictions for the training and validation images, each from experts refitted
     without its curation (:mod:`aiornot.training.out_of_source`), or on validation when the data name no
@@ -280,6 +282,9 @@ class DetectorRecipe:
     semantic_C: float = 0.05
     balance_portraits: bool = True
     reencoded_views: bool = True
+    #: Issue 17: in the sample nearly every small, soft picture is real, and the head learnt "small and soft = real"
+    #: (the DCGAN faces held out ranked below the real headshots). This view shows that look in both classes.
+    lowres_views: bool = False
     max_tiles: int = transforms.DETECTOR_MAX_TILES
     target_fpr: float = 0.05
     #: Curation folds of the cross-fitting (whole source packages held out at a time). Five, not three: one
@@ -320,15 +325,28 @@ def with_reencoded(images: Sequence[np.ndarray], *arrays: np.ndarray, enabled: b
     return (views, *[np.concatenate([np.asarray(a), np.asarray(a)]) for a in arrays])
 
 
+def semantic_training_views(images: Sequence[np.ndarray], *arrays: np.ndarray, recipe: DetectorRecipe,
+                            reencoded: Sequence[np.ndarray] | None = None) -> tuple:
+    """What the semantic head trains on, as the recipe says: the images, then their re-encoded copies (given or
+    made) and their low-resolution copies, with each array repeated to match. Lazy images stay lazy."""
+    views = with_reencoded(images, *arrays, enabled=recipe.reencoded_views, copies=reencoded)
+    if not recipe.lowres_views:
+        return views
+    low = lazy.mapped(images, transforms.low_resolution_like_upload)
+    joined = lazy.chain(views[0], low) if isinstance(views[0], lazy.LazyImages) else list(views[0]) + list(low)
+    return (joined, *[np.concatenate([view_array, np.asarray(array)]) for view_array, array in zip(views[1:], arrays)])
+
+
 def fit_semantic(images: Sequence[np.ndarray], labels: np.ndarray, strata: np.ndarray | None, recipe: DetectorRecipe,
                  *, store=None, encoder=None, progress: bool = True, reencoded: Sequence[np.ndarray] | None = None):
-    """The semantic expert's head, fitted on the training images (and their re-encoded copies, given or made)."""
+    """The semantic expert's head, fitted on the training images and, as the recipe says, their re-encoded copies
+    (given or made) and low-resolution copies (:func:`semantic_training_views`)."""
     from aiornot.model import encoders
     from aiornot.model.experts import SemanticExpert
 
     encoder = encoder or encoders.OnnxImageEncoder()
-    views, view_labels, view_strata = with_reencoded(images, labels, np.zeros(len(labels)) if strata is None else strata,
-                                                     enabled=recipe.reencoded_views, copies=reencoded)
+    views, view_labels, view_strata = semantic_training_views(images, labels, np.zeros(len(labels)) if strata is None else strata,
+                                                              recipe=recipe, reencoded=reencoded)
     features = encoders.embed_with_store(encoder, views, store, kind=recipe.semantic_feature, progress=progress,
                                          description="semantic features")
     head = fit_semantic_head(features, view_labels, view_strata, recipe)
@@ -369,8 +387,8 @@ def fit_detector(
         return detector, run
     pool = TrainingPool.of(train_images, train_labels, train_strata, train_curations, val_images, val_labels, val_strata,
                            val_curations, train_reencoded, val_reencoded, train_groups, val_groups)
-    views = pool.views(recipe)
-    features = None
+    views, extra = pool.views(recipe), pool.training_only_views(recipe)
+    features = extra_features = None
     if semantic:
         # One encoding pass over every view serves both the shipped head (training views) and the cross-fitted heads.
         from aiornot.model import encoders
@@ -379,10 +397,16 @@ def fit_detector(
         encoder = encoder or encoders.OnnxImageEncoder()
         features = encoders.embed_with_store(encoder, views.images, store, kind=recipe.semantic_feature, progress=verbose,
                                              description="semantic features")
-        trained = ~views.is_validation
-        head = fit_semantic_head(features[trained], views.labels[trained], views.strata[trained], recipe)
+        train_x, train_y, train_strata = features[~views.is_validation], views.labels[~views.is_validation], views.strata[~views.is_validation]
+        if extra is not None:
+            extra_features = encoders.embed_with_store(encoder, extra.images, store, kind=recipe.semantic_feature,
+                                                       progress=verbose, description="low-resolution views")
+            kept = ~extra.is_validation
+            train_x = np.concatenate([train_x, extra_features[kept]])
+            train_y, train_strata = np.concatenate([train_y, extra.labels[kept]]), np.concatenate([train_strata, extra.strata[kept]])
+        head = fit_semantic_head(train_x, train_y, train_strata, recipe)
         detector.semantic = SemanticExpert(head, feature=recipe.semantic_feature, encoder=encoder, store=store, encoder_id=encoder.id)
-    scores = cross_fitted_scores(pool, views, features, detector, recipe, verbose=verbose)
+    scores = cross_fitted_scores(pool, views, features, detector, recipe, verbose=verbose, extra=extra, extra_features=extra_features)
     detector.config["out_of_source"] = decide(detector, scores, recipe).model_dump()
     return detector, run
 
@@ -426,6 +450,15 @@ class TrainingPool:
                                                                  copies=self.reencoded)
         return PoolViews(images, labels, strata, curations, rows, self.is_validation[rows])
 
+    def training_only_views(self, recipe: DetectorRecipe) -> "PoolViews | None":
+        """The semantic heads' training-only views of the pool (its low-resolution copies), or None when the recipe
+        has none. They train the shipped head and every cross-fitted head; they are never scored or calibrated on."""
+        if not recipe.lowres_views:
+            return None
+        rows = np.arange(len(self.labels))
+        return PoolViews(lazy.mapped(self.images, transforms.low_resolution_like_upload), self.labels, self.strata,
+                         self.curations, rows, self.is_validation)
+
 
 @dataclass
 class PoolViews:
@@ -440,10 +473,12 @@ class PoolViews:
 
 
 def cross_fitted_scores(pool: TrainingPool, views: PoolViews, features: np.ndarray | None, detector, recipe: DetectorRecipe,
-                        *, verbose: bool = True):
+                        *, verbose: bool = True, extra: PoolViews | None = None, extra_features: np.ndarray | None = None):
     """Every expert's logits for every view of the pool, each from the expert refitted without the view's curation.
 
-    ``features``: the semantic encoder's features of every view (None: no semantic expert).
+    ``features``: the semantic encoder's features of every view (None: no semantic expert). ``extra`` and
+    ``extra_features``: training-only views (:meth:`TrainingPool.training_only_views`) that join each
+    cross-fitted semantic head's training rows, as they joined the shipped head's, and are never scored.
     """
     from aiornot.training import out_of_source
 
@@ -452,12 +487,28 @@ def cross_fitted_scores(pool: TrainingPool, views: PoolViews, features: np.ndarr
     view_folds = [mask[views.rows] for mask in folds]
     logits = {}
     if features is not None:
-        logits["semantic"] = out_of_source.semantic_logits(features, views.labels, views.strata, view_folds, recipe,
-                                                           [mask[views.rows] for mask in training])
+        logits["semantic"] = _cross_fitted_semantic(views, features, extra, extra_features, view_folds, training, recipe)
     if "forensic" in recipe.fusion_experts:  # else kept out by the recipe: shown with weight 0, never cross-fitted
         logits["forensic"] = forensic_logits(pool, views.images, view_folds, folds, detector, recipe, verbose=verbose,
                                              training=training)
     return out_of_source.OutOfSourceScores(logits, views.labels, views.curations, len(folds), view_folds=view_folds)
+
+
+def _cross_fitted_semantic(views: PoolViews, features: np.ndarray, extra: PoolViews | None, extra_features: np.ndarray | None,
+                           view_folds: list[np.ndarray], training: list[np.ndarray], recipe: DetectorRecipe) -> np.ndarray:
+    """The semantic logits of every scored view, each from a head refitted without the view's curation fold; the
+    training-only views train those heads (those of the fold's usable rows) and are never held out."""
+    from aiornot.training import out_of_source
+
+    train_masks = [mask[views.rows] for mask in training]
+    if extra is None:
+        return out_of_source.semantic_logits(features, views.labels, views.strata, view_folds, recipe, train_masks)
+    never_held = np.zeros(len(extra.labels), bool)
+    logits = out_of_source.semantic_logits(
+        np.concatenate([features, extra_features]), np.concatenate([views.labels, extra.labels]),
+        np.concatenate([views.strata, extra.strata]), [np.concatenate([held, never_held]) for held in view_folds], recipe,
+        [np.concatenate([usable, mask[extra.rows]]) for usable, mask in zip(train_masks, training)])
+    return logits[: len(views.labels)]
 
 
 def forensic_logits(pool: TrainingPool, views, view_folds: list[np.ndarray], folds: list[np.ndarray], detector,

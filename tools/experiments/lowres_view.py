@@ -47,12 +47,8 @@ TRAIN_VIEWS = {"baseline": ("raw", "q90"), "plus_lowres": ("raw", "q90", "lowres
 
 
 def low_resolution(pixels: np.ndarray, side: int = LOW_SIDE) -> np.ndarray:
-    """The picture at a short side of ``side`` px (never enlarged), then re-encoded as an upload is."""
-    height, width = pixels.shape[:2]
-    scale = side / min(height, width)
-    if scale < 1:
-        pixels = transforms.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))))
-    return transforms.reencode_like_upload(pixels)
+    """The picture at a short side of ``side`` px (never enlarged), then re-encoded as an upload is (the library's view)."""
+    return transforms.low_resolution_like_upload(pixels, side)
 
 
 def main() -> None:

@@ -1,0 +1,92 @@
+"""Experiment (issue 17), the follow-up of lowres_view.py, run by hand after it (it reads the features it cached):
+
+    python tools/experiments/lowres_protocol.py
+
+lowres_view.py found that one more training view (each image at a 128 px short side, then re-encoded) lifts the
+semantic head's mean ROC AUC over the cross-curation pairs from 0.737 to 0.830. That script fits the head only;
+this one runs the semantic expert through the leave-out protocol exactly as notebook 03's backbone comparison does
+(protocol.run_semantic_fold: the fold's head, its calibration and its `ai` threshold fitted out of source, on
+cross-fitted leave-curation-out logits of the fold's training and validation views), so that what decides the
+verdict is measured too: real photos of unseen sources flagged `ai` at the fold's threshold, and StyleGAN2's TPR.
+
+The low-resolution views are training material only: they join the fold's head and every cross-fitted head, and are
+never scored, calibrated on or counted in a threshold (an upload is scored raw; the check re-encodes it at 384 px).
+
+Folds: the 9 cross-curation pairs, the 4 real packages, StyleGAN2 and openpeople. Output:
+reports/experiments/lowres_protocol.csv and the headline figures of both variants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from aiornot.contract.paths import ROOT
+from aiornot.detector import Detector
+from aiornot.evaluation import metrics, protocol, summary
+from aiornot.io import datasets
+from aiornot.model.experts import fit_semantic_head
+from aiornot.training.out_of_source import (choose_thresholds, curation_folds, curations, fold_training_masks,
+                                            monotone_calibration, semantic_logits)
+from lowres_view import low_resolution
+from report_sample import report_views, semantic_features
+
+SCORED = ("raw", "re-encoded")
+VARIANTS = {"baseline": SCORED, "plus_lowres": (*SCORED, "lowres")}
+
+
+def semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held: protocol.HeldOut, recipe, views) -> dict:
+    """protocol.run_semantic_fold with training-only views: the re-encoded view's figures for one held-out group."""
+    rows = protocol.fold_rows(frame, held)
+    labels, strata, names = frame["label"].to_numpy(), datasets.content_strata(frame), curations(frame)
+
+    def stacked(mask):
+        return (np.concatenate([features[v][mask] for v in views]), np.tile(labels[mask], len(views)),
+                np.tile(strata[mask], len(views)), np.tile(names[mask], len(views)))
+
+    head = fit_semantic_head(*stacked(rows["train"])[:3], recipe)
+    pool = rows["train"] | rows["validation"]
+    pool_x, pool_y, pool_strata, pool_names = stacked(pool)
+    scored = np.concatenate([np.full(pool.sum(), view in SCORED) for view in views])  # training-only views are never held
+    folds = curation_folds(names[pool], labels[pool], recipe.source_folds)
+    sources = protocol.source_groups(frame)
+    view_folds = [np.tile(mask, len(views)) & scored for mask in folds]
+    view_training = [np.tile(mask, len(views)) for mask in fold_training_masks(folds, sources[pool] if sources is not None else None)]
+    logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe, view_training)[scored]
+    calibration = monotone_calibration(logits, pool_y[scored])
+    threshold = choose_thresholds(calibration(logits), pool_y[scored], pool_names[scored], recipe).ai
+    test = rows["test"]
+    truth, scores = labels[test], calibration(head.logits(features["re-encoded"][test]))
+    held_label = 0 if held.label == -1 else held.label  # a pair: its real half is what accuses applicants
+    return {"held out": held.name, "kind": held.kind, "ROC AUC": metrics.roc_auc(truth, scores),
+            "TPR @ 5% FPR": metrics.tpr_at_fpr(truth, scores, 0.05),
+            "flagged ai": float(np.mean(scores[truth == held_label] >= threshold)), "threshold": threshold}
+
+
+def main() -> None:
+    recipe = summary.shipped_recipe(Detector.load(ROOT / "models/default"))
+    frame, pixels, reencoded = report_views()
+    embed = semantic_features(recipe)
+    features = {"raw": embed(pixels, "raw"), "re-encoded": embed(reencoded, "q90"), "lowres": embed(pixels.map(low_resolution), "lowres")}
+    wanted = {"curation pair", "package"}
+    groups = [g for g in protocol.held_out_groups(frame) if g.kind in wanted and (g.label != 1 or g.name == "package: openpeople")]
+    groups += [g for g in protocol.held_out_groups(frame, kinds=("generator",)) if g.name == "generator: stylegan2"]
+    rows = []
+    for held in groups:
+        for variant, views in VARIANTS.items():
+            rows.append({"variant": variant, **semantic_fold(frame, features, held, recipe, views)})
+        print(pd.DataFrame(rows[-2:]).round(3).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows)
+    out = ROOT / "reports/experiments/lowres_protocol.csv"
+    table.to_csv(out, index=False)
+    for variant, part in table.groupby("variant", sort=False):
+        pairs, real = part[part["kind"] == "curation pair"], part[(part["kind"] == "package") & (part["held out"] != "package: openpeople")]
+        unseen = pd.concat([pairs["flagged ai"], real["flagged ai"]])
+        stylegan = part[part["held out"] == "generator: stylegan2"]
+        print(f"{variant}: pairs mean AUC {pairs['ROC AUC'].mean():.3f} (lowest {pairs['ROC AUC'].min():.3f}); unseen real flagged "
+              f"mean {unseen.mean():.3%}, worst {unseen.max():.3%}; StyleGAN2 TPR@5%FPR {stylegan['TPR @ 5% FPR'].iloc[0]:.3f} "
+              f"(AUC {stylegan['ROC AUC'].iloc[0]:.3f})")
+
+
+if __name__ == "__main__":
+    main()
