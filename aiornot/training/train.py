@@ -397,7 +397,8 @@ def fit_detector(
         encoder = encoder or encoders.OnnxImageEncoder()
         features = encoders.embed_with_store(encoder, views.images, store, kind=recipe.semantic_feature, progress=verbose,
                                              description="semantic features")
-        train_x, train_y, train_strata = features[~views.is_validation], views.labels[~views.is_validation], views.strata[~views.is_validation]
+        trained = ~views.is_validation
+        train_x, train_y, train_strata = features[trained], views.labels[trained], views.strata[trained]
         if extra is not None:
             extra_features = encoders.embed_with_store(encoder, extra.images, store, kind=recipe.semantic_feature,
                                                        progress=verbose, description="low-resolution views")
