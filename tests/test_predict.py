@@ -158,6 +158,17 @@ def test_pixels_in_memory_score_as_their_file_does(detector, landscape):
         detector.predict([[1, 2, 3]])
 
 
+def test_a_pillow_image_opened_from_a_rotated_file_scores_as_the_file(detector, tmp_path):
+    from PIL import Image
+
+    rotated = Image.Exif()
+    rotated[0x0112] = 6
+    photo_like(4, (160, 120)).save(tmp_path / "rotated.jpg", exif=rotated, quality=92)
+    from_file, from_pillow = detector.predict(tmp_path / "rotated.jpg"), detector.predict(Image.open(tmp_path / "rotated.jpg"))
+    assert (from_pillow.width, from_pillow.height) == (from_file.width, from_file.height) == (120, 160)
+    assert from_pillow.score == from_file.score and "EXIF orientation 6 applied" in from_pillow.notes
+
+
 def test_build_result_states_the_evidence_it_was_given(detector, landscape):
     """The Result says what its evidence says: provenance decides the rule, pixels alone say so."""
     item = predict.read_input(landscape, "x.jpg")

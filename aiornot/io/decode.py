@@ -294,7 +294,11 @@ def from_pixels(pixels: np.ndarray | Image.Image, *, max_pixels: int = DEFAULT_M
     notes: list[str] = []
     if isinstance(pixels, Image.Image):
         _check_declared_size(pixels.size, max_pixels)
-        return DecodedImage(pixels=_to_rgb_array(pixels, notes), format="PIXELS", original_mode=str(pixels.mode), notes=tuple(notes))
+        orientation = pixels.getexif().get(0x0112)  # Image.open(path) keeps it: score it as the file would be
+        upright = ImageOps.exif_transpose(pixels) if orientation not in (None, 1) else pixels
+        if upright is not pixels:
+            notes.append(f"EXIF orientation {orientation} applied")
+        return DecodedImage(pixels=_to_rgb_array(upright, notes), format="PIXELS", original_mode=str(pixels.mode), notes=tuple(notes))
     array = np.asarray(pixels)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
