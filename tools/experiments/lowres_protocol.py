@@ -30,49 +30,24 @@ the recipe (DetectorRecipe.lowres_views) and awaits a full `make reports` to shi
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+
 import pandas as pd
 
 from aiornot.contract.paths import ROOT
 from aiornot.detector import Detector
-from aiornot.evaluation import metrics, protocol, summary
-from aiornot.io import datasets
-from aiornot.model.experts import fit_semantic_head
-from aiornot.training.out_of_source import (choose_thresholds, curation_folds, curations, fold_training_masks,
-                                            monotone_calibration, semantic_logits)
+from aiornot.evaluation import protocol, summary
 from lowres_view import low_resolution
 from report_sample import report_views, semantic_features
 
-SCORED = ("raw", "re-encoded")
-VARIANTS = {"baseline": SCORED, "plus_lowres": (*SCORED, "lowres")}
+COLUMNS = ["held out", "kind", "ROC AUC", "TPR @ 5% FPR", "flagged ai", "threshold"]
 
 
-def semantic_fold(frame: pd.DataFrame, features: dict[str, np.ndarray], held: protocol.HeldOut, recipe, views) -> dict:
-    """protocol.run_semantic_fold with training-only views: the re-encoded view's figures for one held-out group."""
-    rows = protocol.fold_rows(frame, held)
-    labels, strata, names = frame["label"].to_numpy(), datasets.content_strata(frame), curations(frame)
-
-    def stacked(mask):
-        return (np.concatenate([features[v][mask] for v in views]), np.tile(labels[mask], len(views)),
-                np.tile(strata[mask], len(views)), np.tile(names[mask], len(views)))
-
-    head = fit_semantic_head(*stacked(rows["train"])[:3], recipe)
-    pool = rows["train"] | rows["validation"]
-    pool_x, pool_y, pool_strata, pool_names = stacked(pool)
-    scored = np.concatenate([np.full(pool.sum(), view in SCORED) for view in views])  # training-only views are never held
-    folds = curation_folds(names[pool], labels[pool], recipe.source_folds)
-    sources = protocol.source_groups(frame)
-    view_folds = [np.tile(mask, len(views)) & scored for mask in folds]
-    view_training = [np.tile(mask, len(views)) for mask in fold_training_masks(folds, sources[pool] if sources is not None else None)]
-    logits = semantic_logits(pool_x, pool_y, pool_strata, view_folds, recipe, view_training)[scored]
-    calibration = monotone_calibration(logits, pool_y[scored])
-    threshold = choose_thresholds(calibration(logits), pool_y[scored], pool_names[scored], recipe).ai
-    test = rows["test"]
-    truth, scores = labels[test], calibration(head.logits(features["re-encoded"][test]))
-    held_label = 0 if held.label == -1 else held.label  # a pair: its real half is what accuses applicants
-    return {"held out": held.name, "kind": held.kind, "ROC AUC": metrics.roc_auc(truth, scores),
-            "TPR @ 5% FPR": metrics.tpr_at_fpr(truth, scores, 0.05),
-            "flagged ai": float(np.mean(scores[truth == held_label] >= threshold)), "threshold": threshold}
+def semantic_fold(frame: pd.DataFrame, features: dict, held: protocol.HeldOut, recipe, backbone: protocol.Backbone) -> dict:
+    """The re-encoded row of protocol.run_semantic_fold (which trains every head on the low-resolution views when
+    ``recipe.lowres_views``, and never scores them)."""
+    rows = protocol.run_semantic_fold(frame, features, held, recipe, backbone, rounds=200)
+    return {key: value for key, value in next(r for r in rows if r["view"] == "re-encoded").items() if key in COLUMNS}
 
 
 def main() -> None:
@@ -83,10 +58,12 @@ def main() -> None:
     wanted = {"curation pair", "package"}
     groups = [g for g in protocol.held_out_groups(frame) if g.kind in wanted and (g.label != 1 or g.name == "package: openpeople")]
     groups += [g for g in protocol.held_out_groups(frame, kinds=("generator",)) if g.name == "generator: stylegan2"]
+    backbone = protocol.Backbone("clip_vit_b16", None, recipe.semantic_feature)
+    variants = {"baseline": dataclasses.replace(recipe, lowres_views=False), "plus_lowres": dataclasses.replace(recipe, lowres_views=True)}
     rows = []
     for held in groups:
-        for variant, views in VARIANTS.items():
-            rows.append({"variant": variant, **semantic_fold(frame, features, held, recipe, views)})
+        for variant, variant_recipe in variants.items():
+            rows.append({"variant": variant, **semantic_fold(frame, features, held, variant_recipe, backbone)})
         print(pd.DataFrame(rows[-2:]).round(3).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
     out = ROOT / "reports/experiments/lowres_protocol.csv"
