@@ -256,8 +256,7 @@ def open_image(
             notes.append(f"first of {n_frames} frames used")
         image.load()
         exif = image.getexif()
-        orientation = exif.get(0x0112) if exif else None
-        oriented = ImageOps.exif_transpose(image) if orientation not in (None, 1) else image
+        oriented, orientation = _upright(image, exif)
         inked = colour.fix_cmyk_polarity(oriented, image.info, str(image.format), notes)
         pixels = _to_rgb_array(colour.to_srgb(inked, image.info, notes), notes)
     except ImageDecodeError:
@@ -266,8 +265,8 @@ def open_image(
         raise ImageDecodeError("too_many_pixels", f"image rejected as a decompression bomb: {error}") from error
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, struct.error, MemoryError) as error:
         raise ImageDecodeError("corrupt", f"the {image.format} file is damaged or truncated: {error}") from error
-    if orientation not in (None, 1):
-        notes.append(f"EXIF orientation {orientation} applied")
+    if oriented is not image:
+        notes.append(_orientation_note(orientation))
     return DecodedImage(
         pixels=pixels,
         format=str(image.format),
@@ -294,10 +293,9 @@ def from_pixels(pixels: np.ndarray | Image.Image, *, max_pixels: int = DEFAULT_M
     notes: list[str] = []
     if isinstance(pixels, Image.Image):
         _check_declared_size(pixels.size, max_pixels)
-        orientation = pixels.getexif().get(0x0112)  # Image.open(path) keeps it: score it as the file would be
-        upright = ImageOps.exif_transpose(pixels) if orientation not in (None, 1) else pixels
+        upright, orientation = _upright(pixels, pixels.getexif())  # Image.open(path) keeps the tag: rotate as the file is
         if upright is not pixels:
-            notes.append(f"EXIF orientation {orientation} applied")
+            notes.append(_orientation_note(orientation))
         return DecodedImage(pixels=_to_rgb_array(upright, notes), format="PIXELS", original_mode=str(pixels.mode), notes=tuple(notes))
     array = np.asarray(pixels)
     if array.ndim == 3 and array.shape[2] == 1:
@@ -415,6 +413,16 @@ def _to_rgb_array(image: Image.Image, notes: list[str]) -> np.ndarray:
     if mode != "RGB":
         notes.append(f"{mode} converted to RGB")
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _upright(image: Image.Image, exif: Image.Exif | None) -> tuple[Image.Image, int | None]:
+    """``image`` turned as its EXIF orientation says (itself when there is none, or 1), and that orientation."""
+    orientation = exif.get(0x0112) if exif else None
+    return (ImageOps.exif_transpose(image) if orientation not in (None, 1) else image), orientation
+
+
+def _orientation_note(orientation: int | None) -> str:
+    return f"EXIF orientation {orientation} applied"
 
 
 def _iso_brand(head: bytes) -> bytes | None:
