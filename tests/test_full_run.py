@@ -132,6 +132,12 @@ def test_full_run_smoke_writes_models_tables_and_a_submission(tmp_path):
     assert (out / "detector" / "model.keras").is_file() and (out / "seed_cnn.keras").is_file()
 
 
+def views_per_training_image(recipe: dict) -> int:
+    """How many views of each training image the run's semantic head fits on, as the shipped recipe (which the run
+    follows) says: the image, its re-encoded copy, its low-resolution copy."""
+    return 1 + int(recipe["reencoded_views"]) + int(recipe["lowres_views"])
+
+
 @pytest.mark.slow
 def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp_path):
     import json
@@ -162,10 +168,14 @@ def test_full_run_fits_the_semantic_expert_from_the_feature_store_in_batches(tmp
     summary = full_run.run(args, encoder=encoder)
 
     assert summary["split"] == {"train": 9, "tuning": 2, "validation": 5}
-    assert summary["semantic"] == {"views": 18, "skipped": 0, "store": str(store)}  # 9 images and their re-encoded copies
+    views = views_per_training_image(summary["recipe"])
+    assert summary["semantic"] == {"views": 9 * views, "skipped": 0, "store": str(store)}  # 9 images and their copies
     # Stored originals are not embedded again: only the 9 + 2 re-encoded training and tuning copies and, when the
-    # validation rows are scored, their 5 originals; never more than a batch (4 images, 8 views) at once.
-    assert encoder.seen == 16 and max(encoder.batches) <= 8
+    # validation rows are scored, their 5 originals. The 96×80 test images are under the low-resolution side (128 px),
+    # so that view is their re-encoded copy, the same pixels, and the store embeds it once. Never more than a batch
+    # (4 images and their copies) at once.
+    assert encoder.seen == 9 + 2 + 5
+    assert max(encoder.batches) <= 4 * views
     config = json.loads((out / "detector" / "detector.json").read_text())
     assert config["semantic"]["encoder"] == "fake-encoder" and len(config["semantic"]["head"]["coef"]) == 3
     assert set(config["fusion"]["weights"]) == {"forensic", "semantic"}
@@ -192,11 +202,14 @@ def test_full_run_with_the_real_clip_tower_saves_a_detector_that_reloads_and_sco
                                           "--batch-size", "4", "--steps-per-epoch", "1", "--validation-steps", "1", "--quiet",
                                           "--store", str(store), "--semantic-feature", "embeds"])
     summary = full_run.run(args)  # no encoder given: the default, CLIP
-    assert summary["semantic"]["views"] == 18 and summary["semantic"]["skipped"] == 0  # 9 training images, twice
+    views = views_per_training_image(summary["recipe"])
+    assert summary["semantic"]["views"] == 9 * views and summary["semantic"]["skipped"] == 0  # 9 training images, each view
     config = json.loads((out / "detector" / "detector.json").read_text())
     assert config["semantic"]["encoder"] == clip.id and len(config["semantic"]["head"]["coef"]) == 512
     stored = encoders.FeatureStore(Path(summary["semantic"]["store"]))
-    assert len(stored) >= 18 - 1  # every training view (two identical noise images would share a key)
+    # Every distinct training view: the 9 images and their re-encoded copies (their low-resolution copies are the
+    # same pixels, see above; two identical noise images would share a key).
+    assert len(stored) >= 18 - 1
     reloaded = Detector.load(out / "detector")
     table = stream.open_table(train)
     pixels = [p for b in stream.decode_batches(table, range(3), progress=False) for p in b.images]
