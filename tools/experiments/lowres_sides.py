@@ -33,12 +33,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pandas as pd
 
 from aiornot.contract.paths import ROOT
 from aiornot.detector import Detector
-from aiornot.evaluation import protocol, summary
-from lowres_protocol import semantic_fold
+from aiornot.evaluation import summary
+from lowres_protocol import run_variants
 from lowres_view import low_resolution
 from report_sample import report_views, semantic_features
 
@@ -55,17 +54,6 @@ def mixed_features(by_side: dict[int, np.ndarray], count: int, seed: int = 0) ->
     return np.where((drawn == MIXED_SIDES[0])[:, None], by_side[MIXED_SIDES[0]], by_side[MIXED_SIDES[1]])
 
 
-def headline(part: pd.DataFrame) -> dict[str, float]:
-    """The three figures the rule reads, from one variant's re-encoded rows."""
-    pairs = part[part["kind"] == "curation pair"]
-    real = part[(part["kind"] == "package") & (part["held out"] != "package: openpeople")]
-    unseen = pd.concat([pairs["flagged ai"], real["flagged ai"]])
-    stylegan = part[part["held out"] == "generator: stylegan2"]
-    return {"pairs mean AUC": pairs["ROC AUC"].mean(), "pairs lowest AUC": pairs["ROC AUC"].min(),
-            "unseen real mean flagged": unseen.mean(), "unseen real worst flagged": unseen.max(),
-            "StyleGAN2 TPR @ 5% FPR": stylegan["TPR @ 5% FPR"].iloc[0]}
-
-
 def main() -> None:
     recipe = dataclasses.replace(summary.shipped_recipe(Detector.load(ROOT / "models/default")), lowres_views=True)
     frame, pixels, reencoded = report_views()
@@ -73,19 +61,7 @@ def main() -> None:
     scored = {"raw": embed(pixels, "raw"), "re-encoded": embed(reencoded, "q90")}
     by_side = {side: embed(pixels.map(lambda p, s=side: low_resolution(p, s)), f"lowres {side}") for side in SIDES.values()}
     lowres = {name: by_side[side] for name, side in SIDES.items()} | {"mixed": mixed_features(by_side, len(frame))}
-    groups = [g for g in protocol.held_out_groups(frame) if g.kind in {"curation pair", "package"}
-              and (g.label != 1 or g.name == "package: openpeople")]
-    groups += [g for g in protocol.held_out_groups(frame, kinds=("generator",)) if g.name == "generator: stylegan2"]
-    backbone = protocol.Backbone("clip_vit_b16", None, recipe.semantic_feature)
-    rows = []
-    for held in groups:
-        for variant, view in lowres.items():
-            rows.append({"variant": variant, **semantic_fold(frame, scored | {"lowres": view}, held, recipe, backbone)})
-        print(pd.DataFrame(rows[-len(lowres):]).round(3).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows)
-    table.to_csv(ROOT / "reports/experiments/lowres_sides.csv", index=False)
-    figures = pd.DataFrame({variant: headline(part) for variant, part in table.groupby("variant", sort=False)})
-    print(figures.round(3).to_string())
+    figures = run_variants(frame, scored, {name: (recipe, {"lowres": view}) for name, view in lowres.items()}, "lowres_sides")
     shipped = figures["side128"]
     for variant in figures.columns.drop("side128"):
         line = figures[variant]
