@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from aiornot.detector import CONFIG_NAME
 from aiornot.predict import STRONG_JPEG_QUALITY
+from aiornot.io.transforms import LOW_RES_SIDE
 from aiornot.contract.config import (AblationRow, Evaluation, IdPhotoCaseStudy, Interval, ModelConfig, Protocol, ProtocolRow,
                                   ProtocolSummary, TrainingRun, load_config, validate_config)
 
@@ -392,7 +393,7 @@ def _experts_lines(config: ModelConfig) -> list[str]:
     lines = [f"- **Semantic expert:** frozen `{semantic.encoder}` image features (`{semantic.feature}`), "
              f"a logistic-regression head (C = {semantic.head.C}) fitted on the training split"
              + (" and its re-encoded copies" if recipe.get("reencoded_views") else "")
-             + (", plus low-resolution copies (128 px short side, re-encoded) as training views only" if recipe.get("lowres_views") else "")
+             + (f", plus low-resolution copies ({LOW_RES_SIDE} px short side, re-encoded) as training views only" if recipe.get("lowres_views") else "")
              + (", each (class, portrait) cell weighted equally" if recipe.get("balance_portraits") else "") + ".",
              f"- **Forensic expert:** the CNN on up to {config.max_tiles} native-resolution tiles of "
              f"{config.crop_size}×{config.crop_size} px, mean logit.",
