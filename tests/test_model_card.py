@@ -146,3 +146,16 @@ def test_a_model_trained_on_data_without_sources_or_folds_says_what_was_not_meas
     assert "**Not measured:** the dataset names no AI generator" in card and "| held out |" not in card
     grouped = model_card.render(validate_config({"name": "m", "training_data": {"images": 80}}))
     assert "Split grouped by `source`" in grouped  # a detector.json from before the field: the split was grouped
+
+
+def test_the_card_names_the_low_resolution_side_the_model_recorded_not_todays_default() -> None:
+    import json
+    from pathlib import Path
+
+    config = json.loads(Path("models/default/detector.json").read_text())
+    config["recipe"] = {**config["recipe"], "lowres_views": True, "lowres_side": 96}
+    assert "low-resolution copies (96 px short side" in model_card.render(validate_config(config))
+    del config["recipe"]["lowres_side"]  # saved before the side was recorded: those models all trained at 128 px
+    assert "low-resolution copies (128 px short side" in model_card.render(validate_config(config))
+    config["recipe"]["lowres_views"] = False
+    assert "low-resolution copies" not in model_card.render(validate_config(config))

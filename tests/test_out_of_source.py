@@ -301,3 +301,13 @@ def test_semantic_training_views_add_the_low_resolution_copies_when_the_recipe_s
     assert views[6].shape == (384, 384, 3)  # re-encoded as an upload is, after the 128 px short side
     plain = train.semantic_training_views(images, labels, recipe=train.DetectorRecipe(lowres_views=False))
     assert len(plain[0]) == 6 and list(plain[1]) == [0, 1, 0] * 2
+
+
+def test_the_low_resolution_view_has_the_side_the_recipe_records():
+    from aiornot.io import transforms
+
+    image = np.random.default_rng(0).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    recipe = train.DetectorRecipe(lowres_views=True, reencoded_views=False, lowres_side=64)
+    views, _ = train.semantic_training_views([image], np.array([1]), recipe=recipe)
+    np.testing.assert_array_equal(views[1], transforms.low_resolution_like_upload(image, side=64))
+    assert not np.array_equal(views[1], transforms.low_resolution_like_upload(image, side=128))

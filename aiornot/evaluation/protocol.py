@@ -293,14 +293,14 @@ def compare_backbones(frame: pd.DataFrame, pixels: Sequence[np.ndarray], reencod
     view (cached in its feature store).
     """
     from aiornot.io.lazy import mapped as lazy_mapped
-    from aiornot.io.transforms import low_resolution_like_upload
     from aiornot.model.encoders import embed_with_store
+    from aiornot.training.train import lowres_view
 
     rows: list[dict[str, Any]] = []
     for backbone in backbones if groups else ():  # no fold: nothing to encode for
         views = [("raw", pixels), ("re-encoded", reencoded)]
         if recipe.lowres_views:  # training material of every head (see run_semantic_fold)
-            views.append(("lowres", lazy_mapped(pixels, low_resolution_like_upload)))
+            views.append(("lowres", lazy_mapped(pixels, lowres_view(recipe))))
         features = {view: embed_with_store(backbone.encoder, images, backbone.store, kind=backbone.feature, progress=progress,
                                            description=f"{backbone.name} features ({view})")
                     for view, images in views}

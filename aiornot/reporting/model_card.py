@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 from aiornot.detector import CONFIG_NAME
 from aiornot.predict import STRONG_JPEG_QUALITY
-from aiornot.io.transforms import LOW_RES_SIDE
 from aiornot.contract.config import (AblationRow, Evaluation, IdPhotoCaseStudy, Interval, ModelConfig, Protocol, ProtocolRow,
                                   ProtocolSummary, TrainingRun, load_config, validate_config)
 
@@ -385,6 +384,15 @@ def _protocol_lines(evaluation: Evaluation) -> list[str]:
     return lines + _protocol_table(protocol) + [""]
 
 
+#: The side of every model saved before its recipe recorded ``lowres_side`` (1421240 to the change that added it).
+_LEGACY_LOW_RES_SIDE = 128
+
+
+def _lowres_side(recipe: dict) -> int:
+    """The short side of the low-resolution training view the model was trained with, as its recipe records it."""
+    return int(recipe.get("lowres_side", _LEGACY_LOW_RES_SIDE))
+
+
 def _experts_lines(config: ModelConfig) -> list[str]:
     semantic, basis, recipe = config.semantic, config.threshold_basis, config.recipe or {}
     if not semantic:
@@ -393,7 +401,7 @@ def _experts_lines(config: ModelConfig) -> list[str]:
     lines = [f"- **Semantic expert:** frozen `{semantic.encoder}` image features (`{semantic.feature}`), "
              f"a logistic-regression head (C = {semantic.head.C}) fitted on the training split"
              + (" and its re-encoded copies" if recipe.get("reencoded_views") else "")
-             + (f", plus low-resolution copies ({LOW_RES_SIDE} px short side, re-encoded) as training views only" if recipe.get("lowres_views") else "")
+             + (f", plus low-resolution copies ({_lowres_side(recipe)} px short side, re-encoded) as training views only" if recipe.get("lowres_views") else "")
              + (", each (class, portrait) cell weighted equally" if recipe.get("balance_portraits") else "") + ".",
              f"- **Forensic expert:** the CNN on up to {config.max_tiles} native-resolution tiles of "
              f"{config.crop_size}×{config.crop_size} px, mean logit.",

@@ -9,6 +9,7 @@ of a batch (:mod:`aiornot.training.feed` streams an :class:`~aiornot.io.stream.I
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -285,6 +286,8 @@ class DetectorRecipe:
     #: Issue 17: in the sample nearly every small, soft picture is real, and the head learnt "small and soft = real"
     #: (the DCGAN faces held out ranked below the real headshots). This view shows that look in both classes.
     lowres_views: bool = False
+    #: The short side of that view in px, recorded so that a saved model names the side it trained with.
+    lowres_side: int = transforms.LOW_RES_SIDE
     max_tiles: int = transforms.DETECTOR_MAX_TILES
     target_fpr: float = 0.05
     #: Curation folds of the cross-fitting (whole source packages held out at a time). Five, not three: one
@@ -325,6 +328,11 @@ def with_reencoded(images: Sequence[np.ndarray], *arrays: np.ndarray, enabled: b
     return (views, *[np.concatenate([np.asarray(a), np.asarray(a)]) for a in arrays])
 
 
+def lowres_view(recipe: DetectorRecipe) -> Callable[[np.ndarray], np.ndarray]:
+    """The recipe's low-resolution training view of one image (its ``lowres_side``, then re-encoded)."""
+    return functools.partial(transforms.low_resolution_like_upload, side=recipe.lowres_side)
+
+
 def semantic_training_views(images: Sequence[np.ndarray], *arrays: np.ndarray, recipe: DetectorRecipe,
                             reencoded: Sequence[np.ndarray] | None = None) -> tuple:
     """What the semantic head trains on, as the recipe says: the images, then their re-encoded copies (given or
@@ -332,7 +340,7 @@ def semantic_training_views(images: Sequence[np.ndarray], *arrays: np.ndarray, r
     views = with_reencoded(images, *arrays, enabled=recipe.reencoded_views, copies=reencoded)
     if not recipe.lowres_views:
         return views
-    low = lazy.mapped(images, transforms.low_resolution_like_upload)
+    low = lazy.mapped(images, lowres_view(recipe))
     joined = lazy.chain(views[0], low) if isinstance(views[0], lazy.LazyImages) else list(views[0]) + list(low)
     return (joined, *[np.concatenate([view_array, np.asarray(array)]) for view_array, array in zip(views[1:], arrays)])
 
@@ -457,7 +465,7 @@ class TrainingPool:
         if not recipe.lowres_views:
             return None
         rows = np.arange(len(self.labels))
-        return PoolViews(lazy.mapped(self.images, transforms.low_resolution_like_upload), self.labels, self.strata,
+        return PoolViews(lazy.mapped(self.images, lowres_view(recipe)), self.labels, self.strata,
                          self.curations, rows, self.is_validation)
 
 
