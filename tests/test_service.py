@@ -731,12 +731,15 @@ def file_writes() -> list:
         active[0] = False
 
 
-def test_uploads_never_touch_the_disk(client, tiny_model_dir):
+def test_uploads_never_touch_the_disk(client, tiny_model_dir, tmp_path, monkeypatch):
     """A 3 MB upload is above Starlette's 1 MB spool threshold, so its parser would write a temp file."""
     big = encode(photo_like(5, (1600, 1200)), "PNG")
     assert len(big) > 2 * 1024 * 1024
     detect(client, big, heatmap="true")  # warm-up: first-use caches (fonts, colour maps) are not uploads
-    temp_dir = Path(tempfile.gettempdir())
+    # A temp directory of this test's own: other processes' files in the system one must not fail it.
+    temp_dir = tmp_path / "temp"
+    temp_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_dir))
     before = set(temp_dir.iterdir())
     with file_writes() as writes:
         single = detect(client, big, name="applicant.png", id_photo="true", heatmap="true")
