@@ -269,8 +269,8 @@ class DetectorRecipe:
     The forensic CNN is trained as :class:`TrainConfig` says. The semantic head is fitted on frozen
     encoder features of the training images; with ``reencoded_views`` it also sees each image's
     re-encoded copy (centre square, 384 px, JPEG q90), so recompression is learnt rather than
-    feared. With ``lowres_views`` it also trains on each image brought down to a 128 px short side and
-    re-encoded (:func:`~aiornot.io.transforms.low_resolution_like_upload`), a training view only, never scored,
+    feared. With ``lowres_views`` it also trains on each image brought down to a ``lowres_side`` px short side (128)
+    and re-encoded (:func:`~aiornot.io.transforms.low_resolution_like_upload`), a training view only, never scored,
     calibrated on or counted in a threshold. With ``balance_portraits`` each (class, portrait) cell weighs the same, so "a face"
     cannot stand in for "AI". Calibration, fusion and thresholds are fitted out of source: on
     cross-fitted predictions for the training and validation images, each from experts refitted
