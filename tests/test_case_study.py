@@ -48,6 +48,9 @@ def test_caveat_outcomes_count_per_class_what_the_officer_sees():
     assert by_class.loc["real", ["photos", "called ai", "caveat shown", "neither"]].tolist() == [2, 0.0, 0.5, 0.5]
     # Of four AI photos: one called ai, two shown the caveat, one passing without a word.
     assert by_class.loc["AI", ["photos", "called ai", "caveat shown", "neither"]].tolist() == [4, 0.25, 0.5, 0.25]
+    # The verdicts add up per class: one real photo goes to a human check; two fakes are called real.
+    assert by_class.loc["real", ["called ai", "called inconclusive", "called real"]].tolist() == [0.0, 0.5, 0.5]
+    assert by_class.loc["AI", ["called ai", "called inconclusive", "called real"]].tolist() == [0.25, 0.25, 0.5]
 
 
 def test_caveat_outcomes_refuse_unread_photos_and_a_count_that_does_not_match():
@@ -69,7 +72,8 @@ def test_the_summary_holds_each_view_the_shares_flagged_and_the_portrait_gap_in_
     assert summary["id_frame_life"] == {"as submitted": {"real_flagged": 0.5, "ai_flagged": 1.0},
                                         "JPEG q70": {"real_flagged": 0.25, "ai_flagged": 0.75}}
     assert summary["caveat_outcomes"] == {"file as submitted": {
-        "real_called_ai": 0.5, "real_caveat_shown": 0.0, "real_neither": 0.5, "ai_called_ai": 0.5, "ai_caveat_shown": 0.5, "ai_neither": 0.0}}
+        "real_called_ai": 0.5, "real_called_inconclusive": 0.0, "real_called_real": 0.5, "real_caveat_shown": 0.0, "real_neither": 0.5,
+        "ai_called_ai": 0.5, "ai_called_inconclusive": 0.0, "ai_called_real": 0.5, "ai_caveat_shown": 0.5, "ai_neither": 0.0}}
     assert summary["padding"]["real"] == {"forensic, edge-padded": 0.6123, "forensic, cut to the image": 0.4, "photos": 1}
     assert summary["face_detection"] == {"portraits": 10, "none": 1, "one": 8, "more": 1}
     assert summary["training_portrait_share"] == {"real": 0.25, "ai": 1.0}
@@ -84,7 +88,7 @@ def test_the_stored_summary_reaches_detector_json_and_the_card(tiny_model_dir, t
     assert config.id_photo_case_study.real_flagged["whole photo"] == 0.5
     card = model_card.render(config)
     assert "4 held-out portraits (2 real, 2 AI); a face was found in 3" in card
-    assert "| file as submitted | 50% | 0% | 50% | 50% | 0% |" in card
+    assert "| file as submitted | 50% | 0% | 0% | 50% | 50% | 50% | 0% |" in card
     assert "100% of the AI images are portraits against 25% of the real photos" in card
 
 

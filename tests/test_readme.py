@@ -122,3 +122,15 @@ def test_both_blocks_state_the_fusion_rule_and_the_korean_one_in_korean():
     korean = readme.readme_block_ko(config)
     assert "기본 모델의 결합 규칙" in korean and "logit(의미)" in korean and "포렌식: 가중치 0" in korean
     assert "기본 모델의 결합 규칙" not in readme.readme_block_ko(case_study_config())  # no fusion stored, no line
+
+
+def test_both_blocks_say_what_the_verdicts_cost_the_office_on_the_files_as_submitted():
+    outcomes = {"file as submitted": {"real_called_inconclusive": 0.17, "ai_called_real": 0.05},
+                "re-saved as JPEG q70": {"real_called_inconclusive": 0.9, "ai_called_real": 0.6}}
+    config = case_study_config(caveat_outcomes=outcomes)
+    assert "17% of the real portraits go to a human check (`inconclusive`) and 5.0% of the AI portraits are called 'real'" \
+        in readme.readme_block(config, None)
+    assert "실제 인물 사진의 17%는 사람의 확인으로 넘어가고(판단 보류), AI 인물 사진의 5.0%는" in readme.readme_block_ko(config)
+    # A case study stored before these shares were: no sentence, and no invented number.
+    older = case_study_config(caveat_outcomes={"file as submitted": {"real_called_ai": 0.0}})
+    assert "human check" not in readme.readme_block(older, None) and "사람의 확인으로" not in readme.readme_block_ko(older)

@@ -22,7 +22,9 @@ from aiornot.io import datasets, transforms
 #: The figures stored for each view (the card quotes them with their intervals).
 VIEW_METRICS = ("ROC AUC", "TPR @ 5% FPR")
 #: The shares :func:`caveat_outcomes` measures per condition and class (stored as ``<class>_<metric>``).
-CAVEAT_METRICS = ("called ai", "caveat shown", "neither")
+CAVEAT_METRICS = ("called ai", "called inconclusive", "called real", "caveat shown", "neither")
+#: The condition that is the office's everyday case: the file as the applicant sent it.
+AS_SUBMITTED = "file as submitted"
 #: The JPEG quality an office's re-save is replayed at (as notebook 04's "JPEG q70" condition).
 RESAVE_QUALITY = 70
 
@@ -50,13 +52,14 @@ def training_portrait_share(training_split: pd.DataFrame) -> dict[str, float]:
 def received_files(frame: pd.DataFrame, photos: Sequence[np.ndarray], quality: int = RESAVE_QUALITY) -> dict[str, Iterator[bytes | str]]:
     """The files an office receives for ``frame``'s photos, made one at a time when read: each file as submitted,
     and each photo (``photos``, in the same order) re-saved as a JPEG at ``quality`` without metadata."""
-    return {"file as submitted": (datasets.image_source(row) for _, row in frame.iterrows()),
+    return {AS_SUBMITTED: (datasets.image_source(row) for _, row in frame.iterrows()),
             f"re-saved as JPEG q{quality}": (transforms.jpeg_bytes(pixels, quality) for pixels in photos)}
 
 
 def caveat_outcomes(results: Mapping[str, Iterable[Result]], labels: np.ndarray) -> pd.DataFrame:
-    """What the officer sees, per condition and class: the share called ``ai``, the share shown a caveat, and the
-    share with neither (for AI photos: a fake passing without a word).
+    """What the officer sees, per condition and class: the share of each verdict (``ai``; ``inconclusive``, a human
+    check; ``real``), the share shown a caveat, and the share with neither an ``ai`` verdict nor a caveat (for AI
+    photos: a fake passing without a word).
 
     ``results``: per condition, the service's Results for the photos whose ``labels`` are given, in order. A photo
     the service could not read raises :class:`ValueError` (counted, it would pass for "neither").
@@ -66,13 +69,16 @@ def caveat_outcomes(results: Mapping[str, Iterable[Result]], labels: np.ndarray)
         condition_results = list(condition_results)
         if unread := [r.path for r in condition_results if r.error]:
             raise ValueError(f"{condition}: {len(unread)} photos could not be read (first: {unread[0]})")
-        outcome = pd.DataFrame([{"ai": r.verdict == "ai", "caveat": bool(r.caveats)} for r in condition_results])
+        outcome = pd.DataFrame([{"verdict": r.verdict, "caveat": bool(r.caveats)} for r in condition_results])
         if len(outcome) != len(labels):
             raise ValueError(f"{condition}: {len(outcome)} results for {len(labels)} photos")
         for label, name in ((0, "real"), (1, "AI")):
             chosen = outcome[labels == label]
-            rows.append({"condition": condition, "class": name, "photos": len(chosen), "called ai": chosen["ai"].mean(),
-                         "caveat shown": chosen["caveat"].mean(), "neither": (~chosen["ai"] & ~chosen["caveat"]).mean()})
+            called = {verdict: (chosen["verdict"] == verdict).mean() for verdict in ("ai", "inconclusive", "real")}
+            rows.append({"condition": condition, "class": name, "photos": len(chosen),
+                         **{f"called {verdict}": share for verdict, share in called.items()},
+                         "caveat shown": chosen["caveat"].mean(),
+                         "neither": ((chosen["verdict"] != "ai") & ~chosen["caveat"]).mean()})
     return pd.DataFrame(rows)
 
 

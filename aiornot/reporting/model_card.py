@@ -133,10 +133,12 @@ def _id_photo_lines(study: IdPhotoCaseStudy) -> list[str]:
     if study.caveat_outcomes:
         lines += ["", "What the officer sees (the service on the whole photo's file; the caveat asks for the original when a JPEG "
                       f"of quality ≤ {STRONG_JPEG_QUALITY} is not called `ai`):", "",
-                  "| file | real called `ai` | real shown the caveat | AI called `ai` | AI shown the caveat | AI with neither |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {condition} | {percent(shares.get('real_called_ai'))} | {percent(shares.get('real_caveat_shown'))} | "
-                  f"{percent(shares.get('ai_called_ai'))} | {percent(shares.get('ai_caveat_shown'))} | {percent(shares.get('ai_neither'))} |"
+                  "| file | real called `ai` | real sent to a human check (`inconclusive`) | real shown the caveat | AI called `ai` "
+                  "| AI called `real` | AI shown the caveat | AI with neither |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {condition} | {percent(shares.get('real_called_ai'))} | {percent(shares.get('real_called_inconclusive'))} | "
+                  f"{percent(shares.get('real_caveat_shown'))} | {percent(shares.get('ai_called_ai'))} | {percent(shares.get('ai_called_real'))} | "
+                  f"{percent(shares.get('ai_caveat_shown'))} | {percent(shares.get('ai_neither'))} |"
                   for condition, shares in study.caveat_outcomes.items()]
     if study.warning:
         lines += ["", f"> ⚠️ {study.warning}"]

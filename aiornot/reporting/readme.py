@@ -11,6 +11,7 @@ from typing import Any
 
 from aiornot.contract.config import Evaluation, IdPhotoCaseStudy, ModelConfig
 from aiornot.contract.messages import text
+from aiornot.evaluation.case_study import AS_SUBMITTED
 from aiornot.io.transforms import DETECTOR_CROPS_PER_IMAGE, DETECTOR_MAX_TILES
 from aiornot.reporting.model_card import (CROSS_CURATION_AUC_TARGET, MODERN_AUC_TARGET, REAL_PORTRAIT_FPR_TARGET, UNSEEN_REAL_EACH_TARGET,
                                           UNSEEN_REAL_MEAN_TARGET, content_bias_limit, exact_interval, fmt, interval, metrics_table,
@@ -81,7 +82,18 @@ def _study_line(study: IdPhotoCaseStudy) -> str:
     whole = study.views.get("whole photo", {}).get("ROC AUC")
     return (f"- **ID-photo case study** (notebook 04): {fmt(study.portraits)} held-out portraits ({fmt(study.real)} real, "
             f"{fmt(study.ai)} AI)" + (f", whole-photo ROC AUC {interval(whole)}" if whole else "") + "; real portraits "
-            "flagged `ai`: " + ", ".join(f"{view} {percent(share)}" for view, share in study.real_flagged.items()) + ".")
+            "flagged `ai`: " + ", ".join(f"{view} {percent(share)}" for view, share in study.real_flagged.items()) + "."
+            + _workload(study, "en"))
+
+
+def _workload(study: IdPhotoCaseStudy, language: str) -> str:
+    """What the verdicts cost the office on the files as submitted: the real portraits sent to a human check and the AI
+    portraits let through as 'real' (empty for a case study stored before these shares were)."""
+    shares = study.caveat_outcomes.get(AS_SUBMITTED, {})
+    if "real_called_inconclusive" not in shares or "ai_called_real" not in shares:
+        return ""
+    key = "summary.case_study_workload"
+    return text(f"card.{key}", language, real_check=percent(shares["real_called_inconclusive"]), ai_real=percent(shares["ai_called_real"]))
 
 
 def _speed_lines(benchmark: dict[str, Any]) -> list[str]:
@@ -165,7 +177,7 @@ def readme_block_ko(config: ModelConfig | dict[str, Any]) -> str:
     if config.id_photo_case_study:
         study = config.id_photo_case_study
         shares = ", ".join(f"{_view_ko(view)} {percent(share)}" for view, share in study.real_flagged.items())
-        lines.append(_ko("summary.case_study", portraits=fmt(study.portraits), real=fmt(study.real), shares=shares))
+        lines.append(_ko("summary.case_study", portraits=fmt(study.portraits), real=fmt(study.real), shares=shares) + _workload(study, "ko"))
     return "\n".join(lines + _portrait_problem_ko(config))
 
 
