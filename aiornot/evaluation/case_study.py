@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aiornot.contract.result import Result
+from aiornot.contract.result import VERDICTS, Result
 from aiornot.detector import update_config
 from aiornot.io import datasets, transforms
 
 #: The figures stored for each view (the card quotes them with their intervals).
 VIEW_METRICS = ("ROC AUC", "TPR @ 5% FPR")
 #: The shares :func:`caveat_outcomes` measures per condition and class (stored as ``<class>_<metric>``).
-CAVEAT_METRICS = ("called ai", "called inconclusive", "called real", "caveat shown", "neither")
+CAVEAT_METRICS = (*(f"called {verdict}" for verdict in VERDICTS), "caveat shown", "neither")
 #: The condition that is the office's everyday case: the file as the applicant sent it.
 AS_SUBMITTED = "file as submitted"
 #: The JPEG quality an office's re-save is replayed at (as notebook 04's "JPEG q70" condition).
@@ -74,9 +74,8 @@ def caveat_outcomes(results: Mapping[str, Iterable[Result]], labels: np.ndarray)
             raise ValueError(f"{condition}: {len(outcome)} results for {len(labels)} photos")
         for label, name in ((0, "real"), (1, "AI")):
             chosen = outcome[labels == label]
-            called = {verdict: (chosen["verdict"] == verdict).mean() for verdict in ("ai", "inconclusive", "real")}
             rows.append({"condition": condition, "class": name, "photos": len(chosen),
-                         **{f"called {verdict}": share for verdict, share in called.items()},
+                         **{f"called {verdict}": (chosen["verdict"] == verdict).mean() for verdict in VERDICTS},
                          "caveat shown": chosen["caveat"].mean(),
                          "neither": ((chosen["verdict"] != "ai") & ~chosen["caveat"]).mean()})
     return pd.DataFrame(rows)

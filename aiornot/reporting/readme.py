@@ -92,8 +92,8 @@ def _workload(study: IdPhotoCaseStudy, language: str) -> str:
     shares = study.caveat_outcomes.get(AS_SUBMITTED, {})
     if "real_called_inconclusive" not in shares or "ai_called_real" not in shares:
         return ""
-    key = "summary.case_study_workload"
-    return text(f"card.{key}", language, real_check=percent(shares["real_called_inconclusive"]), ai_real=percent(shares["ai_called_real"]))
+    return _card("summary.case_study_workload", language, real_check=percent(shares["real_called_inconclusive"]),
+                 ai_real=percent(shares["ai_called_real"]))
 
 
 def _speed_lines(benchmark: dict[str, Any]) -> list[str]:
@@ -145,9 +145,14 @@ def experts_run(pipeline: dict[str, Any]) -> tuple[str, str]:
     return named, "".join(f" The {name} expert has fusion weight 0, so it is not run." for name in not_run)
 
 
+def _card(key: str, language: str, **fields: Any) -> str:
+    """The catalogue's ``card.<key>`` in ``language``."""
+    return text(f"card.{key}", language, **fields)
+
+
 def _ko(key: str, **fields: Any) -> str:
     """The Korean text of the catalogue's ``card.<key>``."""
-    return text(f"card.{key}", "ko", **fields)
+    return _card(key, "ko", **fields)
 
 
 def _verdict_ko(met: bool) -> str:

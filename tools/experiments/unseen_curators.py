@@ -90,19 +90,12 @@ def main() -> None:
                 scores = detector.expert_scores([image])
                 fused = float(detector.fuse(scores)[0])
                 rows.append({"package": spec, "file": name, "label": label, "view": view, "score": fused,
-                             "verdict": verdict(fused, detector), **{f"{k} score": float(v[0]) for k, v in scores.items()}})
+                             "verdict": detector.thresholds.verdict(fused), **{f"{k} score": float(v[0]) for k, v in scores.items()}})
     table = pd.DataFrame(rows)
     out = ROOT / "reports/experiments/unseen_curators.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     table.round(4).to_csv(out, index=False)
     print(summarise(table).to_string())
-
-
-def verdict(score: float, detector: Detector) -> str:
-    """The verdict the shipped thresholds give this fused score."""
-    if score >= detector.thresholds.ai:
-        return "ai"
-    return "real" if score < detector.thresholds.real else "inconclusive"
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
