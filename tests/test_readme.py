@@ -105,6 +105,23 @@ def test_the_cross_curation_headline_leads_the_readme_and_says_met_or_missed():
     assert "출처 묶음 제외 검증" in korean and "미달" in korean and "증거가 아닙니다" in korean
 
 
+def test_both_blocks_say_whether_held_out_stylegan2_faces_are_caught_and_warn_when_they_are_not():
+    def config_with(tpr: float) -> dict:
+        summary = {"cross_curation_folds": 1, "cross_curation_mean_auc": 0.9, "cross_curation_auc": {"ai-a + real-a": 0.9},
+                   "stylegan2_tpr_at_5pct_fpr": tpr, "stylegan2_auc": 0.84}
+        return {"name": "m", "architecture": "a", "thresholds": THRESHOLDS, "evaluation": {"protocol": {"summary": summary, "rows": []}}}
+
+    missed, met = config_with(0.141), config_with(0.85)
+    korean = readme.readme_block_ko(missed)
+    assert "StyleGAN2 얼굴을 학습에서 뺐을 때" in korean and "탐지율 0.141(ROC AUC 0.840; 목표 0.8 미달)" in korean
+    assert "검증이 끝난 것은 아닙니다" in korean
+    assert "목표 0.8 달성" in readme.readme_block_ko(met) and "검증이 끝난 것은 아닙니다" not in readme.readme_block_ko(met)
+    english = readme.readme_block(missed, None)
+    assert "0.141 (ROC AUC 0.840) — **missed**" in english and "does not clear it" in english
+    assert "does not clear it" not in readme.readme_block(met, None)
+    assert "StyleGAN2" not in readme.readme_block_ko({"name": "m", "evaluation": {"protocol": {"summary": {}, "rows": []}}})
+
+
 def test_the_korean_block_reads_its_sentences_from_the_catalogue():
     assert readme.readme_block_ko({"name": "m"}) == messages.text("card.summary.not_evaluated", "ko")
     assert "has not been evaluated yet" in readme.readme_block({"name": "m"}, None)

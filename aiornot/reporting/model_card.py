@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from aiornot.detector import CONFIG_NAME
 from aiornot.predict import STRONG_JPEG_QUALITY
+from aiornot.contract.messages import text as catalogue_text
 from aiornot.contract.config import (AblationRow, Evaluation, IdPhotoCaseStudy, Interval, ModelConfig, Protocol, ProtocolRow,
                                   ProtocolSummary, TrainingRun, load_config, validate_config)
 
@@ -314,6 +315,8 @@ def target_lines(evaluation: Evaluation) -> list[str]:
         verdict = "met" if stylegan >= STYLEGAN_TPR_TARGET else "**missed**"
         lines.append(f"- StyleGAN2 faces held out (the detector refitted without them), TPR at 5 % FPR ≥ {STYLEGAN_TPR_TARGET:.1f}: "
                      f"{fmt(stylegan)} (ROC AUC {fmt(summary.stylegan2_auc)}) — {verdict}.")
+        if stylegan < STYLEGAN_TPR_TARGET:
+            lines.append(f"  - {catalogue_text('card.summary.stylegan_unseen_gan').strip()}")
     return lines
 
 

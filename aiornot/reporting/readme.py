@@ -13,7 +13,8 @@ from aiornot.contract.config import Evaluation, IdPhotoCaseStudy, ModelConfig
 from aiornot.contract.messages import text
 from aiornot.evaluation.case_study import AS_SUBMITTED
 from aiornot.io.transforms import DETECTOR_CROPS_PER_IMAGE, DETECTOR_MAX_TILES
-from aiornot.reporting.model_card import (CROSS_CURATION_AUC_TARGET, MODERN_AUC_TARGET, REAL_PORTRAIT_FPR_TARGET, UNSEEN_REAL_EACH_TARGET,
+from aiornot.reporting.model_card import (CROSS_CURATION_AUC_TARGET, MODERN_AUC_TARGET, REAL_PORTRAIT_FPR_TARGET, STYLEGAN_TPR_TARGET,
+                                          UNSEEN_REAL_EACH_TARGET,
                                           UNSEEN_REAL_MEAN_TARGET, content_bias_limit, exact_interval, fmt, interval, metrics_table,
                                           out_of_source_lines, percent, protocol_summary, real_portrait_problem, target_lines,
                                           typed_config, unseen_portrait_sources)
@@ -178,7 +179,8 @@ def readme_block_ko(config: ModelConfig | dict[str, Any]) -> str:
     lines += _headline_lines_ko(evaluation)
     if config.fusion:  # says which expert decides, and why another was given weight 0, as the English block does
         lines.append(_ko("summary.fusion", rule=config.fusion.rule_ko))
-    lines += _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _backbone_line_ko(evaluation) + _real_portrait_lines_ko(evaluation)
+    lines += _test_line_ko(evaluation) + _protocol_line_ko(evaluation) + _stylegan_line_ko(evaluation) + _backbone_line_ko(evaluation)
+    lines += _real_portrait_lines_ko(evaluation)
     if config.id_photo_case_study:
         study = config.id_photo_case_study
         shares = ", ".join(f"{_view_ko(view)} {percent(share)}" for view, share in study.real_flagged.items())
@@ -221,6 +223,17 @@ def _protocol_line_ko(evaluation: Evaluation) -> list[str]:
     return [_ko("summary.modern", generators=summary.modern_generators, auc=fmt(summary.modern_mean_auc), target=MODERN_AUC_TARGET,
                 verdict=_verdict_ko(summary.modern_mean_auc >= MODERN_AUC_TARGET))
             + (_ko("summary.diffusion", auc=fmt(diffusion)) if diffusion is not None else "")]
+
+
+def _stylegan_line_ko(evaluation: Evaluation) -> list[str]:
+    """The StyleGAN2 fold: an officer reads here that an unseen GAN's face can pass as 'real' when the target is missed."""
+    summary = protocol_summary(evaluation)
+    tpr = summary.stylegan2_tpr_at_5pct_fpr
+    if tpr is None:
+        return []
+    met = tpr >= STYLEGAN_TPR_TARGET
+    line = _ko("summary.stylegan", tpr=fmt(tpr), auc=fmt(summary.stylegan2_auc), target=STYLEGAN_TPR_TARGET, verdict=_verdict_ko(met))
+    return [line + ("" if met else _ko("summary.stylegan_unseen_gan"))]
 
 
 def _backbone_line_ko(evaluation: Evaluation) -> list[str]:
