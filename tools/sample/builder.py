@@ -48,7 +48,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, get_args
+from typing import IO, Annotated, Any, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, ValidationError, field_validator, model_validator
 from tqdm import tqdm
@@ -329,15 +329,37 @@ def client_problem(registry: str) -> str | None:
     return None
 
 
-Downloader = Callable[[SourceSpec, Path], Path]
+class ArchivePin(Protocol):
+    """All that fetching one pinned archive needs. A :class:`SourceSpec` is one; so is a script's own pin for an
+    archive that is not a sample source (one that mixes AI and real pictures, say)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def package(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def sha256(self) -> str | dict[str, str]: ...
+    @property
+    def file(self) -> str | None: ...
+    @property
+    def pip_args(self) -> tuple[str, ...]: ...
+    @property
+    def origin(self) -> str: ...
 
 
-def archive_path(spec: SourceSpec, cache: Path) -> Path:
+Downloader = Callable[[ArchivePin, Path], Path]
+
+
+def archive_path(spec: ArchivePin, cache: Path) -> Path:
     """Where the pinned archive of ``spec`` lives in the cache."""
     return cache / "archives" / spec.registry / str(spec.file)
 
 
-def fetch_archive(spec: SourceSpec, cache: Path, download: Downloader | None = None) -> Path:
+def fetch_archive(spec: ArchivePin, cache: Path, download: Downloader | None = None) -> Path:
     """Return the verified archive of ``spec``, downloading it with its registry's client if needed.
 
     A cached file is reused only when its sha256 matches the pin. A fresh download that does not
@@ -369,19 +391,19 @@ def fetch_archive(spec: SourceSpec, cache: Path, download: Downloader | None = N
     return target
 
 
-def _download_pypi(spec: SourceSpec, dest: Path) -> Path:
+def _download_pypi(spec: ArchivePin, dest: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
                "--dest", str(dest), f"{spec.package}=={spec.version}", *spec.pip_args]
     _run(command, spec, dest)
     return _downloaded_file(dest, spec)
 
 
-def _download_npm(spec: SourceSpec, dest: Path) -> Path:
+def _download_npm(spec: ArchivePin, dest: Path) -> Path:
     _run(["npm", "pack", f"{spec.package}@{spec.version}", "--pack-destination", str(dest)], spec, dest)
     return _downloaded_file(dest, spec)
 
 
-def _download_apt(spec: SourceSpec, dest: Path) -> Path:
+def _download_apt(spec: ArchivePin, dest: Path) -> Path:
     _run(["apt-get", "download", f"{spec.package}={spec.version}"], spec, dest)
     return _downloaded_file(dest, spec)
 
@@ -389,7 +411,7 @@ def _download_apt(spec: SourceSpec, dest: Path) -> Path:
 DOWNLOADERS: dict[str, Downloader] = {"pypi": _download_pypi, "npm": _download_npm, "apt": _download_apt}
 
 
-def _run(command: list[str], spec: SourceSpec, cwd: Path) -> None:
+def _run(command: list[str], spec: ArchivePin, cwd: Path) -> None:
     try:
         result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT_S, check=False)
     except FileNotFoundError:
@@ -402,7 +424,7 @@ def _run(command: list[str], spec: SourceSpec, cwd: Path) -> None:
         raise SourceError(f"{spec.name}: `{' '.join(command)}` failed with exit code {result.returncode}{hint}:\n    {tail}")
 
 
-def _downloaded_file(dest: Path, spec: SourceSpec) -> Path:
+def _downloaded_file(dest: Path, spec: ArchivePin) -> Path:
     files = sorted(p for p in dest.iterdir() if p.is_file() and not p.name.startswith("."))
     if len(files) != 1:
         raise SourceError(f"{spec.name}: expected one downloaded file, found {[p.name for p in files]}")
