@@ -14,8 +14,7 @@ from aiornot.contract.messages import text
 from aiornot.evaluation.case_study import AS_SUBMITTED
 from aiornot.io.transforms import DETECTOR_CROPS_PER_IMAGE, DETECTOR_MAX_TILES
 from aiornot.reporting.model_card import (CROSS_CURATION_AUC_TARGET, MODERN_AUC_TARGET, REAL_PORTRAIT_FPR_TARGET, STYLEGAN_TPR_TARGET,
-                                          UNSEEN_REAL_EACH_TARGET,
-                                          UNSEEN_REAL_MEAN_TARGET, content_bias_limit, exact_interval, fmt, interval, metrics_table,
+                                          UNSEEN_REAL_EACH_TARGET, UNSEEN_REAL_MEAN_TARGET, content_bias_limit, exact_interval, fmt, interval, metrics_table,
                                           out_of_source_lines, percent, protocol_summary, real_portrait_problem, target_lines,
                                           typed_config, unseen_portrait_sources)
 

@@ -46,6 +46,7 @@ from aiornot.io.decode import open_image
 sys.path.insert(0, str(ROOT))  # the sample builder lives in tools/, beside this script's folder
 from tools.sample import builder  # noqa: E402
 
+
 @dataclass(frozen=True)
 class SlideShowPin:
     """One vegan-bits sdist, pinned as the sample builder pins its sources (``builder.ArchivePin``). Not a sample
